@@ -171,15 +171,11 @@ fn annotation(object: &Value, key: &str) -> Option<String> {
 /// Sets (`Some`) or removes (`None`) an annotation; returns the previous value. An emptied
 /// annotation map is removed so that "no annotations" stays absent.
 fn set_annotation(object: &mut Value, key: &str, value: Option<String>) -> Option<String> {
-    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return None;
-    };
+    let metadata = object.get_mut("metadata").and_then(Value::as_object_mut)?;
     let annotations = metadata
         .entry("annotations")
         .or_insert_with(|| Value::Object(Map::new()));
-    let Some(map) = annotations.as_object_mut() else {
-        return None;
-    };
+    let map = annotations.as_object_mut()?;
     let previous = match value {
         Some(v) => map.insert(key.to_string(), Value::String(v)),
         None => map.remove(key),
@@ -189,3 +185,6 @@ fn set_annotation(object: &mut Value, key: &str, value: Option<String>) -> Optio
     }
     previous.and_then(|v| v.as_str().map(str::to_string))
 }
+
+#[cfg(test)]
+mod tests;

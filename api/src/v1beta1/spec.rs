@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
     version = "v1beta1",
     kind = "Rollout",
     namespaced,
+    derive = "PartialEq",
     status = "super::RolloutStatus",
     doc = "Rollout is the Schema for the rollouts API",
     printcolumn = r#"{"name":"STATUS","type":"string","description":"The rollout status phase","jsonPath":".status.phase"}"#,

@@ -1,0 +1,233 @@
+//! The generated CRD: committed file up to date, versions and printer columns as upstream's,
+//! every upstream field path present, and invalid objects rejected with the field named.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use support::{our_crd, schema_errors, shared_dir, version_schema};
+
+#[test]
+fn committed_crd_matches_the_types() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../manifests/crds/rollouts.kruise.io_rollouts.yaml"
+    );
+    let committed = std::fs::read_to_string(path).expect("manifests/crds is committed");
+    assert!(
+        committed == rollouts_api::crd::rollout_crd_yaml(),
+        "manifests/crds/rollouts.kruise.io_rollouts.yaml is out of date: run `make manifests`"
+    );
+}
+
+#[test]
+fn both_versions_served_v1beta1_stored_with_status_and_webhook_conversion() {
+    let crd = our_crd();
+    let spec = &crd["spec"];
+    assert_eq!(crd["metadata"]["name"], "rollouts.rollouts.kruise.io");
+    assert_eq!(spec["scope"], "Namespaced");
+    let versions: Vec<_> = spec["versions"].as_array().unwrap().iter().collect();
+    let summary: Vec<_> = versions
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap(),
+                v["served"].as_bool().unwrap(),
+                v["storage"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [("v1alpha1", true, false), ("v1beta1", true, true)]
+    );
+    for v in &versions {
+        assert_eq!(v["subresources"], json!({"status": {}}), "{}", v["name"]);
+    }
+    assert_eq!(spec["conversion"]["strategy"], "Webhook");
+    assert_eq!(
+        spec["conversion"]["webhook"]["clientConfig"]["service"]["path"],
+        "/convert"
+    );
+}
+
+#[test]
+fn printer_columns_are_upstreams_for_both_versions() {
+    let crd = our_crd();
+    for (version, step_path, state_path) in [
+        (
+            "v1alpha1",
+            ".status.canaryStatus.currentStepIndex",
+            ".status.canaryStatus.currentStepState",
+        ),
+        (
+            "v1beta1",
+            ".status.currentStepIndex",
+            ".status.currentStepState",
+        ),
+    ] {
+        let v = crd["spec"]["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == version)
+            .unwrap();
+        let columns: Vec<(String, String, String)> = v["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().into(),
+                    c["type"].as_str().unwrap().into(),
+                    c["jsonPath"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let expected = [
+            ("STATUS", "string", ".status.phase"),
+            ("CANARY_STEP", "integer", step_path),
+            ("CANARY_STATE", "string", state_path),
+            ("MESSAGE", "string", ".status.message"),
+            ("AGE", "date", ".metadata.creationTimestamp"),
+        ]
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()));
+        assert_eq!(columns, expected, "{version}");
+    }
+}
+
+/// Every property path of a schema, `spec.strategy.canary.steps[].replicas` style.
+fn field_paths(schema: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        for (name, child) in props {
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            out.insert(path.clone());
+            field_paths(child, &path, out);
+        }
+    }
+    if let Some(items) = schema.get("items") {
+        field_paths(items, &format!("{prefix}[]"), out);
+    }
+    if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+        field_paths(values, &format!("{prefix}{{}}"), out);
+    }
+}
+
+/// Field paths we have and upstream's CRD does not. Empty: we add no fields, only constraints.
+const INTENTIONAL_ADDITIONS: &[(&str, &str)] = &[];
+
+#[test]
+fn schema_has_every_upstream_field_path_and_only_listed_additions() {
+    let upstream_text = std::fs::read_to_string(
+        shared_dir().join("conformance/upstream-crds/rollouts.kruise.io_rollouts.yaml"),
+    )
+    .unwrap();
+    let upstream: Value = serde_yaml::from_str(&upstream_text).unwrap();
+    let ours = our_crd();
+    for version in ["v1alpha1", "v1beta1"] {
+        let mut theirs = BTreeSet::new();
+        let mut mine = BTreeSet::new();
+        field_paths(&version_schema(&upstream, version), "", &mut theirs);
+        field_paths(&version_schema(&ours, version), "", &mut mine);
+        let missing: Vec<_> = theirs.difference(&mine).collect();
+        assert!(
+            missing.is_empty(),
+            "{version}: upstream fields we lack: {missing:#?}"
+        );
+        let added: BTreeSet<_> = mine.difference(&theirs).cloned().collect();
+        let allowed: BTreeSet<_> = INTENTIONAL_ADDITIONS
+            .iter()
+            .filter(|(v, _)| *v == version)
+            .map(|(_, p)| p.to_string())
+            .collect();
+        assert_eq!(added, allowed, "{version}: fields upstream does not have");
+        assert!(
+            theirs.len() > 60,
+            "{version}: upstream schema walk found only {} paths",
+            theirs.len()
+        );
+    }
+}
+
+fn seed_canary_with(step: Value) -> Value {
+    json!({
+        "apiVersion": "rollouts.kruise.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "rollouts-demo"},
+        "spec": {
+            "objectRef": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "echoserver"}},
+            "strategy": {"canary": {"steps": [step], "trafficRoutings": [{"service": "echoserver", "ingress": {"name": "echoserver"}}]}}
+        }
+    })
+}
+
+#[test]
+fn weight_above_100_is_rejected_naming_the_field() {
+    let errors = schema_errors(&seed_canary_with(
+        json!({"weight": 120, "replicas": 1, "pause": {}}),
+    ));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("spec.strategy.canary.steps[0].weight: 120"),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("maximum of 100"), "{errors:?}");
+}
+
+#[test]
+fn replicas_above_100_percent_is_rejected_naming_the_field() {
+    let mut object = seed_canary_with(json!({"replicas": "150%"}));
+    object["apiVersion"] = json!("rollouts.kruise.io/v1beta1");
+    let spec = object["spec"].as_object_mut().unwrap();
+    let reference = spec.remove("objectRef").unwrap()["workloadRef"].clone();
+    spec.insert("workloadRef".into(), reference);
+    let errors = schema_errors(&object);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("spec.strategy.canary.steps[0].replicas: \"150%\""),
+        "{errors:?}"
+    );
+    let zero = schema_errors(&seed_canary_with(json!({"replicas": 0})));
+    assert!(
+        zero.len() == 1 && zero[0].starts_with("spec.strategy.canary.steps[0].replicas: 0"),
+        "{zero:?}"
+    );
+    assert!(schema_errors(&seed_canary_with(json!({"replicas": "100%"}))).is_empty());
+    assert!(schema_errors(&seed_canary_with(json!({"replicas": 5}))).is_empty());
+}
+
+#[test]
+fn missing_workload_ref_is_rejected_naming_the_field() {
+    let object = json!({
+        "apiVersion": "rollouts.kruise.io/v1beta1",
+        "kind": "Rollout",
+        "metadata": {"name": "rollouts-demo"},
+        "spec": {"strategy": {"canary": {"steps": [{"replicas": 1}]}}}
+    });
+    let errors = schema_errors(&object);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("spec: \"workloadRef\" is a required property"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn header_match_and_path_constraints_are_upstreams() {
+    let mut object = seed_canary_with(
+        json!({"replicas": 1, "matches": [{"headers": [{"name": "bad header", "value": "x"}]}]}),
+    );
+    let errors = schema_errors(&object);
+    assert!(
+        errors.len() == 1
+            && errors[0].starts_with("spec.strategy.canary.steps[0].matches[0].headers[0].name"),
+        "{errors:?}"
+    );
+    object["spec"]["strategy"]["canary"]["steps"][0]["matches"][0]["headers"][0]["name"] =
+        json!("User-Agent");
+    assert!(schema_errors(&object).is_empty());
+}
