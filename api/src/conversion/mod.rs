@@ -185,6 +185,3 @@ fn set_annotation(object: &mut Value, key: &str, value: Option<String>) -> Optio
     }
     previous.and_then(|v| v.as_str().map(str::to_string))
 }
-
-#[cfg(test)]
-mod tests;

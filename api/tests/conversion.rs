@@ -1,8 +1,9 @@
 //! Table tests of the v1alpha1 <-> v1beta1 mapping (reference §1.11) and of the stash that makes
 //! the round trip lossless.
 
-use super::*;
-use serde_json::json;
+use rollouts_api::conversion::*;
+use rollouts_api::{keys, v1alpha1, v1beta1};
+use serde_json::{Value, json};
 
 fn alpha(value: Value) -> v1alpha1::Rollout {
     serde_json::from_value(value).unwrap()
@@ -163,7 +164,7 @@ fn status_step_fields_are_mirrored_to_the_top_level_in_v1beta1() {
     assert_eq!(status.current_step_index, Some(1));
     assert_eq!(
         status.current_step_state,
-        Some(crate::common::StepState::StepPaused)
+        Some(rollouts_api::common::StepState::StepPaused)
     );
     assert_eq!(
         status.canary_status.as_ref().unwrap().canary_replicas,
