@@ -82,9 +82,13 @@ fn add_type_meta(properties: &mut std::collections::BTreeMap<String, JSONSchemaP
             "Kind is a string value representing the REST resource this object represents.",
         )
     });
+    // The API server refuses anything but `type: object` for metadata.
     properties
         .entry("metadata".into())
-        .or_insert_with(|| typed("object", "Standard object metadata."));
+        .or_insert_with(|| JSONSchemaProps {
+            type_: Some("object".into()),
+            ..Default::default()
+        });
 }
 
 /// Status strings stay free-form in the schema, as upstream's: objects written by upstream's

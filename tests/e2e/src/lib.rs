@@ -1,2 +1,13 @@
-//! End-to-end test harness against the real local control plane of `tests/cluster`.
-//! The harness and its tests arrive with the control-plane issue.
+//! End-to-end test harness against the real local control plane of `tests/cluster`: one
+//! cluster per test run (started, or reused when `KUBECONFIG` points at a ready one), a
+//! namespace per test, YAML apply, waits with deadlines, and cluster logs on failure.
+
+mod apply;
+mod cluster;
+mod namespace;
+mod wait;
+
+pub use apply::{apply_json, apply_yaml};
+pub use cluster::{Cluster, cluster, repo_root};
+pub use namespace::TestNamespace;
+pub use wait::{DEFAULT_DEADLINE, wait_for};

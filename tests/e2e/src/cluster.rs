@@ -1,0 +1,112 @@
+//! Finding or starting the local control plane once per test process, and reading its logs.
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The control plane the tests run against.
+#[derive(Debug)]
+pub struct Cluster {
+    /// Path of its kubeconfig.
+    pub kubeconfig: PathBuf,
+}
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// The cluster of this test run: `KUBECONFIG` if it names a started cluster's kubeconfig,
+/// else `tests/cluster/up.sh .cluster` (which builds what is missing and reuses a running
+/// cluster). Fails the test, never skips it, when no cluster can be had.
+pub fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        if let Some(path) = std::env::var_os("KUBECONFIG").map(PathBuf::from) {
+            if path.is_file() {
+                return Cluster { kubeconfig: path };
+            }
+        }
+        let dir = repo_root().join(".cluster");
+        let script = repo_root().join("tests/cluster/up.sh");
+        let output = Command::new(&script)
+            .arg(&dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "the local control plane did not start ({}):\n{}{stdout}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let kubeconfig = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("export KUBECONFIG="))
+            .unwrap_or_else(|| panic!("up.sh printed no KUBECONFIG line:\n{stdout}"));
+        Cluster {
+            kubeconfig: PathBuf::from(kubeconfig),
+        }
+    })
+}
+
+impl Cluster {
+    /// A client for the current test's runtime.
+    pub async fn client(&self) -> Client {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", self.kubeconfig.display()));
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .expect("kubeconfig is usable");
+        Client::try_from(config).expect("client builds")
+    }
+
+    /// The folder of the cluster's component logs, when the cluster is a local one.
+    pub fn logs_dir(&self) -> Option<PathBuf> {
+        let dir = self.kubeconfig.parent()?.join("logs");
+        dir.is_dir().then_some(dir)
+    }
+
+    /// The last `lines` lines of every component log, for failure messages.
+    pub fn log_tails(&self, lines: usize) -> String {
+        let Some(dir) = self.logs_dir() else {
+            return "(no local cluster logs)".into();
+        };
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        let mut out = String::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let tail: Vec<_> = text.lines().rev().take(lines).collect();
+            out.push_str(&format!("==> {} <==\n", file.display()));
+            for line in tail.into_iter().rev() {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Runs the cluster's kubectl with this cluster's kubeconfig; returns stdout or panics with stderr.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        let kubectl = repo_root().join("tests/cluster/bin/kubectl");
+        let output = Command::new(&kubectl)
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", kubectl.display()));
+        assert!(
+            output.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}

@@ -1,0 +1,149 @@
+//! Our generated CRD installs on a real API server, upstream's v1beta1 Rollouts are accepted,
+//! `kubectl get rollout` prints upstream's columns, and invalid objects are refused with the
+//! field named.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{Api, Client};
+use rollouts_e2e::{DEFAULT_DEADLINE, TestNamespace, apply_json, cluster, repo_root, wait_for};
+use serde_json::{Value, json};
+
+async fn install_crd(client: &Client) {
+    let text = std::fs::read_to_string(
+        repo_root().join("manifests/crds/rollouts.kruise.io_rollouts.yaml"),
+    )
+    .unwrap();
+    let crd: Value = serde_yaml::from_str(&text).unwrap();
+    apply_json(client, "", crd)
+        .await
+        .expect("the API server accepts our CRD");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    wait_for(
+        "the Rollout CRD to be Established",
+        DEFAULT_DEADLINE,
+        || async {
+            let crd = crds
+                .get("rollouts.rollouts.kruise.io")
+                .await
+                .map_err(|e| e.to_string())?;
+            let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
+            match conditions
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+            {
+                true => Ok(()),
+                false => Err(format!("conditions {conditions:?}")),
+            }
+        },
+    )
+    .await;
+}
+
+/// Every v1beta1 Rollout of upstream's test data (v1alpha1 ones need the conversion webhook).
+fn upstream_v1beta1_rollouts() -> Vec<(String, Value)> {
+    let shared = std::env::var_os("ROLLOUTS_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared"));
+    let dir = shared.join("conformance/upstream");
+    let mut out = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for de in serde_yaml::Deserializer::from_str(&text) {
+                let value: Value = serde::Deserialize::deserialize(de).unwrap();
+                if value["kind"] == "Rollout" && value["apiVersion"] == "rollouts.kruise.io/v1beta1"
+                {
+                    out.push((path.display().to_string(), value));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[tokio::test]
+async fn upstream_v1beta1_rollouts_are_accepted_and_listed_with_upstreams_columns() {
+    let client = cluster().client().await;
+    install_crd(&client).await;
+    let ns = TestNamespace::create(&client, "crd").await;
+    let rollouts = upstream_v1beta1_rollouts();
+    assert!(
+        rollouts.len() >= 5,
+        "found {} v1beta1 Rollouts",
+        rollouts.len()
+    );
+    for (i, (file, mut rollout)) in rollouts.into_iter().enumerate() {
+        rollout["metadata"] = json!({"name": format!("rollout-{i}")});
+        apply_json(&client, &ns.name, rollout)
+            .await
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+    let table = cluster().kubectl(&["get", "rollouts", "-n", &ns.name]);
+    let header: Vec<_> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "STATUS",
+            "CANARY_STEP",
+            "CANARY_STATE",
+            "MESSAGE",
+            "AGE"
+        ],
+        "{table}"
+    );
+    assert!(table.contains("rollout-0"), "{table}");
+}
+
+fn v1beta1_rollout(step: Value, workload_ref: Option<Value>) -> Value {
+    let mut spec = json!({"strategy": {"canary": {"steps": [step]}}});
+    if let Some(reference) = workload_ref {
+        spec["workloadRef"] = reference;
+    }
+    json!({"apiVersion": "rollouts.kruise.io/v1beta1", "kind": "Rollout", "metadata": {"name": "invalid"}, "spec": spec})
+}
+
+#[tokio::test]
+async fn api_server_refuses_invalid_rollouts_naming_the_field() {
+    let client = cluster().client().await;
+    install_crd(&client).await;
+    let ns = TestNamespace::create(&client, "invalid").await;
+    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "echoserver"});
+    let cases = [
+        (
+            v1beta1_rollout(json!({"replicas": "150%"}), Some(deployment.clone())),
+            "spec.strategy.canary.steps[0].replicas",
+        ),
+        (
+            v1beta1_rollout(
+                json!({"replicas": 1, "traffic": "120%"}),
+                Some(deployment.clone()),
+            ),
+            "spec.strategy.canary.steps[0].traffic",
+        ),
+        (
+            v1beta1_rollout(json!({"replicas": 1}), None),
+            "spec.workloadRef: Required value",
+        ),
+    ];
+    for (object, field) in cases {
+        let error = apply_json(&client, &ns.name, object.clone())
+            .await
+            .expect_err("refused");
+        assert!(
+            error.contains(field),
+            "{object}: expected {field:?} in {error}"
+        );
+    }
+}
