@@ -21,16 +21,19 @@ pub fn repo_root() -> PathBuf {
         .expect("repository root")
 }
 
-/// The cluster of this test run: `KUBECONFIG` if it names a started cluster's kubeconfig,
-/// else `tests/cluster/up.sh .cluster` (which builds what is missing and reuses a running
-/// cluster). Fails the test, never skips it, when no cluster can be had.
+/// The cluster of this test run: the one `KUBECONFIG` names if it is a ready cluster of
+/// `tests/cluster` (a `ready` file beside the kubeconfig), else `tests/cluster/up.sh .cluster`
+/// (which builds what is missing and reuses a running cluster). Any other `KUBECONFIG`, such as
+/// a real cluster's, is ignored: the tests create namespaces and CRDs. Fails the test, never
+/// skips it, when no cluster can be had.
 pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
-        if let Some(path) = std::env::var_os("KUBECONFIG").map(PathBuf::from) {
-            if path.is_file() {
-                return Cluster { kubeconfig: path };
-            }
+        let local_ready = |path: &Path| path.is_file() && path.with_file_name("ready").is_file();
+        if let Some(path) = std::env::var_os("KUBECONFIG").map(PathBuf::from)
+            && local_ready(&path)
+        {
+            return Cluster { kubeconfig: path };
         }
         let dir = repo_root().join(".cluster");
         let script = repo_root().join("tests/cluster/up.sh");
