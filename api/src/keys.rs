@@ -57,6 +57,10 @@ pub const DAEMONSET_ADVANCED_CONTROL: &str = "rollouts.kruise.io/daemonset-advan
 /// the controller.
 pub const DAEMONSET_ORIGINAL_UPDATE_STRATEGY: &str =
     "rollouts.kruise.io/daemonset-original-update-strategy";
+/// Native DaemonSet `updateStrategy.rollingUpdate` JSON before OnDelete (OnDelete forbids it);
+/// written by the webhook, restored by the controller.
+pub const DAEMONSET_ORIGINAL_ROLLING_UPDATE: &str =
+    "rollouts.kruise.io/daemonset-original-rolling-update";
 /// Label on canary Deployments naming their stable Deployment; written by the controller.
 pub const CANARY_DEPLOYMENT: &str = "rollouts.kruise.io/canary-deployment";
 /// Finalizer on canary Deployments; added and removed by the controller.

@@ -1,8 +1,10 @@
 //! Per-kind workload adapters, pure and shared by the webhook and the controller: which kinds a
-//! Rollout can govern and the value of the `workload-type` label for each.
-//!
-//! Reading revisions and building freeze / partition / resume patches are the webhook and
-//! controller issues' work.
+//! Rollout can govern, which Rollout governs a workload, whether an update is a new release,
+//! and how each kind is frozen when a release starts.
+
+pub mod matching;
+pub mod mutation;
+pub mod revision;
 
 use rollouts_api::common::ObjectRef;
 
