@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 CLUSTER_DIR ?= $(CURDIR)/.cluster
 
-.PHONY: help build test unit-test lint fmt manifests check-manifests check-purity up down demo bench toolchain
+.PHONY: help build test unit-test e2e lint fmt manifests check-manifests check-purity up down demo bench toolchain
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -16,10 +16,20 @@ toolchain: ## Check that cargo is installed (rustup's default toolchain)
 build: toolchain ## Build every crate and binary
 	$(CARGO) build --workspace --all-targets --locked
 
-test: toolchain check-manifests check-purity unit-test ## Run all tests (unit, conformance, manifests)
+test: toolchain check-manifests check-purity unit-test e2e ## Run all tests: unit, conformance, then e2e on the local control plane
 
-unit-test:
-	$(CARGO) test --workspace --locked
+unit-test: ## Unit, conformance and manifest tests (no cluster)
+	$(CARGO) test --workspace --locked --exclude rollouts-e2e
+
+# Starts the local control plane unless one already runs for $(CLUSTER_DIR) (then it is reused
+# and left running); a cluster started here is stopped afterwards, pass or fail.
+e2e: toolchain ## End-to-end tests against the local control plane (builds it when needed)
+	@$(CARGO) build --locked -p rollouts-e2e --tests
+	@started=0; \
+	if ! tests/cluster/bin/k8scluster status --dir $(CLUSTER_DIR) >/dev/null 2>&1; then started=1; fi; \
+	tests/cluster/up.sh $(CLUSTER_DIR) >/dev/null; \
+	trap 'if [ $$started = 1 ]; then tests/cluster/down.sh $(CLUSTER_DIR) >/dev/null 2>&1; fi' EXIT; \
+	KUBECONFIG=$(CLUSTER_DIR)/kubeconfig $(CARGO) test --locked -p rollouts-e2e
 
 lint: toolchain ## fmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
@@ -43,11 +53,11 @@ check-purity: toolchain ## Fail if the pure crates depend on a client, a runtime
 	  echo "check-purity: $$crate depends on none of kube-client, kube-runtime, tokio, hyper, reqwest"; \
 	done
 
-up: ## Start the local control plane (not yet available)
-	@echo "make up: not yet available (the local control plane is issue 3)"; exit 2
+up: ## Build (when needed) and start the local control plane; prints the lines to paste
+	@tests/cluster/up.sh $(CLUSTER_DIR)
 
-down: ## Stop the local control plane (not yet available)
-	@echo "make down: not yet available (the local control plane is issue 3)"; exit 2
+down: ## Stop the local control plane
+	@tests/cluster/down.sh $(CLUSTER_DIR)
 
 demo: ## Play the seed walkthrough end to end (not yet available)
 	@echo "make demo: not yet available (needs the control plane, webhook, controller and plugin)"; exit 2

@@ -105,3 +105,18 @@ async fn deployment_rolls_from_v1_to_v2_and_pods_become_ready() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn failure_messages_carry_the_last_lines_of_every_component_log() {
+    let tails = cluster().log_tails(3);
+    for component in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
+        "etcd",
+    ] {
+        assert!(tails.contains(component), "no {component} log in:\n{tails}");
+    }
+    assert!(tails.lines().count() > 10, "{tails}");
+}

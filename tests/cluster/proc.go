@@ -1,0 +1,187 @@
+package main
+
+// Child processes: spawn with output to D/logs/<name>.log, watch for exit,
+// stop in reverse order, and read the tail of a log for error reports.
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+type child struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{} // closed when the process has exited
+	err     error         // exit error, valid after done
+}
+
+type supervisor struct {
+	mu       sync.Mutex
+	children []*child
+	logDir   string
+	pidsFile string
+	exited   chan *child // receives every child that exits
+}
+
+func newSupervisor(logDir, pidsFile string) *supervisor {
+	return &supervisor{logDir: logDir, pidsFile: pidsFile, exited: make(chan *child, 16)}
+}
+
+func (s *supervisor) start(name, bin string, args ...string) (*child, error) {
+	return s.startEnv(name, bin, nil, args...)
+}
+
+// startEnv is start with an explicit environment (nil: inherit).
+func (s *supervisor) startEnv(name, bin string, env []string, args ...string) (*child, error) {
+	logPath := filepath.Join(s.logDir, name+".log")
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = f
+	cmd.Stderr = f
+	cmd.Stdin = nil
+	cmd.Env = env
+	// Own process group (a Ctrl-C in the launcher's terminal reaches only the
+	// launcher, which then stops children in order) and die with the launcher
+	// if it is killed hard.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	fmt.Fprintf(f, "# %s %s\n", bin, strings.Join(args, " "))
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	c := &child{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	s.mu.Lock()
+	s.children = append(s.children, c)
+	s.writePids()
+	s.mu.Unlock()
+	go func() {
+		c.err = cmd.Wait()
+		f.Close()
+		close(c.done)
+		s.exited <- c
+	}()
+	logf("started %s (pid %d), log %s", name, cmd.Process.Pid, logPath)
+	return c, nil
+}
+
+// writePids records "pid name" lines so that `down` can make sure every
+// child is gone. Caller holds s.mu.
+func (s *supervisor) writePids() {
+	var b bytes.Buffer
+	for _, c := range s.children {
+		fmt.Fprintf(&b, "%d %s\n", c.cmd.Process.Pid, c.name)
+	}
+	_ = os.WriteFile(s.pidsFile, b.Bytes(), 0o644)
+}
+
+// stopAll stops children in reverse start order: SIGTERM, then SIGKILL after grace.
+func (s *supervisor) stopAll(grace time.Duration) {
+	s.mu.Lock()
+	cs := append([]*child(nil), s.children...)
+	s.mu.Unlock()
+	for i := len(cs) - 1; i >= 0; i-- {
+		c := cs[i]
+		select {
+		case <-c.done:
+			continue
+		default:
+		}
+		logf("stopping %s (pid %d)", c.name, c.cmd.Process.Pid)
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(grace):
+			logf("%s did not exit after %s, killing", c.name, grace)
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+	}
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", path, err)
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freePorts returns n distinct free ports (held open together so they differ).
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// processAlive reports whether pid runs and its command line contains want.
+func processAlive(pid int, want string) bool {
+	if pid <= 0 {
+		return false
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	// A zombie has an empty cmdline; treat it as gone.
+	if len(data) == 0 {
+		return false
+	}
+	if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			return false
+		}
+	}
+	return want == "" || bytes.Contains(data, []byte(want))
+}
+
+func readPid(path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return pid
+}
