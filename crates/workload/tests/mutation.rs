@@ -6,6 +6,7 @@ use rollouts_api::v1beta1::Rollout;
 use rollouts_workload::mutation::*;
 use serde_json::{Value, json};
 
+const NO_REPLICA_SETS: &[ReplicaSet] = &[];
 const IN_PROGRESSING: &str = "rollouts.kruise.io/in-progressing";
 
 fn rollout(traffic: bool, blue_green: bool) -> Rollout {
@@ -198,10 +199,11 @@ fn deployment_in_release_stays_paused_and_keeps_its_marks() {
     };
     let mut unpaused = marked("v2");
     unpaused["spec"]["paused"] = json!(false);
-    let out = freeze_deployment(&marked("v2"), &unpaused, &r, &[]).expect("re-paused");
+    let out = freeze_deployment(&marked("v2"), &unpaused, &r, NO_REPLICA_SETS).expect("re-paused");
     assert!(paused(&out));
     // `kubectl replace` with the user's manifest drops our marks and the pause: all come back.
-    let out = freeze_deployment(&marked("v2"), &deployment("v3"), &r, &[]).expect("protected");
+    let out = freeze_deployment(&marked("v2"), &deployment("v3"), &r, NO_REPLICA_SETS)
+        .expect("protected");
     assert!(paused(&out));
     assert!(out["metadata"]["annotations"][IN_PROGRESSING].is_string());
     assert_eq!(
@@ -210,7 +212,7 @@ fn deployment_in_release_stays_paused_and_keeps_its_marks() {
     );
     // Nothing to change: admitted as sent.
     assert_eq!(
-        freeze_deployment(&marked("v2"), &marked("v2"), &r, &[]),
+        freeze_deployment(&marked("v2"), &marked("v2"), &r, NO_REPLICA_SETS),
         None
     );
 }
@@ -228,11 +230,21 @@ fn blue_green_deployment_in_release_is_paused_only_on_a_new_template() {
         d
     };
     assert_eq!(
-        freeze_deployment(&marked("v2", true), &marked("v2", false), &r, &[]),
+        freeze_deployment(
+            &marked("v2", true),
+            &marked("v2", false),
+            &r,
+            NO_REPLICA_SETS
+        ),
         None
     );
-    let out = freeze_deployment(&marked("v2", false), &marked("v1", false), &r, &[])
-        .expect("rollback paused");
+    let out = freeze_deployment(
+        &marked("v2", false),
+        &marked("v1", false),
+        &r,
+        NO_REPLICA_SETS,
+    )
+    .expect("rollback paused");
     assert!(paused(&out));
 }
 

@@ -10,11 +10,11 @@ use serde_json::Value;
 
 /// The Deployment to admit for an update governed by `rollout`, or `None` to admit it as sent.
 /// `replica_sets` are the ReplicaSets of the Deployment's namespace (ownership is checked here).
-pub fn freeze_deployment(
+pub fn freeze_deployment<'a>(
     old: &Value,
     new: &Value,
     rollout: &Rollout,
-    replica_sets: &[ReplicaSet],
+    replica_sets: impl IntoIterator<Item = &'a ReplicaSet>,
 ) -> Option<Value> {
     let in_progress =
         annotation(old, keys::IN_PROGRESSING).or(annotation(new, keys::IN_PROGRESSING));
@@ -51,11 +51,11 @@ fn keep_frozen(old: &Value, new: &Value, rollout: &Rollout, in_progress: &str) -
     mutated
 }
 
-fn start_release(
+fn start_release<'a>(
     old: &Value,
     new: &Value,
     rollout: &Rollout,
-    replica_sets: &[ReplicaSet],
+    replica_sets: impl IntoIterator<Item = &'a ReplicaSet>,
 ) -> Option<Value> {
     if replicas(new) == 0 || !is_effective_revision_change(old, new) {
         return None;
@@ -67,7 +67,7 @@ fn start_release(
             .filter(|u| !u.is_empty())
     })?;
     let active: Vec<&ReplicaSet> = replica_sets
-        .iter()
+        .into_iter()
         .filter(|rs| is_active_child(rs, uid))
         .collect();
     if active.is_empty() || (has_traffic_routing(rollout) && active.len() != 1) {

@@ -1,0 +1,109 @@
+//! `/mutate-*`: freezes an UPDATE of a governed workload that starts a release (reference §3).
+
+use super::{Decision, Lookup};
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
+use rollouts_workload::{matching::governing_rollout, mutation};
+use serde_json::Value;
+
+/// The mutating endpoints and the kinds each one serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MutatingPath {
+    /// `/mutate-apps-v1-deployment`
+    Deployment,
+    /// `/mutate-apps-v1-daemonset`
+    NativeDaemonSet,
+    /// `/mutate-apps-kruise-io-v1alpha1-cloneset`
+    CloneSet,
+    /// `/mutate-apps-kruise-io-v1alpha1-daemonset`
+    AdvancedDaemonSet,
+    /// `/mutate-unified-workload`: StatefulSet and Advanced StatefulSet.
+    Unified,
+}
+
+impl MutatingPath {
+    /// Every endpoint with its URL path.
+    pub const ALL: [(Self, &'static str); 5] = [
+        (Self::Deployment, "/mutate-apps-v1-deployment"),
+        (Self::NativeDaemonSet, "/mutate-apps-v1-daemonset"),
+        (Self::CloneSet, "/mutate-apps-kruise-io-v1alpha1-cloneset"),
+        (
+            Self::AdvancedDaemonSet,
+            "/mutate-apps-kruise-io-v1alpha1-daemonset",
+        ),
+        (Self::Unified, "/mutate-unified-workload"),
+    ];
+
+    fn serves(self, group: &str, kind: &str) -> bool {
+        match self {
+            Self::Deployment => group == "apps" && kind == "Deployment",
+            Self::NativeDaemonSet => group == "apps" && kind == "DaemonSet",
+            Self::CloneSet => group == "apps.kruise.io" && kind == "CloneSet",
+            Self::AdvancedDaemonSet => group == "apps.kruise.io" && kind == "DaemonSet",
+            Self::Unified => matches!(group, "apps" | "apps.kruise.io") && kind == "StatefulSet",
+        }
+    }
+}
+
+/// Answers a mutating request: a JSON patch when the update starts (or must not disturb) a
+/// release, otherwise admitted untouched.
+pub fn mutate(
+    path: MutatingPath,
+    request: &AdmissionRequest<DynamicObject>,
+    lookup: &dyn Lookup,
+) -> (AdmissionResponse, Decision) {
+    let allow = AdmissionResponse::from(request);
+    let is_plain_update = request.operation == Operation::Update && request.sub_resource.is_none();
+    if !is_plain_update || !path.serves(&request.kind.group, &request.kind.kind) {
+        return (allow, Decision::Allowed);
+    }
+    let (Some(new), Some(old)) = (&request.object, &request.old_object) else {
+        return (allow, Decision::Allowed);
+    };
+    let (Ok(new), Ok(old)) = (serde_json::to_value(new), serde_json::to_value(old)) else {
+        return (
+            allow.deny("cannot read the workload in the request"),
+            Decision::Invalid,
+        );
+    };
+    let namespace = request.namespace.clone().unwrap_or_default();
+    let rollouts = lookup.rollouts(&namespace);
+    let Some(rollout) = governing_rollout(rollouts.iter().map(|r| r.as_ref()), &namespace, &new)
+    else {
+        return (allow, Decision::Allowed);
+    };
+    let mutated = match path {
+        MutatingPath::Deployment => {
+            let replica_sets = lookup.replica_sets(&namespace);
+            mutation::freeze_deployment(
+                &old,
+                &new,
+                rollout,
+                replica_sets.iter().map(|rs| rs.as_ref()),
+            )
+        }
+        MutatingPath::NativeDaemonSet => mutation::freeze_native_daemonset(&old, &new, rollout),
+        MutatingPath::CloneSet => mutation::freeze_cloneset(&old, &new, rollout),
+        MutatingPath::AdvancedDaemonSet => mutation::freeze_advanced_daemonset(&old, &new, rollout),
+        MutatingPath::Unified => mutation::freeze_statefulset(&old, &new, rollout),
+    };
+    match mutated {
+        None => (allow, Decision::Allowed),
+        Some(mutated) => patch_response(allow, &new, &mutated),
+    }
+}
+
+fn patch_response(
+    allow: AdmissionResponse,
+    new: &Value,
+    mutated: &Value,
+) -> (AdmissionResponse, Decision) {
+    let patch = json_patch::diff(new, mutated);
+    match allow.clone().with_patch(patch) {
+        Ok(response) => (response, Decision::Patched),
+        Err(e) => (
+            allow.deny(format!("cannot encode the patch: {e}")),
+            Decision::Invalid,
+        ),
+    }
+}

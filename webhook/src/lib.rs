@@ -1,0 +1,4 @@
+//! rollouts-webhook: admission (mutation of governed workloads, Rollout validation) and CRD
+//! conversion over HTTPS, with self-managed certificates and watch-backed caches.
+
+pub mod handlers;
