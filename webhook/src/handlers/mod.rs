@@ -51,13 +51,13 @@ impl Decision {
 /// Decodes an AdmissionReview body; a malformed one gets an `allowed: false` review naming the problem.
 pub fn decode_admission(
     body: &[u8],
-) -> Result<AdmissionRequest<DynamicObject>, AdmissionReview<DynamicObject>> {
+) -> Result<AdmissionRequest<DynamicObject>, Box<AdmissionReview<DynamicObject>>> {
     #[derive(serde::Deserialize)]
     struct Version<'a> {
         #[serde(rename = "apiVersion", borrow)]
         api_version: Option<std::borrow::Cow<'a, str>>,
     }
-    let invalid = |message: String| AdmissionResponse::invalid(message).into_review();
+    let invalid = |message: String| Box::new(AdmissionResponse::invalid(message).into_review());
     let version: Version = serde_json::from_slice(body)
         .map_err(|e| invalid(format!("body is not an AdmissionReview: {e}")))?;
     if version.api_version.as_deref() != Some("admission.k8s.io/v1") {
