@@ -68,7 +68,7 @@ pub fn decode_admission(
     }
     let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
         .map_err(|e| invalid(format!("body is not an AdmissionReview: {e}")))?;
-    review.try_into().map_err(|e| {
-        AdmissionResponse::invalid(format!("AdmissionReview without a request: {e}")).into_review()
-    })
+    review
+        .try_into()
+        .map_err(|e| invalid(format!("AdmissionReview without a request: {e}")))
 }
