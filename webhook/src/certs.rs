@@ -220,7 +220,6 @@ pub async fn publish_ca(
     ca_pem: &str,
 ) -> Result<(), CertError> {
     let ca = ca_pem.as_bytes();
-    let params = PatchParams::apply(keys::WEBHOOK_FIELD_MANAGER).force();
     let bundle_err = |what: &str| {
         let what = what.to_string();
         move |source| CertError::Bundle { what, source }
@@ -282,14 +281,21 @@ pub async fn publish_ca(
         .map_err(bundle_err(crd_name))?
         .is_some()
     {
-        let client_config = endpoint.client_config(rollouts_api::crd::CONVERSION_PATH, ca);
-        let patch = json!({
-            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": crd_name},
-            "spec": {"conversion": {"strategy": "Webhook", "webhook": {
-                "clientConfig": client_config, "conversionReviewVersions": ["v1"]}}}
-        });
-        crds.patch(crd_name, &params, &Patch::Apply(&patch))
+        let mut client_config =
+            serde_json::to_value(endpoint.client_config(rollouts_api::crd::CONVERSION_PATH, ca))
+                .expect("a client config serialises");
+        // A merge patch, so the other way of reaching the webhook (url or service) is removed.
+        for key in ["url", "service"] {
+            let fields = client_config.as_object_mut().expect("an object");
+            fields.entry(key).or_insert(serde_json::Value::Null);
+        }
+        let patch = json!({"spec": {"conversion": {"strategy": "Webhook", "webhook": {
+            "clientConfig": client_config, "conversionReviewVersions": ["v1"]}}}});
+        let params = PatchParams {
+            field_manager: Some(keys::WEBHOOK_FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        crds.patch(crd_name, &params, &Patch::Merge(&patch))
             .await
             .map_err(bundle_err(crd_name))?;
     } else {

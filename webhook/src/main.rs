@@ -50,6 +50,9 @@ struct Args {
     /// How often to check whether the certificate needs renewal, in seconds.
     #[arg(long, default_value_t = 60)]
     cert_check_seconds: u64,
+    /// Exit when this process is gone (for test harnesses and local tools that start the webhook).
+    #[arg(long, hide = true)]
+    parent_pid: Option<u32>,
     /// Largest percentage of pods a partition-style step that routes traffic may update.
     #[arg(long, default_value_t = rollouts_plan::validation::DEFAULT_PARTITION_PERCENT_LIMIT)]
     partition_percent_limit: i32,
@@ -181,6 +184,10 @@ async fn run(args: Args) -> Result<(), BoxError> {
         .map_err(|e| format!("webhook address {address}: {e}"))?;
     tracing::info!(%address, admin = %args.admin_addr, "serving");
     tokio::select! {
+        () = parent_gone(args.parent_pid) => {
+            tracing::info!("parent process gone; shutting down");
+            Ok(())
+        }
         () = server::serve_tls(listener, server::tls_config(resolver)?, server::webhook_router(state)) => Ok(()),
         () = shutdown_signal() => {
             tracing::info!("shutting down");
@@ -237,6 +244,17 @@ async fn renew_forever(
             }
         }
         current = next;
+    }
+}
+
+/// Resolves when `pid` no longer exists; never when there is no parent to watch.
+async fn parent_gone(pid: Option<u32>) {
+    let Some(pid) = pid else {
+        return std::future::pending().await;
+    };
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    while proc_dir.exists() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

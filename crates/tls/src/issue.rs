@@ -31,8 +31,9 @@ pub enum IssueError {
 
 fn validity(params: &mut CertificateParams, valid_for: Duration) {
     let now = OffsetDateTime::now_utc();
-    // A minute of slack for clocks that run slightly behind ours.
-    params.not_before = now - time::Duration::minutes(1);
+    // Slack for clocks that run slightly behind ours: a tenth of the validity, at most a minute.
+    let slack = (valid_for / 10).min(Duration::from_secs(60));
+    params.not_before = now - time::Duration::try_from(slack).unwrap_or(time::Duration::ZERO);
     params.not_after =
         now + time::Duration::try_from(valid_for).unwrap_or(time::Duration::days(3650));
 }
