@@ -217,6 +217,7 @@ fn path_of(config: &WebhookClientConfig) -> String {
 pub async fn publish_ca(
     client: &Client,
     endpoint: &Endpoint,
+    configurations: &Configurations,
     ca_pem: &str,
 ) -> Result<(), CertError> {
     let ca = ca_pem.as_bytes();
@@ -227,9 +228,9 @@ pub async fn publish_ca(
 
     let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     if let Some(mut config) = mutating
-        .get_opt(MUTATING_CONFIG)
+        .get_opt(configurations.mutating.as_str())
         .await
-        .map_err(bundle_err(MUTATING_CONFIG))?
+        .map_err(bundle_err(configurations.mutating.as_str()))?
     {
         let before = config.webhooks.clone();
         for webhook in config.webhooks.iter_mut().flatten() {
@@ -238,22 +239,26 @@ pub async fn publish_ca(
         if before != config.webhooks {
             config.metadata.managed_fields = None;
             mutating
-                .replace(MUTATING_CONFIG, &PostParams::default(), &config)
+                .replace(
+                    configurations.mutating.as_str(),
+                    &PostParams::default(),
+                    &config,
+                )
                 .await
-                .map_err(bundle_err(MUTATING_CONFIG))?;
+                .map_err(bundle_err(configurations.mutating.as_str()))?;
         }
     } else {
         tracing::warn!(
-            name = MUTATING_CONFIG,
+            name = configurations.mutating.as_str(),
             "MutatingWebhookConfiguration not installed"
         );
     }
 
     let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     if let Some(mut config) = validating
-        .get_opt(VALIDATING_CONFIG)
+        .get_opt(configurations.validating.as_str())
         .await
-        .map_err(bundle_err(VALIDATING_CONFIG))?
+        .map_err(bundle_err(configurations.validating.as_str()))?
     {
         let before = config.webhooks.clone();
         for webhook in config.webhooks.iter_mut().flatten() {
@@ -262,13 +267,17 @@ pub async fn publish_ca(
         if before != config.webhooks {
             config.metadata.managed_fields = None;
             validating
-                .replace(VALIDATING_CONFIG, &PostParams::default(), &config)
+                .replace(
+                    configurations.validating.as_str(),
+                    &PostParams::default(),
+                    &config,
+                )
                 .await
-                .map_err(bundle_err(VALIDATING_CONFIG))?;
+                .map_err(bundle_err(configurations.validating.as_str()))?;
         }
     } else {
         tracing::warn!(
-            name = VALIDATING_CONFIG,
+            name = configurations.validating.as_str(),
             "ValidatingWebhookConfiguration not installed"
         );
     }
@@ -302,6 +311,15 @@ pub async fn publish_ca(
         tracing::warn!(name = crd_name, "Rollout CRD not installed");
     }
     Ok(())
+}
+
+/// Names of the webhook configurations whose clientConfig and caBundle the webhook keeps.
+#[derive(Clone, Debug)]
+pub struct Configurations {
+    /// MutatingWebhookConfiguration name.
+    pub mutating: String,
+    /// ValidatingWebhookConfiguration name.
+    pub validating: String,
 }
 
 /// Name of the MutatingWebhookConfiguration the manifests install.

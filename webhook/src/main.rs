@@ -50,6 +50,12 @@ struct Args {
     /// How often to check whether the certificate needs renewal, in seconds.
     #[arg(long, default_value_t = 60)]
     cert_check_seconds: u64,
+    /// MutatingWebhookConfiguration to keep pointed at this webhook.
+    #[arg(long, default_value = certs::MUTATING_CONFIG)]
+    mutating_configuration: String,
+    /// ValidatingWebhookConfiguration to keep pointed at this webhook.
+    #[arg(long, default_value = certs::VALIDATING_CONFIG)]
+    validating_configuration: String,
     /// Exit when this process is gone (for test harnesses and local tools that start the webhook).
     #[arg(long, hide = true)]
     parent_pid: Option<u32>,
@@ -111,6 +117,13 @@ fn cert_config(args: &Args) -> (CertConfig, Endpoint) {
     (config, endpoint)
 }
 
+fn configurations(args: &Args) -> certs::Configurations {
+    certs::Configurations {
+        mutating: args.mutating_configuration.clone(),
+        validating: args.validating_configuration.clone(),
+    }
+}
+
 fn read_cert_dir(dir: &std::path::Path) -> Result<PemPair, BoxError> {
     let read = |name: &str| {
         std::fs::read_to_string(dir.join(name))
@@ -140,7 +153,13 @@ async fn run(args: Args) -> Result<(), BoxError> {
     };
     let resolver = Arc::new(ReloadableResolver::new(provider, &initial.serving)?);
     if args.cert_dir.is_none() {
-        certs::publish_ca(&client, &endpoint, &initial.ca.cert_pem).await?;
+        certs::publish_ca(
+            &client,
+            &endpoint,
+            &configurations(&args),
+            &initial.ca.cert_pem,
+        )
+        .await?;
     }
 
     let caches = Caches::start(&client);
@@ -227,9 +246,16 @@ async fn renew_forever(
                 continue;
             }
         };
-        if next.ca != current.ca
-            && args.cert_dir.is_none()
-            && let Err(e) = certs::publish_ca(&client, &endpoint, &next.ca.cert_pem).await
+        // Published on every check, not only when the CA changes: a `kubectl apply` of the
+        // manifests resets the caBundles, and this puts them back (unchanged ones are not written).
+        if args.cert_dir.is_none()
+            && let Err(e) = certs::publish_ca(
+                &client,
+                &endpoint,
+                &configurations(&args),
+                &next.ca.cert_pem,
+            )
+            .await
         {
             tracing::warn!(error = %e, "cannot publish the new CA; will retry");
             continue;

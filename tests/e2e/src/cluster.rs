@@ -97,6 +97,31 @@ impl Cluster {
         out
     }
 
+    /// Runs kubectl with `stdin`; returns stdout, or stderr when kubectl fails.
+    pub fn kubectl_with_input(&self, args: &[&str], stdin: &str) -> Result<String, String> {
+        use std::io::Write;
+        let kubectl = repo_root().join("tests/cluster/bin/kubectl");
+        let mut child = Command::new(&kubectl)
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", kubectl.display()));
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("kubectl reads stdin");
+        let output = child.wait_with_output().expect("kubectl finishes");
+        match output.status.success() {
+            true => Ok(String::from_utf8_lossy(&output.stdout).into_owned()),
+            false => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
+        }
+    }
+
     /// Runs the cluster's kubectl with this cluster's kubeconfig; returns stdout or panics with stderr.
     pub fn kubectl(&self, args: &[&str]) -> String {
         let kubectl = repo_root().join("tests/cluster/bin/kubectl");

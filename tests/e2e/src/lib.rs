@@ -4,10 +4,14 @@
 
 mod apply;
 mod cluster;
+mod crd;
 mod namespace;
 mod wait;
+mod webhook;
 
 pub use apply::{apply_json, apply_yaml};
 pub use cluster::{Cluster, cluster, repo_root};
+pub use crd::install_rollout_crd;
 pub use namespace::TestNamespace;
 pub use wait::{DEFAULT_DEADLINE, wait_for};
+pub use webhook::{NAMESPACE_LABEL, Webhook, admin_get, admin_ok, webhook};

@@ -14,11 +14,18 @@ pub struct TestNamespace {
 impl TestNamespace {
     /// Creates `e2e-<prefix>-<pid>-<n>`.
     pub async fn create(client: &Client, prefix: &str) -> Self {
+        Self::create_labelled(client, prefix, serde_json::json!({})).await
+    }
+
+    /// Creates `e2e-<prefix>-<pid>-<n>` with labels.
+    pub async fn create_labelled(client: &Client, prefix: &str, labels: serde_json::Value) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let name = format!("e2e-{prefix}-{}-{n}", std::process::id());
-        let namespace: Namespace =
-            serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        let namespace: Namespace = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": name, "labels": labels}}),
+        )
+        .unwrap();
         Api::<Namespace>::all(client.clone())
             .create(&PostParams::default(), &namespace)
             .await

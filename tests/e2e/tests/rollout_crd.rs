@@ -2,40 +2,12 @@
 //! `kubectl get rollout` prints upstream's columns, and invalid objects are refused with the
 //! field named.
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::{Api, Client};
-use rollouts_e2e::{DEFAULT_DEADLINE, TestNamespace, apply_json, cluster, repo_root, wait_for};
+use kube::Client;
+use rollouts_e2e::{TestNamespace, apply_json, cluster, install_rollout_crd, repo_root};
 use serde_json::{Value, json};
 
 async fn install_crd(client: &Client) {
-    let text = std::fs::read_to_string(
-        repo_root().join("manifests/crds/rollouts.kruise.io_rollouts.yaml"),
-    )
-    .unwrap();
-    let crd: Value = serde_yaml::from_str(&text).unwrap();
-    apply_json(client, "", crd)
-        .await
-        .expect("the API server accepts our CRD");
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    wait_for(
-        "the Rollout CRD to be Established",
-        DEFAULT_DEADLINE,
-        || async {
-            let crd = crds
-                .get("rollouts.rollouts.kruise.io")
-                .await
-                .map_err(|e| e.to_string())?;
-            let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
-            match conditions
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True")
-            {
-                true => Ok(()),
-                false => Err(format!("conditions {conditions:?}")),
-            }
-        },
-    )
-    .await;
+    install_rollout_crd(client).await;
 }
 
 /// Every v1beta1 Rollout of upstream's test data (v1alpha1 ones need the conversion webhook).

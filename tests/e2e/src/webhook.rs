@@ -1,0 +1,172 @@
+//! Starts rollouts-webhook once per test process, registered by URL on the local cluster.
+//! Its webhook configurations are copies only for namespaces labelled with this process's id,
+//! so other test processes (and leftovers after this one exits) are never affected.
+
+use crate::cluster::{cluster, repo_root};
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Label a namespace needs for this process's webhook to see it.
+pub const NAMESPACE_LABEL: &str = "rollouts-e2e-webhook";
+
+/// The running webhook.
+#[derive(Debug)]
+pub struct Webhook {
+    /// HTTPS port of the admission endpoints on 127.0.0.1.
+    pub port: u16,
+    /// Plain-HTTP admin port on 127.0.0.1.
+    pub admin_port: u16,
+    /// Its log file.
+    pub log: PathBuf,
+    /// Its process id.
+    pub pid: u32,
+    /// Value of `NAMESPACE_LABEL` for namespaces this webhook serves.
+    pub selector: String,
+    /// The process; it exits by itself when the test process does (`--parent-pid`).
+    pub process: std::process::Child,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Copies a webhook configuration manifest under a process-specific name, limited to
+/// namespaces labelled for this process.
+fn scoped_configuration(file: &str, name: &str, selector: &str) -> Value {
+    let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
+    let mut config: Value = serde_yaml::from_str(&text).unwrap();
+    config["metadata"]["name"] = json!(name);
+    for webhook in config["webhooks"].as_array_mut().unwrap() {
+        webhook["namespaceSelector"] = json!({"matchLabels": {NAMESPACE_LABEL: selector}});
+    }
+    config
+}
+
+/// The webhook of this test process (certificate validity `cert_validity` so renewals happen
+/// during the tests).
+pub fn webhook() -> &'static Webhook {
+    static WEBHOOK: OnceLock<Webhook> = OnceLock::new();
+    WEBHOOK.get_or_init(|| {
+        let cluster = cluster();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let built = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "rollouts-webhook"])
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo runs");
+        assert!(built.success(), "building rollouts-webhook failed");
+        let pid = std::process::id();
+        let selector = pid.to_string();
+        let mutating = format!("e2e-{pid}-mutating");
+        let validating = format!("e2e-{pid}-validating");
+        cluster.kubectl(&[
+            "apply",
+            "-f",
+            &repo_root()
+                .join("manifests/namespace.yaml")
+                .display()
+                .to_string(),
+        ]);
+        std::thread::scope(|scope| {
+            // The harness may run inside a test's runtime: install on a runtime of its own.
+            scope.spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime
+                    .block_on(async { crate::install_rollout_crd(&cluster.client().await).await });
+            });
+        });
+        for config in [
+            scoped_configuration("manifests/webhook/mutating.yaml", &mutating, &selector),
+            scoped_configuration("manifests/webhook/validating.yaml", &validating, &selector),
+        ] {
+            let file = std::env::temp_dir().join(format!(
+                "{}.json",
+                config["metadata"]["name"].as_str().unwrap()
+            ));
+            std::fs::write(&file, config.to_string()).unwrap();
+            cluster.kubectl(&["apply", "-f", &file.display().to_string()]);
+        }
+        let (port, admin_port) = (free_port(), free_port());
+        let log = cluster
+            .kubeconfig
+            .with_file_name("logs")
+            .join(format!("rollouts-webhook-{pid}.log"));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(repo_root().join("target/debug/rollouts-webhook"))
+            .args(["--webhook-host", "127.0.0.1", "--bind", "127.0.0.1"])
+            .args([
+                "--webhook-port",
+                &port.to_string(),
+                "--admin-addr",
+                &format!("127.0.0.1:{admin_port}"),
+            ])
+            .args([
+                "--mutating-configuration",
+                &mutating,
+                "--validating-configuration",
+                &validating,
+            ])
+            .args(["--secret-name", &format!("e2e-{pid}-webhook-certs")])
+            .args(["--cert-validity-seconds", "10", "--cert-check-seconds", "1"])
+            .args(["--parent-pid", &pid.to_string()])
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log_file.try_clone().unwrap()))
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("rollouts-webhook starts");
+        let webhook = Webhook {
+            port,
+            admin_port,
+            log,
+            pid: child.id(),
+            selector,
+            process: child,
+        };
+        let started = Instant::now();
+        while !admin_ok(admin_port, "/readyz") {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "rollouts-webhook not ready after 60 s; its log:\n{}",
+                std::fs::read_to_string(&webhook.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        webhook
+    })
+}
+
+/// Whether `GET <path>` on the admin port answers 200.
+pub fn admin_ok(port: u16, path: &str) -> bool {
+    admin_get(port, path).is_some_and(|(status, _)| status == 200)
+}
+
+/// `GET <path>` on the admin port: status and body.
+pub fn admin_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
