@@ -53,10 +53,13 @@ check-purity: toolchain ## Fail if the pure crates depend on a client, a runtime
 	  echo "check-purity: $$crate depends on none of kube-client, kube-runtime, tokio, hyper, reqwest"; \
 	done
 
-up: ## Build (when needed) and start the local control plane; prints the lines to paste
-	@tests/cluster/up.sh $(CLUSTER_DIR)
+up: ## Build (when needed) and start the local control plane and the webhook; prints the lines to paste
+	@tests/cluster/up.sh $(CLUSTER_DIR) > $(CLUSTER_DIR).exports
+	@tests/local/services.sh up $(CLUSTER_DIR)
+	@cat $(CLUSTER_DIR).exports && rm -f $(CLUSTER_DIR).exports
 
-down: ## Stop the local control plane
+down: ## Stop the webhook and the local control plane
+	@if [ -d $(CLUSTER_DIR) ]; then tests/local/services.sh down $(CLUSTER_DIR); fi
 	@tests/cluster/down.sh $(CLUSTER_DIR)
 
 demo: ## Play the seed walkthrough end to end (not yet available)

@@ -52,6 +52,8 @@ async fn upstream_v1beta1_rollouts_are_accepted_and_listed_with_upstreams_column
     );
     for (i, (file, mut rollout)) in rollouts.into_iter().enumerate() {
         rollout["metadata"] = json!({"name": format!("rollout-{i}")});
+        // One workload per Rollout, so a running webhook's one-Rollout-per-workload rule holds.
+        rollout["spec"]["workloadRef"]["name"] = json!(format!("workload-{i}"));
         apply_json(&client, &ns.name, rollout)
             .await
             .unwrap_or_else(|e| panic!("{file}: {e}"));
