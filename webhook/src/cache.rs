@@ -1,45 +1,126 @@
-//! Watch-backed caches of Rollouts and ReplicaSets: admission answers read these, never the
-//! API server.
+//! Watch-backed caches of Rollouts (by namespace) and ReplicaSets (by controlling owner):
+//! admission answers read these, never the API server, and a lookup touches only the objects
+//! it needs, however large the cluster.
 
 use crate::handlers::Lookup;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use rollouts_api::v1beta1::Rollout;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
 
-/// The caches and their stores.
+type Buckets<T> = HashMap<String, HashMap<String, Arc<T>>>;
+
+/// Objects grouped by a key (namespace, owner UID), kept current by a watch.
+pub struct Index<T> {
+    live: RwLock<Buckets<T>>,
+    key: fn(&T) -> Option<String>,
+    synced: watch::Sender<bool>,
+}
+
+impl<T: Resource> Index<T> {
+    fn new(key: fn(&T) -> Option<String>) -> Self {
+        Self {
+            live: RwLock::new(HashMap::new()),
+            key,
+            synced: watch::channel(false).0,
+        }
+    }
+
+    /// The objects under `key`.
+    pub fn get(&self, key: &str) -> Vec<Arc<T>> {
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+        live.get(key)
+            .map(|bucket| bucket.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn insert(&self, buckets: &mut Buckets<T>, object: T) {
+        let Some(key) = (self.key)(&object) else {
+            return;
+        };
+        let id = object.meta().uid.clone().unwrap_or_default();
+        buckets.entry(key).or_default().insert(id, Arc::new(object));
+    }
+
+    fn remove(buckets: &mut Buckets<T>, object: &T) {
+        let id = object.meta().uid.clone().unwrap_or_default();
+        buckets.retain(|_, bucket| {
+            bucket.remove(&id);
+            !bucket.is_empty()
+        });
+    }
+
+    /// Applies one watch event; a relist replaces everything at once when it completes.
+    fn apply(&self, event: watcher::Event<T>, pending: &mut Option<Buckets<T>>) {
+        match event {
+            watcher::Event::Init => *pending = Some(HashMap::new()),
+            watcher::Event::InitApply(object) => match pending.as_mut() {
+                Some(buffer) => self.insert(buffer, object),
+                None => self.insert(
+                    &mut self.live.write().unwrap_or_else(|e| e.into_inner()),
+                    object,
+                ),
+            },
+            watcher::Event::InitDone => {
+                if let Some(buffer) = pending.take() {
+                    *self.live.write().unwrap_or_else(|e| e.into_inner()) = buffer;
+                }
+                self.synced.send_replace(true);
+            }
+            watcher::Event::Apply(object) => {
+                let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+                Self::remove(&mut live, &object);
+                self.insert(&mut live, object);
+            }
+            watcher::Event::Delete(object) => Self::remove(
+                &mut self.live.write().unwrap_or_else(|e| e.into_inner()),
+                &object,
+            ),
+        }
+    }
+
+    async fn wait_synced(&self) {
+        let mut synced = self.synced.subscribe();
+        let _ = synced.wait_for(|s| *s).await;
+    }
+}
+
+/// The webhook's caches.
 #[derive(Clone)]
 pub struct Caches {
-    rollouts: Store<Rollout>,
-    replica_sets: Store<ReplicaSet>,
+    rollouts: Arc<Index<Rollout>>,
+    replica_sets: Arc<Index<ReplicaSet>>,
+}
+
+fn namespace_of(rollout: &Rollout) -> Option<String> {
+    rollout.metadata.namespace.clone()
+}
+
+fn controller_uid(rs: &ReplicaSet) -> Option<String> {
+    let owners = rs.metadata.owner_references.as_ref()?;
+    owners
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .map(|o| o.uid.clone())
 }
 
 impl Caches {
     /// Starts watching Rollouts and ReplicaSets in every namespace (tasks on the runtime).
     pub fn start(client: &Client) -> Self {
-        let (rollouts, rollout_writer) = reflector::store();
-        let (replica_sets, rs_writer) = reflector::store();
-        let rollout_stream = watcher(
+        let rollouts = Arc::new(Index::new(namespace_of));
+        let replica_sets = Arc::new(Index::new(controller_uid));
+        tokio::spawn(follow(
             Api::<Rollout>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .modify(|r| r.managed_fields_mut().clear());
-        tokio::spawn(drain(
-            reflector::reflector(rollout_writer, rollout_stream),
+            rollouts.clone(),
             "Rollout",
         ));
-        let rs_stream = watcher(
+        tokio::spawn(follow(
             Api::<ReplicaSet>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .modify(|rs| rs.managed_fields_mut().clear());
-        tokio::spawn(drain(
-            reflector::reflector(rs_writer, rs_stream),
+            replica_sets.clone(),
             "ReplicaSet",
         ));
         Self {
@@ -49,40 +130,74 @@ impl Caches {
     }
 
     /// Resolves once both caches hold a full list.
-    pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
-        self.rollouts.wait_until_ready().await?;
-        self.replica_sets.wait_until_ready().await
+    pub async fn wait_until_ready(&self) {
+        self.rollouts.wait_synced().await;
+        self.replica_sets.wait_synced().await;
     }
 }
 
-async fn drain<S, K>(stream: S, kind: &'static str)
+async fn follow<T>(api: Api<T>, index: Arc<Index<T>>, kind: &'static str)
 where
-    S: futures::Stream<Item = Result<K, watcher::Error>>,
+    T: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|o: &mut T| o.managed_fields_mut().clear());
     let mut stream = std::pin::pin!(stream);
+    let mut pending = None;
     while let Some(event) = stream.next().await {
-        if let Err(e) = event {
-            tracing::warn!(kind, error = %e, "watch error; retrying with backoff");
+        match event {
+            Ok(event) => index.apply(event, &mut pending),
+            Err(e) => tracing::warn!(kind, error = %e, "watch error; retrying with backoff"),
         }
     }
 }
 
 impl Lookup for Caches {
     fn rollouts(&self, namespace: &str) -> Vec<Arc<Rollout>> {
-        let in_namespace = |r: &Arc<Rollout>| r.metadata.namespace.as_deref() == Some(namespace);
-        self.rollouts
-            .state()
-            .into_iter()
-            .filter(in_namespace)
-            .collect()
+        self.rollouts.get(namespace)
     }
 
-    fn replica_sets(&self, namespace: &str) -> Vec<Arc<ReplicaSet>> {
-        let in_namespace = |r: &Arc<ReplicaSet>| r.metadata.namespace.as_deref() == Some(namespace);
-        self.replica_sets
-            .state()
-            .into_iter()
-            .filter(in_namespace)
-            .collect()
+    fn owned_replica_sets(&self, owner_uid: &str) -> Vec<Arc<ReplicaSet>> {
+        self.replica_sets.get(owner_uid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rs(name: &str, uid: &str, owner: &str) -> ReplicaSet {
+        serde_json::from_value(json!({"metadata": {"name": name, "namespace": "default", "uid": uid,
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "d", "uid": owner, "controller": true}]}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn index_follows_relists_updates_and_deletes() {
+        let index = Index::new(controller_uid);
+        let mut pending = None;
+        index.apply(watcher::Event::Init, &mut pending);
+        index.apply(
+            watcher::Event::InitApply(rs("a", "1", "dep-a")),
+            &mut pending,
+        );
+        assert!(
+            index.get("dep-a").is_empty(),
+            "a relist is applied only when complete"
+        );
+        index.apply(watcher::Event::InitDone, &mut pending);
+        assert_eq!(index.get("dep-a").len(), 1);
+        index.apply(watcher::Event::Apply(rs("b", "2", "dep-a")), &mut pending);
+        index.apply(watcher::Event::Apply(rs("a", "1", "dep-b")), &mut pending);
+        assert_eq!(index.get("dep-a").len(), 1, "re-owned objects move buckets");
+        assert_eq!(index.get("dep-b").len(), 1);
+        index.apply(watcher::Event::Delete(rs("b", "2", "dep-a")), &mut pending);
+        assert!(index.get("dep-a").is_empty());
+        index.apply(watcher::Event::Init, &mut pending);
+        index.apply(watcher::Event::InitDone, &mut pending);
+        assert!(index.get("dep-b").is_empty(), "a relist drops what is gone");
+        assert!(*index.synced.borrow());
     }
 }

@@ -14,7 +14,7 @@ impl Lookup for Empty {
     fn rollouts(&self, _: &str) -> Vec<Arc<rollouts_api::v1beta1::Rollout>> {
         Vec::new()
     }
-    fn replica_sets(&self, _: &str) -> Vec<Arc<k8s_openapi::api::apps::v1::ReplicaSet>> {
+    fn owned_replica_sets(&self, _: &str) -> Vec<Arc<k8s_openapi::api::apps::v1::ReplicaSet>> {
         Vec::new()
     }
 }

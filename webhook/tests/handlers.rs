@@ -21,12 +21,15 @@ impl Lookup for Cached {
             .cloned()
             .collect()
     }
-    fn replica_sets(&self, namespace: &str) -> Vec<Arc<ReplicaSet>> {
-        self.replica_sets
-            .iter()
-            .filter(|r| r.metadata.namespace.as_deref() == Some(namespace))
-            .cloned()
-            .collect()
+    fn owned_replica_sets(&self, uid: &str) -> Vec<Arc<ReplicaSet>> {
+        let owned = |r: &&Arc<ReplicaSet>| {
+            r.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == uid)
+        };
+        self.replica_sets.iter().filter(owned).cloned().collect()
     }
 }
 

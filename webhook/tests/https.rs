@@ -18,7 +18,7 @@ impl Lookup for Empty {
     fn rollouts(&self, _: &str) -> Vec<Arc<Rollout>> {
         Vec::new()
     }
-    fn replica_sets(&self, _: &str) -> Vec<Arc<ReplicaSet>> {
+    fn owned_replica_sets(&self, _: &str) -> Vec<Arc<ReplicaSet>> {
         Vec::new()
     }
 }

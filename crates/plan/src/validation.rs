@@ -35,7 +35,7 @@ pub struct Context<'a> {
     /// The stored object on UPDATE, `None` on CREATE.
     pub old: Option<&'a Rollout>,
     /// The other Rollouts of the namespace (the object itself may be among them).
-    pub others: &'a [Rollout],
+    pub others: &'a [&'a Rollout],
     /// `--partition-percent-limit`.
     pub partition_percent_limit: i32,
 }
@@ -256,7 +256,7 @@ fn check_steps(
 
 fn check_conflicts(
     rollout: &Rollout,
-    others: &[Rollout],
+    others: &[&Rollout],
     field: &str,
     errors: &mut Vec<FieldError>,
 ) {

@@ -30,9 +30,10 @@ fn rollout(value: Value) -> Rollout {
 }
 
 fn errors_with(value: Value, limit: i32, others: &[Rollout]) -> Vec<String> {
+    let others: Vec<&Rollout> = others.iter().collect();
     let ctx = Context {
         old: None,
-        others,
+        others: &others,
         partition_percent_limit: limit,
     };
     validate_v1beta1(&rollout(value), &ctx)

@@ -19,8 +19,8 @@ use std::sync::Arc;
 pub trait Lookup: Send + Sync {
     /// Rollouts (v1beta1) of a namespace.
     fn rollouts(&self, namespace: &str) -> Vec<Arc<Rollout>>;
-    /// ReplicaSets of a namespace.
-    fn replica_sets(&self, namespace: &str) -> Vec<Arc<ReplicaSet>>;
+    /// ReplicaSets whose controlling owner has this UID.
+    fn owned_replica_sets(&self, owner_uid: &str) -> Vec<Arc<ReplicaSet>>;
 }
 
 /// How a request was answered, for metrics and logs.

@@ -74,7 +74,16 @@ pub fn mutate(
     };
     let mutated = match path {
         MutatingPath::Deployment => {
-            let replica_sets = lookup.replica_sets(&namespace);
+            // Updates sent without a UID (Karmada, OCM) keep the stored object's.
+            let uid = [&new, &old]
+                .iter()
+                .find_map(|o| {
+                    o.pointer("/metadata/uid")?
+                        .as_str()
+                        .filter(|u| !u.is_empty())
+                })
+                .unwrap_or_default();
+            let replica_sets = lookup.owned_replica_sets(uid);
             mutation::freeze_deployment(
                 &old,
                 &new,

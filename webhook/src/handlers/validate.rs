@@ -20,11 +20,8 @@ pub fn validate(
         return (allow, Decision::Allowed);
     }
     let namespace = request.namespace.clone().unwrap_or_default();
-    let others: Vec<v1beta1::Rollout> = lookup
-        .rollouts(&namespace)
-        .iter()
-        .map(|r| r.as_ref().clone())
-        .collect();
+    let cached = lookup.rollouts(&namespace);
+    let others: Vec<&v1beta1::Rollout> = cached.iter().map(|r| r.as_ref()).collect();
     let result = match request.kind.version.as_str() {
         "v1beta1" => parse::<v1beta1::Rollout>(request).map(|(new, old)| {
             let ctx = Context {
