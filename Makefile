@@ -65,5 +65,6 @@ down: ## Stop the webhook and the local control plane
 demo: ## Play the seed walkthrough end to end (not yet available)
 	@echo "make demo: not yet available (needs the control plane, webhook, controller and plugin)"; exit 2
 
-bench: ## Run the benchmarks (not yet available)
-	@echo "make bench: not yet available (no benchmarks exist yet)"; exit 2
+bench: toolchain ## Admission benchmark: p50/p99, throughput and memory at 1, 16 and 64 connections
+	$(CARGO) build --release --locked -p rollouts-bench
+	target/release/admission-load --connections 1,16,64 --seconds 5
