@@ -15,8 +15,12 @@ pub enum TargetError {
 pub fn rollout_name(argument: &str) -> Result<&str, TargetError> {
     let name = match argument.split_once('/') {
         Some((resource, name)) => {
-            let resource_name = resource.split('.').next().unwrap_or_default();
-            if !matches!(resource_name, "rollout" | "rollouts" | "ro") {
+            let (resource_name, group) = resource
+                .split_once('.')
+                .unwrap_or((resource, rollouts_api::keys::GROUP));
+            if !matches!(resource_name, "rollout" | "rollouts")
+                || group != rollouts_api::keys::GROUP
+            {
                 return Err(TargetError::WrongResource(resource.to_string()));
             }
             name
@@ -35,10 +39,15 @@ mod tests {
 
     #[test]
     fn accepts_the_argument_forms_of_upstreams_cli() {
+        let qualified = format!("rollouts.{}/demo", rollouts_api::keys::GROUP);
         let cases = [
             ("rollouts/rollouts-demo", Ok("rollouts-demo")),
             ("rollout/rollouts-demo", Ok("rollouts-demo")),
-            ("rollouts.rollouts.kruise.io/demo", Ok("demo")),
+            (qualified.as_str(), Ok("demo")),
+            (
+                "rollouts.example.com/demo",
+                Err(TargetError::WrongResource("rollouts.example.com".into())),
+            ),
             ("rollouts-demo", Ok("rollouts-demo")),
             (
                 "deployment/echoserver",

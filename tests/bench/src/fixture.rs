@@ -46,7 +46,7 @@ fn cache() -> Fixed {
         .map(|i| {
             let workload = if i == 0 { "echoserver".to_string() } else { format!("app-{i}") };
             let rollout: Rollout = serde_json::from_value(json!({
-                "apiVersion": "rollouts.kruise.io/v1beta1", "kind": "Rollout",
+                "apiVersion": <Rollout as kube::Resource>::api_version(&()), "kind": "Rollout",
                 "metadata": {"name": format!("rollout-{i}"), "namespace": "default"},
                 "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": workload},
                          "strategy": {"canary": {"steps": [{"replicas": 1}, {"replicas": "50%"}, {"replicas": "100%"}]}}}

@@ -1,13 +1,11 @@
 //! `/convert`: ConversionReview v1 for Rollouts, lossless in both directions.
 
+use kube::Resource;
 use kube::core::Status;
 use kube::core::conversion::{ConversionRequest, ConversionResponse, ConversionReview};
 use rollouts_api::conversion::{to_v1alpha1, to_v1beta1};
 use rollouts_api::{v1alpha1, v1beta1};
 use serde_json::Value;
-
-const V1ALPHA1: &str = "rollouts.kruise.io/v1alpha1";
-const V1BETA1: &str = "rollouts.kruise.io/v1beta1";
 
 /// Converts every object of the review to the desired version; any object that cannot be
 /// converted fails the whole review with its name and the reason.
@@ -54,13 +52,15 @@ fn convert_one(object: &Value, desired: &str) -> Result<Value, String> {
     if from == desired {
         return Ok(object.clone());
     }
+    let alpha_version = <v1alpha1::Rollout as Resource>::api_version(&());
+    let beta_version = <v1beta1::Rollout as Resource>::api_version(&());
     let converted = match (from, desired) {
-        (V1ALPHA1, V1BETA1) => {
+        (from, desired) if from == alpha_version && desired == beta_version => {
             let alpha: v1alpha1::Rollout =
                 serde_json::from_value(object.clone()).map_err(|e| fail(&e))?;
             serde_json::to_value(to_v1beta1(&alpha).map_err(|e| fail(&e))?)
         }
-        (V1BETA1, V1ALPHA1) => {
+        (from, desired) if from == beta_version && desired == alpha_version => {
             let beta: v1beta1::Rollout =
                 serde_json::from_value(object.clone()).map_err(|e| fail(&e))?;
             serde_json::to_value(to_v1alpha1(&beta).map_err(|e| fail(&e))?)
