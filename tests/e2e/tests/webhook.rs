@@ -374,3 +374,41 @@ async fn serving_certificate_is_renewed_without_restarting() {
     assert_eq!(status, 200);
     assert!(metrics.contains("rollouts_webhook_requests_total{path=\"/validate-rollouts-kruise-io-rollout\",decision=\"denied\"}"), "{metrics}");
 }
+
+#[tokio::test]
+async fn replicas_starting_together_converge_on_one_certificate_secret() {
+    use rollouts_webhook::certs::{CertConfig, ensure};
+    let client = cluster().client().await;
+    let config = CertConfig {
+        namespace: rollouts_api::crd::INSTALL_NAMESPACE.into(),
+        secret_name: format!("e2e-{}-race-certs", std::process::id()),
+        names: vec!["127.0.0.1".into()],
+        ca_validity: Duration::from_secs(3600),
+        serving_validity: Duration::from_secs(3600),
+    };
+    cluster().kubectl(&[
+        "apply",
+        "-f",
+        &repo_root()
+            .join("manifests/namespace.yaml")
+            .display()
+            .to_string(),
+    ]);
+    let replicas = (0..4).map(|_| ensure(&client, &config));
+    let results = futures::future::join_all(replicas).await;
+    let first = results[0].as_ref().expect("issued").clone();
+    for result in &results {
+        assert_eq!(
+            result.as_ref().expect("issued"),
+            &first,
+            "every replica serves what the Secret holds"
+        );
+    }
+    let again = ensure(&client, &config).await.unwrap();
+    assert_eq!(again, first, "a good Secret is reused, not re-issued");
+    let secrets: Api<Secret> = Api::namespaced(client, &config.namespace);
+    secrets
+        .delete(&config.secret_name, &Default::default())
+        .await
+        .unwrap();
+}
