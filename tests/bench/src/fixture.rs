@@ -117,24 +117,95 @@ pub async fn serve(dir: std::path::PathBuf) {
     .await;
 }
 
-/// A client with one keep-alive connection, trusting `ca`.
-pub fn client(ca: &str) -> reqwest::Client {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from_pem_slice(ca.as_bytes()).unwrap())
-        .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .http1_only()
-        .pool_max_idle_per_host(1)
-        .build()
+/// One keep-alive HTTP/1.1 connection over TLS that sends a fixed request and reads each
+/// response by its Content-Length: a minimal client, so the generator leaves the CPU to the
+/// server it measures (like wrk, not a general HTTP client).
+pub struct Connection {
+    tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    request: Arc<Vec<u8>>,
+    buffer: Vec<u8>,
+}
+
+/// Builds the raw request bytes for `path` with `body`.
+pub fn raw_request(path: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+impl Connection {
+    /// Connects to 127.0.0.1:`port`, trusting `ca`.
+    pub async fn open(ca: &str, port: u16, request: Arc<Vec<u8>>) -> std::io::Result<Self> {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from_pem_slice(ca.as_bytes()).unwrap())
+            .unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
         .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        tcp.set_nodelay(true)?;
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await?;
+        Ok(Self {
+            tls,
+            request,
+            buffer: Vec::with_capacity(8192),
+        })
+    }
+
+    /// Sends the request and reads the whole response; returns its status code.
+    pub async fn round_trip(&mut self) -> std::io::Result<u16> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.tls.write_all(&self.request).await?;
+        self.buffer.clear();
+        let mut chunk = [0u8; 8192];
+        loop {
+            if let Some(end) = find(&self.buffer, b"\r\n\r\n") {
+                let head = std::str::from_utf8(&self.buffer[..end]).unwrap_or_default();
+                let status = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_string())
+                    })
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                while self.buffer.len() < end + 4 + length {
+                    let n = self.tls.read(&mut chunk).await?;
+                    if n == 0 {
+                        return Err(std::io::ErrorKind::UnexpectedEof.into());
+                    }
+                    self.buffer.extend_from_slice(&chunk[..n]);
+                }
+                return Ok(status);
+            }
+            let n = self.tls.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }

@@ -102,10 +102,8 @@ async fn drive(levels: Vec<usize>, duration: Duration) {
         .unwrap();
     let ca = std::fs::read_to_string(dir.join("ca.pem")).unwrap();
     let idle_rss = rss_kib(server.id());
-    let body = Arc::new(fixture::review_body());
-    let url = Arc::new(format!(
-        "https://127.0.0.1:{port}/mutate-apps-v1-deployment"
-    ));
+    let body = fixture::review_body();
+    let request = Arc::new(fixture::raw_request("/mutate-apps-v1-deployment", &body));
     println!(
         "admission-load: Deployment release reviews ({} bytes each) over TLS 1.3, HTTP/1.1 keep-alive",
         body.len()
@@ -119,24 +117,17 @@ async fn drive(levels: Vec<usize>, duration: Duration) {
         let deadline = Instant::now() + duration;
         let mut workers = Vec::new();
         for _ in 0..connections.max(1) {
-            let (body, url, ca) = (body.clone(), url.clone(), ca.clone());
+            let (request, ca) = (request.clone(), ca.clone());
             workers.push(tokio::spawn(async move {
-                let client = fixture::client(&ca);
+                let mut connection = fixture::Connection::open(&ca, port, request)
+                    .await
+                    .expect("TLS connection");
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline {
                     let sent = Instant::now();
-                    let response = client
-                        .post(url.as_str())
-                        .header("content-type", "application/json")
-                        .body((*body).clone())
-                        .send()
-                        .await;
-                    match response {
-                        Ok(r) if r.status().is_success() => {
-                            let _ = r.bytes().await;
-                            latencies.push(sent.elapsed());
-                        }
-                        Ok(r) => panic!("server answered {}", r.status()),
+                    match connection.round_trip().await {
+                        Ok(200) => latencies.push(sent.elapsed()),
+                        Ok(status) => panic!("server answered {status}"),
                         Err(e) => panic!("request failed: {e}"),
                     }
                 }
