@@ -174,6 +174,23 @@ pub async fn ensure(client: &Client, config: &CertConfig) -> Result<Material, Ce
     Err(CertError::Contended(config.secret_name.clone()))
 }
 
+/// A certificate mounted from files (cert-manager): `tls.crt` and `tls.key` in `dir`, checked
+/// to be a usable pair before it is served.
+pub fn read_cert_dir(dir: &std::path::Path) -> Result<PemPair, String> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let pair = PemPair {
+        cert_pem: read("tls.crt")?,
+        key_pem: read("tls.key")?,
+    };
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    rollouts_tls::ReloadableResolver::new(provider, &pair)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(pair)
+}
+
 /// How the API server reaches the webhook.
 #[derive(Clone, Debug)]
 pub enum Endpoint {
@@ -383,6 +400,24 @@ mod tests {
                 .unwrap()
                 .covers(&["127.0.0.1".to_string()])
         );
+    }
+
+    #[test]
+    fn certificate_files_are_read_and_checked() {
+        let dir = std::env::temp_dir().join(format!("certs-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (material, _) = decide(None, &config(&["svc.ns.svc"]), SystemTime::now()).unwrap();
+        let missing = read_cert_dir(&dir).unwrap_err();
+        assert!(missing.contains("tls.crt"), "{missing}");
+        std::fs::write(dir.join("tls.crt"), &material.serving.cert_pem).unwrap();
+        std::fs::write(dir.join("tls.key"), "not a key").unwrap();
+        assert!(
+            read_cert_dir(&dir).is_err(),
+            "an unusable key is refused before it is served"
+        );
+        std::fs::write(dir.join("tls.key"), &material.serving.key_pem).unwrap();
+        assert_eq!(read_cert_dir(&dir).unwrap(), material.serving);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

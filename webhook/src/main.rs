@@ -128,17 +128,6 @@ fn configurations(args: &Args) -> certs::Configurations {
     }
 }
 
-fn read_cert_dir(dir: &std::path::Path) -> Result<PemPair, BoxError> {
-    let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name))
-            .map_err(|e| format!("{}: {e}", dir.join(name).display()))
-    };
-    Ok(PemPair {
-        cert_pem: read("tls.crt")?,
-        key_pem: read("tls.key")?,
-    })
-}
-
 async fn run(args: Args) -> Result<(), BoxError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -151,7 +140,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
                 cert_pem: String::new(),
                 key_pem: String::new(),
             },
-            serving: read_cert_dir(dir)?,
+            serving: certs::read_cert_dir(dir)?,
         },
         None => certs::ensure(&client, &config).await?,
     };
@@ -232,7 +221,7 @@ async fn renew_forever(
     loop {
         ticker.tick().await;
         let next = match &args.cert_dir {
-            Some(dir) => read_cert_dir(dir)
+            Some(dir) => certs::read_cert_dir(dir)
                 .map(|serving| Material {
                     ca: current.ca.clone(),
                     serving,

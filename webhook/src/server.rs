@@ -1,13 +1,13 @@
 //! HTTP plumbing: the admission routes served over rustls (TLS 1.2+), and the plain-HTTP
 //! admin routes (`/healthz`, `/readyz`, `/metrics`).
 
-use crate::handlers::{self, Decision, Lookup, MutatingPath};
+use crate::handlers::{self, AdmissionRequest, AdmissionResponse, Decision, Lookup, MutatingPath};
 use crate::metrics::Metrics;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -57,33 +57,26 @@ fn admission(
     path: &'static str,
     state: &AppState,
     body: &[u8],
-    answer: impl FnOnce(
-        &kube::core::admission::AdmissionRequest<kube::core::DynamicObject>,
-    ) -> (kube::core::admission::AdmissionResponse, Decision),
+    answer: impl FnOnce(&AdmissionRequest) -> (AdmissionResponse, Decision),
 ) -> Response {
     let started = Instant::now();
     let (review, decision) = match handlers::decode_admission(body) {
         Ok(request) => {
             let (response, decision) = answer(&request);
             if decision == Decision::Denied || decision == Decision::Invalid {
-                tracing::info!(path, name = %request.name, namespace = ?request.namespace, message = %response.result.message, "refused");
+                tracing::info!(path, name = %request.name, namespace = ?request.namespace, message = %response.message, "refused");
             }
             (response.into_review(), decision)
         }
-        Err(review) => {
-            let message = review
-                .response
-                .as_ref()
-                .map(|r| r.result.message.clone())
-                .unwrap_or_default();
-            tracing::warn!(path, %message, "malformed AdmissionReview");
-            (*review, Decision::Invalid)
+        Err(response) => {
+            tracing::warn!(path, message = %response.message, "malformed AdmissionReview");
+            (response.into_review(), Decision::Invalid)
         }
     };
     state
         .metrics
         .observe(path, decision.as_str(), started.elapsed());
-    Json(review).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], review).into_response()
 }
 
 /// The admission and conversion routes.

@@ -83,7 +83,7 @@ fn review(
     .unwrap()
 }
 
-fn decoded_patch(response: &kube::core::admission::AdmissionResponse) -> Value {
+fn decoded_patch(response: &AdmissionResponse) -> Value {
     serde_json::from_slice(response.patch.as_ref().expect("a patch")).unwrap()
 }
 
@@ -204,14 +204,13 @@ fn malformed_bodies_get_a_clear_refusal() {
         ),
     ];
     for (body, expected) in cases {
-        let review = decode_admission(body).expect_err("refused");
-        let response = review.response.expect("a response");
+        let response = decode_admission(body).expect_err("refused");
         assert!(!response.allowed);
         assert!(
-            response.result.message.contains(expected),
+            response.message.contains(expected),
             "{:?}: {}",
             String::from_utf8_lossy(body),
-            response.result.message
+            response.message
         );
     }
 }
@@ -232,8 +231,8 @@ fn invalid_rollout_is_refused_with_every_field_named() {
     let (response, decision) = validate(&decode_admission(&body).unwrap(), &Cached::default(), 50);
     assert_eq!(decision, Decision::Denied);
     assert!(!response.allowed);
-    assert_eq!(response.result.code, 422);
-    let message = &response.result.message;
+    assert_eq!(response.code, 422);
+    let message = &response.message;
     assert!(
         message.contains("spec.strategy.canary.steps[0].replicas: "),
         "{message}"
@@ -264,11 +263,10 @@ fn second_rollout_for_the_same_workload_is_refused() {
     assert_eq!(decision, Decision::Denied);
     assert!(
         response
-            .result
             .message
             .contains("Rollout rollouts-demo already governs Deployment echoserver"),
         "{}",
-        response.result.message
+        response.message
     );
 }
 
@@ -293,7 +291,7 @@ fn seed_v1alpha1_rollout_is_admitted() {
         (decision, response.allowed),
         (Decision::Allowed, true),
         "{}",
-        response.result.message
+        response.message
     );
 }
 

@@ -3,15 +3,15 @@
 
 mod convert;
 mod mutate;
+mod review;
 mod validate;
 
 pub use convert::convert;
 pub use mutate::{MutatingPath, mutate};
+pub use review::{AdmissionRequest, AdmissionResponse, Kind, decode_admission};
 pub use validate::validate;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use rollouts_api::v1beta1::Rollout;
 use std::sync::Arc;
 
@@ -46,29 +46,4 @@ impl Decision {
             Self::Invalid => "invalid",
         }
     }
-}
-
-/// Decodes an AdmissionReview body; a malformed one gets an `allowed: false` review naming the problem.
-pub fn decode_admission(
-    body: &[u8],
-) -> Result<AdmissionRequest<DynamicObject>, Box<AdmissionReview<DynamicObject>>> {
-    #[derive(serde::Deserialize)]
-    struct Version<'a> {
-        #[serde(rename = "apiVersion", borrow)]
-        api_version: Option<std::borrow::Cow<'a, str>>,
-    }
-    let invalid = |message: String| Box::new(AdmissionResponse::invalid(message).into_review());
-    let version: Version = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("body is not an AdmissionReview: {e}")))?;
-    if version.api_version.as_deref() != Some("admission.k8s.io/v1") {
-        let found = version.api_version.unwrap_or_default();
-        return Err(invalid(format!(
-            "unsupported AdmissionReview version {found:?}: admission.k8s.io/v1 is served"
-        )));
-    }
-    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("body is not an AdmissionReview: {e}")))?;
-    review
-        .try_into()
-        .map_err(|e| invalid(format!("AdmissionReview without a request: {e}")))
 }

@@ -1,8 +1,6 @@
 //! `/mutate-*`: freezes an UPDATE of a governed workload that starts a release (reference §3).
 
-use super::{Decision, Lookup};
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
+use super::{AdmissionRequest, AdmissionResponse, Decision, Lookup};
 use rollouts_workload::{matching::governing_rollout, mutation};
 use serde_json::Value;
 
@@ -49,26 +47,19 @@ impl MutatingPath {
 /// release, otherwise admitted untouched.
 pub fn mutate(
     path: MutatingPath,
-    request: &AdmissionRequest<DynamicObject>,
+    request: &AdmissionRequest,
     lookup: &dyn Lookup,
 ) -> (AdmissionResponse, Decision) {
-    let allow = AdmissionResponse::from(request);
-    let is_plain_update = request.operation == Operation::Update && request.sub_resource.is_none();
-    if !is_plain_update || !path.serves(&request.kind.group, &request.kind.kind) {
+    let allow = AdmissionResponse::allow(request);
+    if !request.is_plain_update() || !path.serves(&request.kind.group, &request.kind.kind) {
         return (allow, Decision::Allowed);
     }
     let (Some(new), Some(old)) = (&request.object, &request.old_object) else {
         return (allow, Decision::Allowed);
     };
-    let (Ok(new), Ok(old)) = (serde_json::to_value(new), serde_json::to_value(old)) else {
-        return (
-            allow.deny("cannot read the workload in the request"),
-            Decision::Invalid,
-        );
-    };
     let namespace = request.namespace.clone().unwrap_or_default();
     let rollouts = lookup.rollouts(&namespace);
-    let Some(rollout) = governing_rollout(rollouts.iter().map(|r| r.as_ref()), &namespace, &new)
+    let Some(rollout) = governing_rollout(rollouts.iter().map(|r| r.as_ref()), &namespace, new)
     else {
         return (allow, Decision::Allowed);
     };
@@ -85,20 +76,20 @@ pub fn mutate(
                 .unwrap_or_default();
             let replica_sets = lookup.owned_replica_sets(uid);
             mutation::freeze_deployment(
-                &old,
-                &new,
+                old,
+                new,
                 rollout,
                 replica_sets.iter().map(|rs| rs.as_ref()),
             )
         }
-        MutatingPath::NativeDaemonSet => mutation::freeze_native_daemonset(&old, &new, rollout),
-        MutatingPath::CloneSet => mutation::freeze_cloneset(&old, &new, rollout),
-        MutatingPath::AdvancedDaemonSet => mutation::freeze_advanced_daemonset(&old, &new, rollout),
-        MutatingPath::Unified => mutation::freeze_statefulset(&old, &new, rollout),
+        MutatingPath::NativeDaemonSet => mutation::freeze_native_daemonset(old, new, rollout),
+        MutatingPath::CloneSet => mutation::freeze_cloneset(old, new, rollout),
+        MutatingPath::AdvancedDaemonSet => mutation::freeze_advanced_daemonset(old, new, rollout),
+        MutatingPath::Unified => mutation::freeze_statefulset(old, new, rollout),
     };
     match mutated {
         None => (allow, Decision::Allowed),
-        Some(mutated) => patch_response(allow, &new, &mutated),
+        Some(mutated) => patch_response(allow, new, &mutated),
     }
 }
 
@@ -107,9 +98,14 @@ fn patch_response(
     new: &Value,
     mutated: &Value,
 ) -> (AdmissionResponse, Decision) {
-    let patch = json_patch::diff(new, mutated);
-    match allow.clone().with_patch(patch) {
-        Ok(response) => (response, Decision::Patched),
+    match serde_json::to_vec(&json_patch::diff(new, mutated)) {
+        Ok(patch) => (
+            AdmissionResponse {
+                patch: Some(patch),
+                ..allow
+            },
+            Decision::Patched,
+        ),
         Err(e) => (
             allow.deny(format!("cannot encode the patch: {e}")),
             Decision::Invalid,

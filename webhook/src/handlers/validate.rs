@@ -1,21 +1,18 @@
 //! `/validate-rollouts-kruise-io-rollout`: every rule of reference §1.12, for both versions.
 
-use super::{Decision, Lookup};
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
+use super::{AdmissionRequest, AdmissionResponse, Decision, Lookup};
 use rollouts_api::{v1alpha1, v1beta1};
 use rollouts_plan::validation::{Context, FieldError, validate_v1alpha1, validate_v1beta1};
 use serde::de::DeserializeOwned;
 
 /// Answers a Rollout CREATE or UPDATE: admitted, or refused with every violated rule.
 pub fn validate(
-    request: &AdmissionRequest<DynamicObject>,
+    request: &AdmissionRequest,
     lookup: &dyn Lookup,
     partition_percent_limit: i32,
 ) -> (AdmissionResponse, Decision) {
-    let allow = AdmissionResponse::from(request);
-    if !matches!(request.operation, Operation::Create | Operation::Update)
-        || request.sub_resource.is_some()
+    let allow = AdmissionResponse::allow(request);
+    if !matches!(request.operation.as_str(), "CREATE" | "UPDATE") || request.sub_resource.is_some()
     {
         return (allow, Decision::Allowed);
     }
@@ -48,13 +45,9 @@ pub fn validate(
     }
 }
 
-fn parse<T: DeserializeOwned>(
-    request: &AdmissionRequest<DynamicObject>,
-) -> Result<(T, Option<T>), String> {
-    let decode = |object: &DynamicObject| {
-        serde_json::to_value(object)
-            .and_then(serde_json::from_value::<T>)
-            .map_err(|e| format!("the Rollout does not parse: {e}"))
+fn parse<T: DeserializeOwned>(request: &AdmissionRequest) -> Result<(T, Option<T>), String> {
+    let decode = |object: &serde_json::Value| {
+        T::deserialize(object).map_err(|e| format!("the Rollout does not parse: {e}"))
     };
     let new = request.object.as_ref().ok_or("the request has no object")?;
     let old = request.old_object.as_ref().map(decode).transpose()?;
@@ -69,7 +62,7 @@ fn deny_invalid(allow: AdmissionResponse, errors: &[FieldError]) -> AdmissionRes
         .collect::<Vec<_>>()
         .join("; ");
     let mut response = allow.deny(message);
-    response.result.code = 422;
-    response.result.reason = "Invalid".into();
+    response.code = 422;
+    response.reason = "Invalid".into();
     response
 }
