@@ -6,6 +6,33 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// The columns `kubectl get rollouts` prints, as upstream's.
+pub const ROLLOUT_COLUMNS: [&str; 6] = [
+    "NAME",
+    "STATUS",
+    "CANARY_STEP",
+    "CANARY_STATE",
+    "MESSAGE",
+    "AGE",
+];
+
+/// The header words of a `kubectl get` table.
+pub fn table_header(table: &str) -> Vec<&str> {
+    table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect()
+}
+
+/// The team's `shared/` folder beside the repository (override with `ROLLOUTS_SHARED_DIR`).
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("ROLLOUTS_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared"))
+}
+
 /// The control plane the tests run against.
 #[derive(Debug)]
 pub struct Cluster {

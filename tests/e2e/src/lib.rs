@@ -10,7 +10,7 @@ mod wait;
 mod webhook;
 
 pub use apply::{apply_json, apply_yaml};
-pub use cluster::{Cluster, cluster, repo_root};
+pub use cluster::{Cluster, ROLLOUT_COLUMNS, cluster, repo_root, shared_dir, table_header};
 pub use crd::install_rollout_crd;
 pub use namespace::TestNamespace;
 pub use wait::{DEFAULT_DEADLINE, wait_for};

@@ -3,7 +3,10 @@
 //! field named.
 
 use kube::Client;
-use rollouts_e2e::{TestNamespace, apply_json, cluster, install_rollout_crd, repo_root};
+use rollouts_e2e::{
+    ROLLOUT_COLUMNS, TestNamespace, apply_json, cluster, install_rollout_crd, shared_dir,
+    table_header,
+};
 use serde_json::{Value, json};
 
 async fn install_crd(client: &Client) {
@@ -12,9 +15,7 @@ async fn install_crd(client: &Client) {
 
 /// Every v1beta1 Rollout of upstream's test data (v1alpha1 ones need the conversion webhook).
 fn upstream_v1beta1_rollouts() -> Vec<(String, Value)> {
-    let shared = std::env::var_os("ROLLOUTS_SHARED_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared"));
+    let shared = shared_dir();
     let dir = shared.join("conformance/upstream");
     let mut out = Vec::new();
     let mut stack = vec![dir];
@@ -59,24 +60,7 @@ async fn upstream_v1beta1_rollouts_are_accepted_and_listed_with_upstreams_column
             .unwrap_or_else(|e| panic!("{file}: {e}"));
     }
     let table = cluster().kubectl(&["get", "rollouts", "-n", &ns.name]);
-    let header: Vec<_> = table
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    assert_eq!(
-        header,
-        [
-            "NAME",
-            "STATUS",
-            "CANARY_STEP",
-            "CANARY_STATE",
-            "MESSAGE",
-            "AGE"
-        ],
-        "{table}"
-    );
+    assert_eq!(table_header(&table), ROLLOUT_COLUMNS, "{table}");
     assert!(table.contains("rollout-0"), "{table}");
 }
 

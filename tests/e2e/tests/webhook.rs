@@ -16,9 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn seed(file: &str) -> String {
-    let shared = std::env::var_os("ROLLOUTS_SHARED_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared"));
+    let shared = shared_dir();
     std::fs::read_to_string(shared.join("conformance/seed").join(file))
         .unwrap_or_else(|e| panic!("{file}: {e}"))
 }
@@ -267,24 +265,7 @@ async fn both_api_versions_are_served_through_conversion() {
             "-n",
             &ns.name,
         ]);
-        let header: Vec<_> = table
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .collect();
-        assert_eq!(
-            header,
-            [
-                "NAME",
-                "STATUS",
-                "CANARY_STEP",
-                "CANARY_STATE",
-                "MESSAGE",
-                "AGE"
-            ],
-            "{version}: {table}"
-        );
+        assert_eq!(table_header(&table), ROLLOUT_COLUMNS, "{version}: {table}");
         assert!(table.contains("rollouts-demo"), "{version}: {table}");
     }
     let alpha = cluster().kubectl(&[
