@@ -1,9 +1,10 @@
 //! The pure step machine of a Rollout: from an observed snapshot and the current time to the
 //! next status and the effects to apply. No Kubernetes client, no async runtime, no clock.
 //!
-//! So far: the strategy predicates of reference §1.13 and Rollout validation (§1.12); the step
-//! machine itself is the controller issue's work.
+//! So far: the strategy predicates of reference §1.13, Rollout validation (§1.12) and the batch
+//! arithmetic of Appendix A; the step machine itself is the controller issue's work.
 
+pub mod batch;
 pub mod validation;
 
 use rollouts_api::v1beta1::{CanaryStep, Rollout};
