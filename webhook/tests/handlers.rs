@@ -43,6 +43,14 @@ fn rollout_demo() -> Rollout {
     .unwrap()
 }
 
+/// The demo Rollout and the Deployment's stable ReplicaSet, as the webhook's caches hold them.
+fn governed_cache() -> Cached {
+    Cached {
+        rollouts: vec![Arc::new(rollout_demo())],
+        replica_sets: vec![Arc::new(stable_replica_set())],
+    }
+}
+
 fn deployment(image: &str) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -89,10 +97,7 @@ fn decoded_patch(response: &AdmissionResponse) -> Value {
 
 #[test]
 fn governed_deployment_image_update_gets_the_freeze_patch() {
-    let cache = Cached {
-        rollouts: vec![Arc::new(rollout_demo())],
-        replica_sets: vec![Arc::new(stable_replica_set())],
-    };
+    let cache = governed_cache();
     let body = review(
         "apps",
         "v1",
@@ -122,10 +127,7 @@ fn governed_deployment_image_update_gets_the_freeze_patch() {
 
 #[test]
 fn ungoverned_created_and_status_updates_are_admitted_untouched() {
-    let governed = Cached {
-        rollouts: vec![Arc::new(rollout_demo())],
-        replica_sets: vec![Arc::new(stable_replica_set())],
-    };
+    let governed = governed_cache();
     let mut other = deployment("v2");
     other["metadata"]["name"] = json!("other");
     let cases = [

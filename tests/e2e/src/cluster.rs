@@ -149,6 +149,11 @@ impl Cluster {
         }
     }
 
+    /// `kubectl apply -f` of a file of this repository (path relative to its root).
+    pub fn apply_repo_file(&self, path: &str) -> String {
+        self.kubectl(&["apply", "-f", &repo_root().join(path).display().to_string()])
+    }
+
     /// Runs the cluster's kubectl with this cluster's kubeconfig; returns stdout or panics with stderr.
     pub fn kubectl(&self, args: &[&str]) -> String {
         let kubectl = repo_root().join("tests/cluster/bin/kubectl");

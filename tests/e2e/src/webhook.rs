@@ -66,14 +66,7 @@ pub fn webhook() -> &'static Webhook {
         let selector = pid.to_string();
         let mutating = format!("e2e-{pid}-mutating");
         let validating = format!("e2e-{pid}-validating");
-        cluster.kubectl(&[
-            "apply",
-            "-f",
-            &repo_root()
-                .join("manifests/namespace.yaml")
-                .display()
-                .to_string(),
-        ]);
+        cluster.apply_repo_file("manifests/namespace.yaml");
         std::thread::scope(|scope| {
             // The harness may run inside a test's runtime: install on a runtime of its own.
             scope.spawn(|| {

@@ -367,14 +367,7 @@ async fn replicas_starting_together_converge_on_one_certificate_secret() {
         ca_validity: Duration::from_secs(3600),
         serving_validity: Duration::from_secs(3600),
     };
-    cluster().kubectl(&[
-        "apply",
-        "-f",
-        &repo_root()
-            .join("manifests/namespace.yaml")
-            .display()
-            .to_string(),
-    ]);
+    cluster().apply_repo_file("manifests/namespace.yaml");
     let replicas = (0..4).map(|_| ensure(&client, &config));
     let results = futures::future::join_all(replicas).await;
     let first = results[0].as_ref().expect("issued").clone();

@@ -55,13 +55,7 @@ pub fn freeze_statefulset(old: &Value, new: &Value, rollout: &Rollout) -> Option
             json!("RollingUpdate"),
         );
     }
-    set_path(
-        &mut mutated,
-        "/spec/updateStrategy/rollingUpdate/partition",
-        json!(FREEZE_PARTITION),
-    );
-    mark_in_progressing(&mut mutated, rollout);
-    Some(mutated)
+    Some(with_freeze_partition(mutated, rollout))
 }
 
 /// Advanced DaemonSet: `rollingUpdate.partition: 32767`.
@@ -69,14 +63,7 @@ pub fn freeze_advanced_daemonset(old: &Value, new: &Value, rollout: &Rollout) ->
     if !is_effective_revision_change(old, new) {
         return None;
     }
-    let mut mutated = new.clone();
-    set_path(
-        &mut mutated,
-        "/spec/updateStrategy/rollingUpdate/partition",
-        json!(FREEZE_PARTITION),
-    );
-    mark_in_progressing(&mut mutated, rollout);
-    Some(mutated)
+    Some(with_freeze_partition(new.clone(), rollout))
 }
 
 /// Native DaemonSet: `updateStrategy.type: OnDelete`, the original type saved in
@@ -112,4 +99,15 @@ pub fn freeze_native_daemonset(old: &Value, new: &Value, rollout: &Rollout) -> O
     set_path(&mut mutated, "/spec/updateStrategy/type", json!("OnDelete"));
     mark_in_progressing(&mut mutated, rollout);
     Some(mutated)
+}
+
+/// `rollingUpdate.partition: 32767` and the in-progressing mark.
+fn with_freeze_partition(mut object: Value, rollout: &Rollout) -> Value {
+    set_path(
+        &mut object,
+        "/spec/updateStrategy/rollingUpdate/partition",
+        json!(FREEZE_PARTITION),
+    );
+    mark_in_progressing(&mut object, rollout);
+    object
 }
