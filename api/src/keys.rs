@@ -49,6 +49,10 @@ pub const CONTROLLED_BY_ADVANCED_DEPLOYMENT: &str =
 /// Workload settings saved before the controller changed them; written by the controller,
 /// restored and removed on finish, disable, delete and rollback.
 pub const ORIGINAL_DEPLOYMENT_STRATEGY: &str = "rollouts.kruise.io/original-deployment-strategy";
+/// New-version pods a partition-style Deployment may run in the current batch (the
+/// `maxUnavailable` the controller drives it with); written by the controller, enforced by the
+/// webhook against other edits, removed on finish, disable, delete and rollback.
+pub const BATCH_POD_LIMIT: &str = "rollouts.kruise.io/batch-pod-limit";
 /// Native DaemonSet canary/stable revisions JSON; written and read by the controller.
 pub const DAEMONSET_REVISION: &str = "rollouts.kruise.io/daemonset-revision";
 /// Native DaemonSet partition and batch revision JSON; written and read by the controller.

@@ -1,29 +1,126 @@
-//! rollouts-controller: parses its configuration. Reconciling Rollouts is not built yet
-//! (controller issue); until then it says so and exits non-zero rather than pretend to run.
+//! rollouts-controller: reconciles Rollouts under leader election, with `/healthz`, `/readyz`
+//! and `/metrics` on a plain-HTTP admin port and JSON logs.
 
 use clap::Parser;
+use rollouts_controller::admin::{admin_router, serve_admin};
+use rollouts_controller::context::Settings;
+use rollouts_controller::lease::{LeaseConfig, run_as_leader};
+use rollouts_controller::metrics::Metrics;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Rollout controller of rollouts.kruise.io.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Plain-HTTP port of /healthz, /readyz and /metrics.
-    #[arg(long, default_value_t = 8080)]
-    admin_port: u16,
+    /// Address and port of /healthz, /readyz and /metrics (plain HTTP).
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    admin_addr: String,
     /// Namespace of the leader-election Lease.
     #[arg(long, env = "POD_NAMESPACE", default_value = rollouts_api::crd::INSTALL_NAMESPACE)]
     namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "rollouts-controller-leader")]
+    lease_name: String,
     /// Run without leader election (single replica, local development).
     #[arg(long)]
     no_leader_election: bool,
+    /// Seconds a step's pods may take to become Ready before the Rollout is marked failed.
+    #[arg(long, default_value_t = 600)]
+    progress_deadline_seconds: i64,
+    /// Human-readable logs instead of JSON.
+    #[arg(long)]
+    plain_logs: bool,
+    /// Exit when this process is gone (for test harnesses that start the controller).
+    #[arg(long, hide = true)]
+    parent_pid: Option<u32>,
 }
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let args = Args::parse();
-    eprintln!(
-        "rollouts-controller {}: reconciling is not implemented yet (configuration: {args:?})",
-        env!("CARGO_PKG_VERSION")
-    );
-    ExitCode::from(2)
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    if args.plain_logs {
+        logs.init();
+    } else {
+        logs.json().flatten_event(true).with_current_span(true).init();
+    }
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "rollouts-controller stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let client = kube::Client::try_default().await?;
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind(&args.admin_addr).await?;
+    tracing::info!(addr = %args.admin_addr, "admin endpoints listening");
+    tokio::spawn(serve_admin(listener, admin_router(metrics.clone(), ready.clone()), stop(args.parent_pid)));
+    let settings = Settings { progress_deadline_seconds: args.progress_deadline_seconds };
+    let work = rollouts_controller::run::run(client.clone(), settings, metrics.clone(), ready, stop(args.parent_pid));
+    if args.no_leader_election {
+        metrics.set_leader(true);
+        work.await;
+        return Ok(());
+    }
+    let identity = std::env::var("POD_NAME")
+        .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
+    let config = LeaseConfig {
+        namespace: args.namespace,
+        name: args.lease_name,
+        identity,
+        lease_duration: Duration::from_secs(15),
+        renew_every: Duration::from_secs(5),
+    };
+    let leader_metrics = metrics.clone();
+    run_as_leader(client, config, async move {
+        leader_metrics.set_leader(true);
+        work.await;
+    })
+    .await?;
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "rollouts-controller".into())
+}
+
+/// Resolves on SIGTERM, Ctrl-C, or when the parent process (if given) is gone.
+async fn stop(parent_pid: Option<u32>) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    let parent_gone = async {
+        let Some(pid) = parent_pid else {
+            return std::future::pending::<()>().await;
+        };
+        let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+        while proc_dir.exists() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+        () = parent_gone => {}
+    }
+    tracing::info!("shutting down");
 }

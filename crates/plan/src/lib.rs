@@ -1,10 +1,11 @@
 //! The pure step machine of a Rollout: from an observed snapshot and the current time to the
 //! next status and the effects to apply. No Kubernetes client, no async runtime, no clock.
 //!
-//! So far: the strategy predicates of reference §1.13, Rollout validation (§1.12) and the batch
-//! arithmetic of Appendix A; the step machine itself is the controller issue's work.
+//! Holds the strategy predicates of reference §1.13, Rollout validation (§1.12), the batch
+//! arithmetic of Appendix A and the step machine (§4).
 
 pub mod batch;
+pub mod machine;
 pub mod validation;
 
 use rollouts_api::v1beta1::{CanaryStep, Rollout};
@@ -59,6 +60,27 @@ pub fn steps(rollout: &Rollout) -> &[CanaryStep] {
         (None, None) => None,
     };
     steps.unwrap_or_default()
+}
+
+/// The plan hash (`rollouts.kruise.io/hash`): changes when steps or traffic change, not when
+/// only pauses or the failure threshold do (reference §2.1).
+pub fn plan_hash(rollout: &Rollout) -> String {
+    let strategy = &rollout.spec.strategy;
+    let mut plan = match (&strategy.blue_green, &strategy.canary) {
+        (Some(blue_green), _) => serde_json::to_value(blue_green),
+        (None, Some(canary)) => serde_json::to_value(canary),
+        (None, None) => Ok(serde_json::Value::Null),
+    }
+    .unwrap_or_default();
+    if let Some(object) = plan.as_object_mut() {
+        object.remove("failureThreshold");
+    }
+    for step in plan.get_mut("steps").and_then(|s| s.as_array_mut()).into_iter().flatten() {
+        if let Some(step) = step.as_object_mut() {
+            step.remove("pause");
+        }
+    }
+    rollouts_workload::hash::content_hash(&plan)
 }
 
 /// A step "has traffic" when it sets a weight or a match (reference §1.13).

@@ -2,6 +2,9 @@
 //! Rollout can govern, which Rollout governs a workload, whether an update is a new release,
 //! and how each kind is frozen when a release starts.
 
+pub mod control;
+pub mod facts;
+pub mod hash;
 pub mod matching;
 pub mod mutation;
 pub mod revision;

@@ -6,7 +6,9 @@ use crate::revision::{annotation, is_effective_revision_change, label, template_
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use rollouts_api::keys;
 use rollouts_api::v1beta1::Rollout;
-use serde_json::Value;
+use crate::control::{MIN_READY_SECONDS_WHILE_DRIVEN, PROGRESS_DEADLINE_WHILE_DRIVEN};
+use rollouts_api::common::RolloutPhase;
+use serde_json::{Value, json};
 
 /// The Deployment to admit for an update governed by `rollout`, or `None` to admit it as sent.
 /// `replica_sets` are the ReplicaSets of the Deployment's namespace (ownership is checked here).
@@ -25,18 +27,21 @@ pub fn freeze_deployment<'a>(
     (mutated != *new).then_some(mutated)
 }
 
-/// A release is running: the Deployment stays paused (any attempt to unpause is reverted) and
-/// keeps the marks even when an update (`kubectl replace`, Helm) drops them. Blue-green only
-/// re-pauses on a new template, since its controller works through the rolling parameters.
+/// A release is running. The Deployment keeps the marks even when an update (`kubectl
+/// replace`, Helm) drops them, and cannot be unpaused by others. Once the controller drives a
+/// partition batch (`batch-pod-limit`), the rolling settings it set are pinned against other
+/// edits and only a new template pauses it. When the Rollout is ending the release, the
+/// controller's removal of the marks is admitted as sent.
 fn keep_frozen(old: &Value, new: &Value, rollout: &Rollout, in_progress: &str) -> Value {
+    if annotation(new, keys::IN_PROGRESSING).is_none() && is_ending(rollout) {
+        return new.clone();
+    }
     let mut mutated = new.clone();
-    if annotation(new, keys::IN_PROGRESSING).is_none() {
-        set_meta(
-            &mut mutated,
-            "annotations",
-            keys::IN_PROGRESSING,
-            in_progress,
-        );
+    for key in [keys::IN_PROGRESSING, keys::ORIGINAL_DEPLOYMENT_STRATEGY, keys::BATCH_POD_LIMIT] {
+        let kept = if key == keys::IN_PROGRESSING { Some(in_progress) } else { annotation(old, key) };
+        if let (None, Some(value)) = (annotation(new, key), kept) {
+            set_meta(&mut mutated, "annotations", key, value);
+        }
     }
     if let (Some(stable), None) = (
         label(old, keys::STABLE_REVISION),
@@ -44,11 +49,41 @@ fn keep_frozen(old: &Value, new: &Value, rollout: &Rollout, in_progress: &str) -
     ) {
         set_meta(&mut mutated, "labels", keys::STABLE_REVISION, stable);
     }
+    let driven_limit = annotation(&mutated, keys::BATCH_POD_LIMIT).and_then(|l| l.parse::<i64>().ok());
+    if let Some(limit) = driven_limit {
+        pin_driven_settings(&mut mutated, limit);
+    }
     let blue_green = rollout.spec.strategy.blue_green.is_some();
-    if !blue_green || is_effective_revision_change(old, new) {
+    if !(blue_green || driven_limit.is_some()) || is_effective_revision_change(old, new) {
         mutated["spec"]["paused"] = Value::Bool(true);
     }
     mutated
+}
+
+/// The settings a partition batch runs with (see `control::partition_batch_patch`).
+fn pin_driven_settings(object: &mut Value, limit: i64) {
+    let spec = &mut object["spec"];
+    spec["minReadySeconds"] = json!(MIN_READY_SECONDS_WHILE_DRIVEN);
+    spec["progressDeadlineSeconds"] = json!(PROGRESS_DEADLINE_WHILE_DRIVEN);
+    spec["strategy"] = json!({
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": limit.max(1)},
+    });
+}
+
+/// The Rollout is finishing or cancelling its release: the controller is giving the workload back.
+fn is_ending(rollout: &Rollout) -> bool {
+    let Some(status) = rollout.status.as_ref() else {
+        return false;
+    };
+    let reason = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == keys::CONDITION_PROGRESSING)
+        .map(|c| c.reason.as_str());
+    status.phase == Some(RolloutPhase::Progressing)
+        && matches!(reason, Some(keys::REASON_FINALISING | keys::REASON_CANCELLING))
 }
 
 fn start_release<'a>(

@@ -1,0 +1,12 @@
+//! rollouts-controller as a library: the watch wiring and reconcile of Rollouts, leader
+//! election, metrics and the admin HTTP server.
+
+pub mod admin;
+pub mod apply;
+pub mod context;
+pub mod lease;
+pub mod metrics;
+pub mod pods;
+pub mod reconcile;
+pub mod run;
+pub mod workload;

@@ -1,0 +1,105 @@
+//! Which new-version pods are not Ready and why, for the step-deadline message. Listed from the
+//! API only when a step is overdue, so a healthy release never lists pods.
+
+use crate::workload::Observed;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use rollouts_api::keys;
+use rollouts_plan::machine::Control;
+use rollouts_workload::facts::WorkloadFacts;
+
+/// At most this many pods are named in a message.
+const NAMED: usize = 5;
+
+/// `name (reason)` for each new-version pod that is not Ready.
+pub async fn not_ready_pods(client: &kube::Client, observed: &Observed, facts: &WorkloadFacts) -> Vec<String> {
+    let Some(object) = observed.object.as_ref() else {
+        return Vec::new();
+    };
+    let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
+    let revision_key = match observed.control {
+        Control::StatefulSet => keys::CONTROLLER_REVISION_HASH,
+        _ => keys::POD_TEMPLATE_HASH,
+    };
+    let mut selector: Vec<String> = object
+        .pointer("/spec/selector/matchLabels")
+        .and_then(|m| m.as_object())
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    if facts.pod_template_hash.is_empty() {
+        return Vec::new();
+    }
+    selector.push(format!("{revision_key}={}", facts.pod_template_hash));
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let pods = match api.list(&ListParams::default().labels(&selector.join(","))).await {
+        Ok(pods) => pods.items,
+        Err(error) => {
+            tracing::warn!(%error, "could not list pods for the deadline message");
+            return Vec::new();
+        }
+    };
+    pods.iter()
+        .filter_map(describe_not_ready)
+        .take(NAMED)
+        .collect()
+}
+
+/// `Some("name (reason)")` for a pod that is not Ready.
+fn describe_not_ready(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref();
+    let conditions = status.and_then(|s| s.conditions.as_ref());
+    let ready = conditions
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == "Ready");
+    if ready.is_some_and(|c| c.status == "True") {
+        return None;
+    }
+    let waiting = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
+        .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone());
+    let unscheduled = conditions
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        .and_then(|c| c.message.clone());
+    let reason = waiting
+        .or(unscheduled)
+        .or_else(|| ready.and_then(|c| c.reason.clone().or(c.message.clone())))
+        .or_else(|| status.and_then(|s| s.phase.clone()))
+        .unwrap_or_else(|| "not ready".into());
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    Some(format!("{name} ({reason})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(value: serde_json::Value) -> Pod {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn not_ready_pods_are_named_with_the_most_telling_reason() {
+        let cases = [
+            (serde_json::json!({"metadata": {"name": "a"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}), None),
+            (serde_json::json!({"metadata": {"name": "b"}, "status": {"phase": "Pending",
+                "containerStatuses": [{"name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                    "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}), Some("b (ImagePullBackOff)")),
+            (serde_json::json!({"metadata": {"name": "c"}, "status": {"phase": "Pending",
+                "conditions": [{"type": "PodScheduled", "status": "False", "message": "0/1 nodes are available"}]}}),
+                Some("c (0/1 nodes are available)")),
+            (serde_json::json!({"metadata": {"name": "d"}, "status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}]}}),
+                Some("d (ContainersNotReady)")),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(describe_not_ready(&pod(value)).as_deref(), expected);
+        }
+    }
+}

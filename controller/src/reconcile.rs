@@ -1,0 +1,241 @@
+//! One reconcile of a Rollout: read (caches) -> decide (pure step machine) -> apply actions ->
+//! record events -> write status (a guarded merge patch of the status subresource).
+
+use crate::apply::{ApplyError, apply};
+use crate::context::Context;
+use crate::pods::not_ready_pods;
+use crate::workload::{control_of, observe};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action as Requeue;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use rollouts_api::common::StepState;
+use rollouts_api::keys;
+use rollouts_api::v1beta1::Rollout;
+use rollouts_plan::machine::{self, Decision, Snapshot};
+use rollouts_workload::control::merge_diff;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why a reconcile failed; it is retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// An API call failed.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+impl ReconcileError {
+    /// Short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Apply(e) => match &e.source {
+                kube::Error::Api(s) if s.code == 409 => "conflict",
+                kube::Error::Api(_) => "api",
+                _ => "transport",
+            },
+        }
+    }
+}
+
+/// A resync even when nothing changes, so nothing waits on a lost event forever.
+const RESYNC: Duration = Duration::from_secs(300);
+
+fn params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(keys::CONTROLLER_FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    }
+}
+
+fn api_failed(action: &str) -> impl FnOnce(kube::Error) -> ApplyError + '_ {
+    move |source| ApplyError { action: action.to_string(), source }
+}
+
+/// Entry point for kube-runtime.
+pub async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Requeue, ReconcileError> {
+    let started = Instant::now();
+    let result = reconcile_inner(&rollout, &ctx).await;
+    ctx.metrics.observe_reconcile(started.elapsed(), result.as_ref().err().map(ReconcileError::kind));
+    result
+}
+
+async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, ReconcileError> {
+    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &rollout.namespace().unwrap_or_default());
+    let name = rollout.name_any();
+    let deleting = rollout.metadata.deletion_timestamp.is_some();
+    if !deleting && !rollout.finalizers().iter().any(|f| f == keys::ROLLOUT_FINALIZER) {
+        let mut finalizers = rollout.finalizers().to_vec();
+        finalizers.push(keys::ROLLOUT_FINALIZER.to_string());
+        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": rollout.resource_version()}});
+        api.patch(&name, &params(), &Patch::Merge(&patch)).await.map_err(api_failed("add the finalizer"))?;
+        return Ok(Requeue::await_change());
+    }
+    let control = match control_of(rollout) {
+        Ok(control) => control,
+        Err(message) => return unsupported(rollout, ctx, &api, message).await,
+    };
+    let observed = observe(&ctx.stores, rollout, control);
+    let facts = observed.facts();
+    if let Some(object) = observed.object.as_ref().filter(|_| !deleting) {
+        label_workload(ctx, &observed, object).await?;
+    }
+    ensure_plan_hash(rollout, &api).await?;
+    let not_ready = match (&facts, step_overdue(rollout, ctx)) {
+        (Some(facts), true) => not_ready_pods(&ctx.client, &observed, facts).await,
+        _ => Vec::new(),
+    };
+    let snapshot = Snapshot {
+        rollout,
+        workload: facts.as_ref(),
+        control,
+        now: Timestamp::now(),
+        progress_deadline_seconds: ctx.settings.progress_deadline_seconds,
+        not_ready_pods: &not_ready,
+    };
+    let decision = machine::decide(&snapshot);
+    for action in &decision.actions {
+        apply(&ctx.client, rollout, &observed, facts.as_ref(), action).await?;
+    }
+    publish_events(rollout, ctx, &decision).await;
+    record_durations(rollout, ctx, &decision);
+    write_status(rollout, &api, &decision).await?;
+    if decision.remove_finalizer {
+        let finalizers: Vec<&String> = rollout.finalizers().iter().filter(|f| *f != keys::ROLLOUT_FINALIZER).collect();
+        let patch = json!({"metadata": {"finalizers": finalizers}});
+        api.patch(&name, &params(), &Patch::Merge(&patch)).await.map_err(api_failed("remove the finalizer"))?;
+    }
+    Ok(match decision.requeue_after {
+        Some(after) => Requeue::requeue(after),
+        None => Requeue::requeue(RESYNC),
+    })
+}
+
+/// A kind or style this controller cannot release: say so in the status, once as an Event.
+async fn unsupported(rollout: &Rollout, ctx: &Context, api: &Api<Rollout>, message: String) -> Result<Requeue, ReconcileError> {
+    let status = rollout.status.clone().unwrap_or_default();
+    if status.message.as_deref() != Some(message.as_str()) {
+        let event = Event {
+            type_: EventType::Warning,
+            reason: keys::EVENT_UNSUPPORTED_WORKLOAD.into(),
+            note: Some(message.clone()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        publish(rollout, ctx, &event).await;
+        let decision = Decision {
+            status: rollouts_api::v1beta1::RolloutStatus {
+                message: Some(message),
+                observed_generation: rollout.metadata.generation,
+                ..status
+            },
+            ..Decision::default()
+        };
+        write_status(rollout, api, &decision).await?;
+    }
+    Ok(Requeue::requeue(RESYNC))
+}
+
+/// The `workload-type` label makes the webhook see the workload (its objectSelector).
+async fn label_workload(ctx: &Context, observed: &crate::workload::Observed, object: &serde_json::Value) -> Result<(), ApplyError> {
+    let kind = match observed.control {
+        machine::Control::StatefulSet => "statefulset",
+        _ => "deployment",
+    };
+    if object.pointer("/metadata/labels").and_then(|l| l.get(keys::WORKLOAD_TYPE)).is_some() {
+        return Ok(());
+    }
+    let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    let patch = json!({"metadata": {"labels": {keys::WORKLOAD_TYPE: kind}}});
+    let action = format!("label {namespace}/{name} with {}", keys::WORKLOAD_TYPE);
+    match observed.control {
+        machine::Control::StatefulSet => {
+            let api: Api<k8s_openapi::api::apps::v1::StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
+            api.patch(name, &params(), &Patch::Merge(&patch)).await.map_err(api_failed(&action))?;
+        }
+        _ => {
+            let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+            api.patch(name, &params(), &Patch::Merge(&patch)).await.map_err(api_failed(&action))?;
+        }
+    }
+    Ok(())
+}
+
+async fn ensure_plan_hash(rollout: &Rollout, api: &Api<Rollout>) -> Result<(), ApplyError> {
+    let hash = rollouts_plan::plan_hash(rollout);
+    if rollout.annotations().get(keys::ROLLOUT_HASH) == Some(&hash) {
+        return Ok(());
+    }
+    let patch = json!({"metadata": {"annotations": {keys::ROLLOUT_HASH: hash}}});
+    api.patch(&rollout.name_any(), &params(), &Patch::Merge(&patch))
+        .await
+        .map_err(api_failed("record the plan hash"))?;
+    Ok(())
+}
+
+/// The current step has been upgrading for longer than the deadline (then pods are listed).
+fn step_overdue(rollout: &Rollout, ctx: &Context) -> bool {
+    let Some(common) = rollout.status.as_ref().and_then(|s| s.canary_status.as_ref()).map(|c| &c.common) else {
+        return false;
+    };
+    let since = common.last_update_time.as_ref().map_or(0, |t| t.0.as_second());
+    common.current_step_state == Some(StepState::StepUpgrade)
+        && Timestamp::now().as_second() - since > ctx.settings.progress_deadline_seconds
+}
+
+async fn write_status(rollout: &Rollout, api: &Api<Rollout>, decision: &Decision) -> Result<(), ApplyError> {
+    let old = serde_json::to_value(rollout.status.clone().unwrap_or_default()).unwrap_or_default();
+    let new = serde_json::to_value(&decision.status).unwrap_or_default();
+    let Some(changes) = merge_diff(&old, &new) else {
+        return Ok(());
+    };
+    // The resourceVersion makes a concurrent approval (a status patch) a conflict, not a loss.
+    let patch = json!({"metadata": {"resourceVersion": rollout.resource_version()}, "status": changes});
+    api.patch_status(&rollout.name_any(), &params(), &Patch::Merge(&patch))
+        .await
+        .map_err(api_failed("write the Rollout status"))?;
+    Ok(())
+}
+
+async fn publish_events(rollout: &Rollout, ctx: &Context, decision: &Decision) {
+    for event in &decision.events {
+        let event = Event {
+            type_: if event.warning { EventType::Warning } else { EventType::Normal },
+            reason: event.reason.into(),
+            note: Some(event.message.clone()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        publish(rollout, ctx, &event).await;
+    }
+}
+
+async fn publish(rollout: &Rollout, ctx: &Context, event: &Event) {
+    if let Err(error) = ctx.recorder.publish(event, &rollout.object_ref(&())).await {
+        tracing::warn!(%error, reason = %event.reason, "could not record an event");
+    }
+}
+
+/// How long a step took to get its pods ready, and how long a pause lasted.
+fn record_durations(rollout: &Rollout, ctx: &Context, decision: &Decision) {
+    let before = rollout.status.as_ref().and_then(|s| s.canary_status.as_ref()).map(|c| &c.common);
+    let after = decision.status.canary_status.as_ref().map(|c| &c.common);
+    let (Some(before), Some(after)) = (before, after) else {
+        return;
+    };
+    let since = before.last_update_time.as_ref().map(|t| t.0.as_second());
+    let elapsed = since.map(|s| (Timestamp::now().as_second() - s).max(0) as f64);
+    let left_pause = before.current_step_state == Some(StepState::StepPaused)
+        && after.current_step_state != Some(StepState::StepPaused);
+    if let (true, Some(elapsed)) = (left_pause, elapsed) {
+        ctx.metrics.observe_approval_wait(elapsed);
+    }
+    let upgraded = before.current_step_state == Some(StepState::StepUpgrade)
+        && after.current_step_state != Some(StepState::StepUpgrade);
+    if let (true, Some(elapsed)) = (upgraded, elapsed) {
+        ctx.metrics.observe_step_duration(elapsed);
+    }
+}

@@ -1,0 +1,265 @@
+//! Normal rolling (reference §4.4): the states of one step, pause and approval, step jumps
+//! (§4.7), plan changes while progressing (§4.6.5), and the step deadline (DESIGN §5).
+
+use super::conditions::{condition, messages, remove_condition, set_condition};
+use super::{Action, Decision, Event, Snapshot, next_step_index};
+use crate::batch::{BatchProgress, is_batch_ready};
+use crate::{plan_hash, steps};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::jiff::Timestamp;
+use rollouts_api::common::StepState;
+use rollouts_api::keys;
+use rollouts_api::v1beta1::{CanaryStatus, CanaryStep};
+use rollouts_workload::facts::WorkloadFacts;
+use std::time::Duration;
+
+/// Condition reason when a step's pods miss the deadline.
+pub const REASON_DEADLINE: &str = "ProgressDeadlineExceeded";
+
+fn step_replicas(step: &CanaryStep) -> IntOrString {
+    step.replicas.clone().unwrap_or(IntOrString::String("100%".into()))
+}
+
+fn seconds_since(since: Option<&Time>, now: Timestamp) -> i64 {
+    since.map_or(0, |t| now.as_second() - t.0.as_second())
+}
+
+pub(super) fn run(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
+    let plan = steps(s.rollout);
+    let total = plan.len();
+    let Some(mut canary) = d.status.canary_status.take() else {
+        return;
+    };
+    if total == 0 {
+        canary.common.current_step_state = Some(StepState::Completed);
+        d.status.canary_status = Some(canary);
+        return;
+    }
+    canary.canary_replicas = Some(workload.updated);
+    canary.canary_ready_replicas = Some(workload.updated_ready);
+    if canary.common.pod_template_hash.as_deref().unwrap_or("").is_empty() {
+        canary.common.pod_template_hash = Some(workload.pod_template_hash.clone());
+    }
+    recalculate_after_plan_change(s, workload, plan, &mut canary);
+    jump_if_asked(s, workload, plan, &mut canary);
+    for _ in 0..8 {
+        if !advance_state(s, workload, plan, &mut canary, d) {
+            break;
+        }
+    }
+    d.status.canary_status = Some(canary);
+}
+
+fn index_of(canary: &CanaryStatus, total: usize) -> i32 {
+    canary.common.current_step_index.unwrap_or(1).clamp(1, total as i32)
+}
+
+/// Runs one state; `true` when the next state can run at once.
+fn advance_state(
+    s: &Snapshot,
+    workload: &WorkloadFacts,
+    plan: &[CanaryStep],
+    canary: &mut CanaryStatus,
+    d: &mut Decision,
+) -> bool {
+    let total = plan.len();
+    let index = index_of(canary, total);
+    let step = &plan[index as usize - 1];
+    let common = &mut canary.common;
+    let state = common.current_step_state.unwrap_or(StepState::BeforeStepUpgrade);
+    let enter = |common: &mut rollouts_api::v1beta1::CommonStatus, next: StepState| {
+        common.current_step_state = Some(next);
+        common.last_update_time = Some(Time(s.now));
+        true
+    };
+    match state {
+        StepState::BeforeStepUpgrade => enter(common, StepState::StepUpgrade),
+        StepState::StepUpgrade => {
+            let planned = s.control.planned(&step_replicas(step), workload.replicas);
+            d.actions.push(Action::UpgradeBatch { planned });
+            let message = messages::upgrading(index, total);
+            let progress = BatchProgress {
+                desired: planned,
+                updated: workload.updated,
+                updated_ready: workload.updated_ready,
+                failure_threshold: failure_threshold(s),
+                labelled: None,
+            };
+            if !is_batch_ready(&progress) {
+                let waited = seconds_since(common.last_update_time.as_ref(), s.now);
+                let message = if waited > s.progress_deadline_seconds {
+                    deadline_exceeded(s, d, index, planned, waited, message)
+                } else {
+                    message
+                };
+                common.message = Some(message.clone());
+                d.status.message = Some(message);
+                d.requeue_after = Some(super::ACTIVE_RECHECK);
+                return false;
+            }
+            if condition(&d.status, keys::CONDITION_SUCCEEDED).is_some_and(|c| c.reason == REASON_DEADLINE) {
+                remove_condition(&mut d.status, keys::CONDITION_SUCCEEDED);
+            }
+            d.events.push(Event {
+                warning: false,
+                reason: keys::EVENT_STEP_UPGRADED,
+                message: format!("upgrade step({index}) canary pods with new versions done"),
+            });
+            common.pod_template_hash = Some(workload.pod_template_hash.clone());
+            enter(common, StepState::StepTrafficRouting)
+        }
+        // Traffic routing joins here with the traffic issue; metric analysis is not built.
+        StepState::StepTrafficRouting => enter(common, StepState::StepMetricsAnalysis),
+        StepState::StepMetricsAnalysis => {
+            common.current_step_state = Some(StepState::StepPaused);
+            true
+        }
+        StepState::StepPaused => {
+            let last_full = index as usize == total
+                && step.replicas == Some(IntOrString::String("100%".into()));
+            let approved = s
+                .rollout
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(keys::APPROVED_STEP))
+                .is_some_and(|v| v.trim() == index.to_string());
+            let duration = step.pause.as_ref().and_then(|p| p.duration);
+            let waited = seconds_since(common.last_update_time.as_ref(), s.now);
+            let done = last_full
+                || approved
+                || duration.is_some_and(|seconds| waited >= i64::from(seconds));
+            if done {
+                if approved {
+                    d.events.push(Event {
+                        warning: false,
+                        reason: keys::EVENT_STEP_APPROVED,
+                        message: format!("step {index} approved by annotation {}", keys::APPROVED_STEP),
+                    });
+                }
+                return enter(common, StepState::StepReady);
+            }
+            let message = match duration {
+                None => messages::manual_confirm(index, total),
+                Some(seconds) => {
+                    let left = (i64::from(seconds) - waited).max(1) as u64;
+                    d.requeue_after = Some(Duration::from_secs(left));
+                    messages::wait_duration(index, total, seconds)
+                }
+            };
+            if common.message.as_deref() != Some(message.as_str()) {
+                d.events.push(Event {
+                    warning: false,
+                    reason: keys::EVENT_STEP_PAUSED,
+                    message: message.clone(),
+                });
+            }
+            common.message = Some(message.clone());
+            d.status.message = Some(message);
+            false
+        }
+        StepState::StepReady => {
+            if (index as usize) < total {
+                common.current_step_index = Some(index + 1);
+                common.next_step_index = Some(next_step_index(index + 1, total));
+                enter(common, StepState::BeforeStepUpgrade)
+            } else {
+                common.current_step_state = Some(StepState::Completed);
+                false
+            }
+        }
+        StepState::Completed => false,
+    }
+}
+
+fn failure_threshold(s: &Snapshot) -> Option<IntOrString> {
+    s.rollout.spec.strategy.canary.as_ref()?.failure_threshold.clone()
+}
+
+/// The step's pods missed the deadline: say which and why, once as an Event.
+fn deadline_exceeded(
+    s: &Snapshot,
+    d: &mut Decision,
+    index: i32,
+    planned: i32,
+    waited: i64,
+    upgrading: String,
+) -> String {
+    let pods = if s.not_ready_pods.is_empty() {
+        "no new pod has been created yet".to_string()
+    } else {
+        format!("not ready: {}", s.not_ready_pods.join(", "))
+    };
+    let detail = format!(
+        "step({index}) wants {planned} ready pod(s) on the new version but they are not ready after {waited}s (deadline {}s); {pods}",
+        s.progress_deadline_seconds
+    );
+    let known = condition(&d.status, keys::CONDITION_SUCCEEDED).is_some_and(|c| c.reason == REASON_DEADLINE);
+    if !known {
+        d.events.push(Event {
+            warning: true,
+            reason: keys::EVENT_PROGRESS_DEADLINE_EXCEEDED,
+            message: detail.clone(),
+        });
+    }
+    set_condition(&mut d.status, keys::CONDITION_SUCCEEDED, false, REASON_DEADLINE, &detail, s.now);
+    format!("{upgrading}; {detail}")
+}
+
+/// A user patched `nextStepIndex` to another step: go there (reference §4.7).
+fn jump_if_asked(s: &Snapshot, workload: &WorkloadFacts, plan: &[CanaryStep], canary: &mut CanaryStatus) {
+    let total = plan.len();
+    let index = index_of(canary, total);
+    let expected = next_step_index(index, total);
+    let next = canary.common.next_step_index.unwrap_or(expected);
+    if next == expected {
+        return;
+    }
+    if next < 1 || next as usize > total {
+        canary.common.next_step_index = Some(expected);
+        return;
+    }
+    let planned = s.control.planned(&step_replicas(&plan[next as usize - 1]), workload.replicas);
+    canary.common.current_step_index = Some(next);
+    canary.common.next_step_index = Some(next_step_index(next, total));
+    canary.common.last_update_time = Some(Time(s.now));
+    canary.common.current_step_state = Some(if planned == workload.updated {
+        StepState::StepTrafficRouting
+    } else {
+        StepState::BeforeStepUpgrade
+    });
+}
+
+/// The steps changed while progressing: continue at the first step that does not need fewer
+/// new pods than already run (reference §4.6.5).
+fn recalculate_after_plan_change(
+    s: &Snapshot,
+    workload: &WorkloadFacts,
+    plan: &[CanaryStep],
+    canary: &mut CanaryStatus,
+) {
+    let hash = plan_hash(s.rollout);
+    let recorded = canary.common.rollout_hash.clone().unwrap_or_default();
+    if recorded.is_empty() || recorded == hash {
+        return;
+    }
+    let total = plan.len();
+    let index = index_of(canary, total);
+    let order = std::iter::once(index).chain((1..=total as i32).filter(|i| *i != index));
+    let mut target = index;
+    for candidate in order {
+        target = candidate;
+        let planned = s.control.planned(&step_replicas(&plan[candidate as usize - 1]), workload.replicas);
+        if planned >= workload.updated {
+            break;
+        }
+    }
+    canary.common.rollout_hash = Some(hash);
+    canary.common.last_update_time = Some(Time(s.now));
+    if Some(target) == canary.common.next_step_index {
+        canary.common.current_step_state = Some(StepState::StepReady);
+    } else {
+        canary.common.next_step_index = Some(target);
+    }
+}
