@@ -4,13 +4,16 @@
 
 mod apply;
 mod cluster;
+mod controller;
 mod crd;
 mod namespace;
+pub mod release;
 mod wait;
 mod webhook;
 
 pub use apply::{apply_json, apply_yaml};
 pub use cluster::{Cluster, ROLLOUT_COLUMNS, cluster, repo_root, shared_dir, table_header};
+pub use controller::{ControllerProcess, controller};
 pub use crd::install_rollout_crd;
 pub use namespace::TestNamespace;
 pub use wait::{DEFAULT_DEADLINE, wait_for};

@@ -1,0 +1,136 @@
+//! Helpers for release scenarios: a namespace served by this process's webhook and controller,
+//! the seed's YAML, the `kubectl get rollout` row, approval, and pods counted per version.
+
+use crate::cluster::cluster;
+use crate::controller::controller;
+use crate::namespace::TestNamespace;
+use crate::wait::wait_for;
+use crate::webhook::{NAMESPACE_LABEL, webhook};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::ListParams;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How long one step of a release may take on a loaded CI machine.
+pub const STEP_DEADLINE: Duration = Duration::from_secs(120);
+
+/// A file of the seed (`conformance/seed/`).
+pub fn seed(file: &str) -> String {
+    let path = crate::cluster::shared_dir().join("conformance/seed").join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The seed's echoserver at `version` (`NODE_NAME`), with `replicas` pods.
+pub fn echoserver(version: &str, replicas: u32) -> String {
+    seed("echoserver.yaml")
+        .replace("value: version1", &format!("value: {version}"))
+        .replace("replicas: 5", &format!("replicas: {replicas}"))
+}
+
+/// A namespace that this process's webhook and controller serve.
+pub async fn release_namespace(prefix: &str) -> (kube::Client, TestNamespace) {
+    let hook = webhook();
+    drop(controller().lock().unwrap_or_else(|e| e.into_inner()));
+    let client = cluster().client().await;
+    let ns = TestNamespace::create_labelled(&client, prefix, json!({NAMESPACE_LABEL: hook.selector})).await;
+    (client, ns)
+}
+
+/// `kubectl apply -n <ns> -f -` of `yaml`.
+pub fn apply(ns: &str, yaml: &str) {
+    if let Err(e) = cluster().kubectl_with_input(&["apply", "-n", ns, "-f", "-"], yaml) {
+        panic!("kubectl apply failed: {e}\n{yaml}");
+    }
+}
+
+/// The row of `kubectl get rollout <name>`, keyed by column header.
+pub fn rollout_row(ns: &str, name: &str) -> BTreeMap<String, String> {
+    let table = cluster().kubectl(&["get", "rollout", name, "-n", ns]);
+    let mut lines = table.lines();
+    let header = lines.next().unwrap_or_default();
+    let row = lines.next().unwrap_or_default();
+    let mut from = 0;
+    let starts: Vec<(usize, &str)> = header
+        .split_whitespace()
+        .map(|word| {
+            let start = from + header[from..].find(word).unwrap_or(0);
+            from = start + word.len();
+            (start, word)
+        })
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, (start, word))| {
+            let end = starts.get(i + 1).map_or(row.len(), |(next, _)| *next).min(row.len());
+            let cell = row.get((*start).min(row.len())..end).unwrap_or_default();
+            (word.to_string(), cell.trim().to_string())
+        })
+        .collect()
+}
+
+/// Waits until the rollout row shows `status`, `step` and `state` (and `message`, if given).
+pub async fn wait_row(ns: &str, name: &str, status: &str, step: &str, state: &str, message: Option<&str>) {
+    let what = format!("rollout {name}: {status} {step} {state} {message:?}");
+    wait_for(&what, STEP_DEADLINE, || async {
+        let row = rollout_row(ns, name);
+        let seen = |c: &str| row.get(c).map(String::as_str).unwrap_or_default().to_string();
+        let matches = seen("STATUS") == status
+            && seen("CANARY_STEP") == step
+            && seen("CANARY_STATE") == state
+            && message.is_none_or(|m| seen("MESSAGE") == m);
+        if matches { Ok(()) } else { Err(format!("{row:?}")) }
+    })
+    .await;
+}
+
+/// Approves the paused step the way upstream's CLI does: a status merge patch.
+pub fn approve(ns: &str, name: &str) {
+    cluster().kubectl(&[
+        "patch", "rollout", name, "-n", ns, "--subresource=status", "--type=merge", "-p",
+        r#"{"status":{"canaryStatus":{"currentStepState":"StepReady"}}}"#,
+    ]);
+}
+
+/// Running (not terminating) pods labelled `app=<app>`, counted per `NODE_NAME` value.
+pub async fn pods_by_version(client: &kube::Client, ns: &str, app: &str) -> BTreeMap<String, usize> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let list = pods.list(&ListParams::default().labels(&format!("app={app}"))).await;
+    let mut counts = BTreeMap::new();
+    for pod in list.map(|l| l.items).unwrap_or_default() {
+        if pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let version = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.containers.iter())
+            .flat_map(|c| c.env.iter().flatten())
+            .find(|e| e.name == "NODE_NAME")
+            .and_then(|e| e.value.clone())
+            .unwrap_or_default();
+        *counts.entry(version).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Waits until exactly `expected` pods (per version) exist and every one is Ready.
+pub async fn wait_pods(client: &kube::Client, ns: &str, app: &str, expected: &[(&str, usize)]) {
+    let want: BTreeMap<String, usize> = expected.iter().map(|(v, n)| (v.to_string(), *n)).collect();
+    wait_for(&format!("pods {want:?}"), STEP_DEADLINE, || async {
+        let seen = pods_by_version(client, ns, app).await;
+        let ready = all_ready(client, ns, app).await;
+        if seen == want && ready { Ok(()) } else { Err(format!("{seen:?}, all ready: {ready}")) }
+    })
+    .await;
+}
+
+async fn all_ready(client: &kube::Client, ns: &str, app: &str) -> bool {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let list = pods.list(&ListParams::default().labels(&format!("app={app}"))).await;
+    list.map(|l| l.items).unwrap_or_default().iter().all(|p| {
+        p.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}

@@ -1,0 +1,155 @@
+//! Releases of the seed's echoserver Deployment with the real webhook and controller
+//! (reference §4.2–4.8, §7.5, §7.10; seed walkthrough "phased release"): the partition style
+//! in place, the canary style with an extra Deployment, approval by status patch and by
+//! annotation, rollback, continuous release, disable and delete mid-release.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use rollouts_e2e::release::*;
+use rollouts_e2e::*;
+
+const NAME: &str = "rollouts-demo";
+const MANUAL_1: &str = "Rollout is in step(1/3), and you need manually confirm to enter the next step";
+
+/// The seed's partition Rollout with its 60 s pauses shortened to `seconds`.
+fn partition_rollout(seconds: u32) -> String {
+    seed("rollout-partition.yaml").replace("duration: 60", &format!("duration: {seconds}"))
+}
+
+/// The seed's plan in the canary style (no rolling-style annotation), no traffic routing.
+fn canary_rollout(seconds: u32) -> String {
+    partition_rollout(seconds).replace("  annotations:\n    rollouts.kruise.io/rolling-style: partition\n", "")
+}
+
+/// Deploys echoserver v1 (5 pods) and the Rollout, and waits for the seed's first table row.
+async fn deploy(client: &kube::Client, ns: &str, rollout: &str) {
+    apply(ns, &echoserver("version1", 5));
+    apply(ns, rollout);
+    wait_pods(client, ns, "echoserver", &[("version1", 5)]).await;
+    wait_row(ns, NAME, "Healthy", "3", "Completed", Some("workload deployment is completed")).await;
+}
+
+/// Annotations and labels on the Deployment, for "nothing of ours is left" checks.
+async fn release_marks(deployments: &Api<Deployment>) -> Vec<String> {
+    let d = deployments.get("echoserver").await.unwrap();
+    let annotations = d.metadata.annotations.unwrap_or_default();
+    let labels = d.metadata.labels.unwrap_or_default();
+    annotations
+        .keys()
+        .chain(labels.keys())
+        .filter(|k| k.starts_with("rollouts.kruise.io/") && *k != "rollouts.kruise.io/workload-type")
+        .cloned()
+        .collect()
+}
+
+/// The Deployment is back in its own hands: unpaused, its original strategy, no marks.
+async fn assert_given_back(deployments: &Api<Deployment>) {
+    let d = deployments.get("echoserver").await.unwrap();
+    let spec = &d.spec;
+    assert_ne!(spec.paused, Some(true), "the Deployment is unpaused");
+    let strategy = serde_json::to_value(&spec.strategy).unwrap();
+    assert_eq!(
+        strategy,
+        serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
+        "the original strategy is back"
+    );
+    assert_eq!(spec.min_ready_seconds.unwrap_or(0), 0, "minReadySeconds is back");
+    assert_eq!(spec.progress_deadline_seconds, Some(600));
+    assert_eq!(release_marks(deployments).await, Vec::<String>::new(), "no release marks are left");
+}
+
+fn succeeded(ns: &str) -> String {
+    cluster().kubectl(&[
+        "get", "rollout", NAME, "-n", ns, "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Succeeded\")].status}",
+    ])
+}
+
+#[tokio::test]
+async fn seed_partition_release_steps_through_1_then_50_then_100_percent_in_place() {
+    let (client, ns) = release_namespace("partition").await;
+    let ns = ns.name.clone();
+    deploy(&client, &ns, &partition_rollout(3)).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+
+    apply(&ns, &echoserver("version2", 5));
+    wait_row(&ns, NAME, "Progressing", "1", "StepPaused", Some(MANUAL_1)).await;
+    wait_pods(&client, &ns, "echoserver", &[("version1", 4), ("version2", 1)]).await;
+    let row = rollout_row(&ns, NAME);
+    assert_eq!(
+        row.keys().map(String::as_str).collect::<Vec<_>>().len(),
+        ROLLOUT_COLUMNS.len(),
+        "{row:?}"
+    );
+    assert_eq!(
+        deployments.get("echoserver").await.unwrap().spec.strategy.and_then(|s| s.type_).as_deref(),
+        Some("RollingUpdate"),
+        "the strategy type is never switched to Recreate"
+    );
+
+    approve(&ns, NAME);
+    wait_row(
+        &ns, NAME, "Progressing", "2", "StepPaused",
+        Some("Rollout is in step(2/3), and wait duration(3 seconds) to enter the next step"),
+    )
+    .await;
+    wait_pods(&client, &ns, "echoserver", &[("version1", 2), ("version2", 3)]).await;
+
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
+    assert_eq!(succeeded(&ns), "True");
+    assert_given_back(&deployments).await;
+}
+
+#[tokio::test]
+async fn canary_style_release_runs_an_extra_deployment_and_keeps_stable_pods_until_the_end() {
+    let (client, ns) = release_namespace("canary").await;
+    let ns = ns.name.clone();
+    deploy(&client, &ns, &canary_rollout(3)).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let stable_pods = pod_names(&client, &ns, "version1").await;
+
+    apply(&ns, &echoserver("version2", 5));
+    wait_row(&ns, NAME, "Progressing", "1", "StepPaused", Some(MANUAL_1)).await;
+    wait_pods(&client, &ns, "echoserver", &[("version1", 5), ("version2", 1)]).await;
+    assert_eq!(canary_replicas(&deployments).await, vec![1]);
+    assert_eq!(pod_names(&client, &ns, "version1").await, stable_pods, "stable pods untouched");
+
+    approve(&ns, NAME);
+    wait_row(&ns, NAME, "Progressing", "2", "StepPaused", None).await;
+    assert_eq!(canary_replicas(&deployments).await, vec![3]);
+    assert_eq!(pod_names(&client, &ns, "version1").await, stable_pods, "stable pods untouched");
+
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
+    assert_eq!(canary_replicas(&deployments).await, Vec::<i32>::new(), "canary Deployment deleted");
+    assert_eq!(succeeded(&ns), "True");
+    let d = deployments.get("echoserver").await.unwrap();
+    assert_ne!(d.spec.paused, Some(true));
+    assert_eq!(release_marks(&deployments).await, Vec::<String>::new());
+}
+
+async fn pod_names(client: &kube::Client, ns: &str, version: &str) -> Vec<String> {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let mut names: Vec<String> = pods
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| serde_json::to_string(&p.spec).unwrap().contains(&format!("\"{version}\"")))
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    names.sort();
+    names
+}
+
+async fn canary_replicas(deployments: &Api<Deployment>) -> Vec<i32> {
+    let list = deployments
+        .list(&kube::api::ListParams::default().labels("rollouts.kruise.io/canary-deployment=echoserver"))
+        .await
+        .unwrap();
+    list.items.iter().filter_map(|d| d.spec.replicas).collect()
+}
