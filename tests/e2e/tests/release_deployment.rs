@@ -153,3 +153,116 @@ async fn canary_replicas(deployments: &Api<Deployment>) -> Vec<i32> {
         .unwrap();
     list.items.iter().filter_map(|d| d.spec.replicas).collect()
 }
+
+/// Starts a partition release of v2 and waits for step 1 to pause (1 new pod).
+async fn release_v2_to_step_1(client: &kube::Client, ns: &str) {
+    deploy(client, ns, &partition_rollout(3)).await;
+    apply(ns, &echoserver("version2", 5));
+    wait_row(ns, NAME, "Progressing", "1", "StepPaused", Some(MANUAL_1)).await;
+    wait_pods(client, ns, "echoserver", &[("version1", 4), ("version2", 1)]).await;
+}
+
+#[tokio::test]
+async fn approval_by_annotation_approves_that_step_only() {
+    let (client, ns) = release_namespace("annotation").await;
+    let ns = ns.name.clone();
+    let manual_every_step = partition_rollout(3).replace("pause: {duration: 3}", "pause: {}");
+    deploy(&client, &ns, &manual_every_step).await;
+    apply(&ns, &echoserver("version2", 5));
+    wait_row(&ns, NAME, "Progressing", "1", "StepPaused", Some(MANUAL_1)).await;
+
+    cluster().kubectl(&["annotate", "rollout", NAME, "-n", &ns, "rollouts.kruise.io/approved-step=1"]);
+    let manual_2 = "Rollout is in step(2/3), and you need manually confirm to enter the next step";
+    wait_row(&ns, NAME, "Progressing", "2", "StepPaused", Some(manual_2)).await;
+    wait_pods(&client, &ns, "echoserver", &[("version1", 2), ("version2", 3)]).await;
+    // The stale value "1" must not approve step 2: watch for a few reconcile periods.
+    let window = std::time::Instant::now();
+    while window.elapsed() < std::time::Duration::from_secs(8) {
+        let row = rollout_row(&ns, NAME);
+        assert_eq!(row["CANARY_STEP"], "2", "{row:?}");
+        assert_eq!(row["CANARY_STATE"], "StepPaused", "{row:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    cluster().kubectl(&["annotate", "--overwrite", "rollout", NAME, "-n", &ns, "rollouts.kruise.io/approved-step=2"]);
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
+}
+
+#[tokio::test]
+async fn reapplying_the_old_version_cancels_the_release_and_keeps_stable_pods() {
+    let (client, ns) = release_namespace("rollback").await;
+    let ns = ns.name.clone();
+    release_v2_to_step_1(&client, &ns).await;
+    let stable_pods = pod_names(&client, &ns, "version1").await;
+    assert_eq!(stable_pods.len(), 4);
+
+    apply(&ns, &echoserver("version1", 5));
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", Some("Rollout progressing has been canceled")).await;
+    wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
+    assert_eq!(succeeded(&ns), "False");
+    let after: Vec<String> = pod_names(&client, &ns, "version1").await;
+    assert!(stable_pods.iter().all(|p| after.contains(p)), "stable pods survive: {stable_pods:?} {after:?}");
+    assert_given_back(&Api::namespaced(client.clone(), &ns)).await;
+}
+
+#[tokio::test]
+async fn a_newer_version_mid_release_restarts_at_step_1_and_keeps_the_stable_version() {
+    let (client, ns) = release_namespace("continuous").await;
+    let ns = ns.name.clone();
+    release_v2_to_step_1(&client, &ns).await;
+
+    apply(&ns, &echoserver("version3", 5));
+    wait_pods(&client, &ns, "echoserver", &[("version1", 4), ("version3", 1)]).await;
+    wait_row(&ns, NAME, "Progressing", "1", "StepPaused", Some(MANUAL_1)).await;
+    approve(&ns, NAME);
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    wait_pods(&client, &ns, "echoserver", &[("version3", 5)]).await;
+    assert_given_back(&Api::namespaced(client.clone(), &ns)).await;
+}
+
+#[tokio::test]
+async fn disabling_mid_release_gives_the_deployment_back_whole() {
+    let (client, ns) = release_namespace("disable").await;
+    let ns = ns.name.clone();
+    release_v2_to_step_1(&client, &ns).await;
+
+    cluster().kubectl(&["patch", "rollout", NAME, "-n", &ns, "--type=merge", "-p", r#"{"spec":{"disabled":true}}"#]);
+    wait_row(&ns, NAME, "Disabled", "", "", Some("Rollout is disabled")).await;
+    assert_given_back(&Api::namespaced(client.clone(), &ns)).await;
+    // Given back, the Deployment finishes the update under its own rolling strategy.
+    wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
+}
+
+#[tokio::test]
+async fn deleting_the_rollout_mid_release_gives_the_deployment_back_whole() {
+    let (client, ns) = release_namespace("delete").await;
+    let ns = ns.name.clone();
+    release_v2_to_step_1(&client, &ns).await;
+
+    cluster().kubectl(&["delete", "rollout", NAME, "-n", &ns, "--wait=true", "--timeout=60s"]);
+    assert_given_back(&Api::namespaced(client.clone(), &ns)).await;
+    wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
+}
+
+#[tokio::test]
+async fn a_rollout_waits_for_its_workload_and_picks_it_up_when_created() {
+    let (client, ns) = release_namespace("notfound").await;
+    let ns = ns.name.clone();
+    apply(&ns, &partition_rollout(3));
+    wait_for("status Workload Not Found", STEP_DEADLINE, || async {
+        let row = rollout_row(&ns, NAME);
+        match (row["STATUS"].as_str(), row["MESSAGE"].as_str()) {
+            ("Initial", "Workload Not Found") => Ok(()),
+            _ => Err(format!("{row:?}")),
+        }
+    })
+    .await;
+    apply(&ns, &echoserver("version1", 5));
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", Some("workload deployment is completed")).await;
+    let d: Deployment = Api::namespaced(client.clone(), &ns).get("echoserver").await.unwrap();
+    assert_eq!(
+        d.metadata.labels.unwrap_or_default().get("rollouts.kruise.io/workload-type").map(String::as_str),
+        Some("deployment"),
+        "the controller labels referenced workloads so the webhook sees them"
+    );
+}
