@@ -30,7 +30,8 @@ struct Args {
     /// Run without leader election (single replica, local development).
     #[arg(long)]
     no_leader_election: bool,
-    /// Seconds a step's pods may take to become Ready before the Rollout is marked failed.
+    /// Seconds a step's pods may take to become Ready before the Rollout is marked failed, for
+    /// workloads without their own `progressDeadlineSeconds` (Deployments have one).
     #[arg(long, default_value_t = 600)]
     progress_deadline_seconds: i64,
     /// Human-readable logs instead of JSON.

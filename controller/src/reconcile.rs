@@ -83,7 +83,11 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Re
         label_workload(ctx, &observed, object).await?;
     }
     ensure_plan_hash(rollout, &api).await?;
-    let not_ready = match (&facts, step_overdue(rollout, ctx)) {
+    let deadline = facts
+        .as_ref()
+        .and_then(|f| f.progress_deadline_seconds)
+        .unwrap_or(ctx.settings.progress_deadline_seconds);
+    let not_ready = match (&facts, step_overdue(rollout, deadline)) {
         (Some(facts), true) => not_ready_pods(&ctx.client, &observed, facts).await,
         _ => Vec::new(),
     };
@@ -92,7 +96,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Re
         workload: facts.as_ref(),
         control,
         now: Timestamp::now(),
-        progress_deadline_seconds: ctx.settings.progress_deadline_seconds,
+        progress_deadline_seconds: deadline,
         not_ready_pods: &not_ready,
     };
     let decision = machine::decide(&snapshot);
@@ -177,13 +181,13 @@ async fn ensure_plan_hash(rollout: &Rollout, api: &Api<Rollout>) -> Result<(), A
 }
 
 /// The current step has been upgrading for longer than the deadline (then pods are listed).
-fn step_overdue(rollout: &Rollout, ctx: &Context) -> bool {
+fn step_overdue(rollout: &Rollout, deadline_seconds: i64) -> bool {
     let Some(common) = rollout.status.as_ref().and_then(|s| s.canary_status.as_ref()).map(|c| &c.common) else {
         return false;
     };
     let since = common.last_update_time.as_ref().map_or(0, |t| t.0.as_second());
     common.current_step_state == Some(StepState::StepUpgrade)
-        && Timestamp::now().as_second() - since > ctx.settings.progress_deadline_seconds
+        && Timestamp::now().as_second() - since > deadline_seconds
 }
 
 async fn write_status(rollout: &Rollout, api: &Api<Rollout>, decision: &Decision) -> Result<(), ApplyError> {

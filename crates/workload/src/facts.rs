@@ -36,6 +36,8 @@ pub struct WorkloadFacts {
     pub promoted: bool,
     /// The `rollout-id` label, if any.
     pub rollout_id: String,
+    /// The workload's own `progressDeadlineSeconds` (as the user set it), if it has one.
+    pub progress_deadline_seconds: Option<i64>,
 }
 
 fn int(object: &Value, pointer: &str) -> Option<i64> {
@@ -123,6 +125,9 @@ pub fn partition_deployment(deployment: &Value, replica_sets: &[Value]) -> Workl
         && label(deployment, keys::STABLE_REVISION).is_none()
         && deployment.pointer("/spec/paused") != Some(&Value::Bool(true));
     facts.promoted = deployment_promoted(deployment);
+    facts.progress_deadline_seconds = annotation(deployment, keys::ORIGINAL_DEPLOYMENT_STRATEGY)
+        .and_then(|saved| serde_json::from_str::<Value>(saved).ok())
+        .map_or_else(|| int(deployment, "/spec/progressDeadlineSeconds"), |saved| int(&saved, "/progressDeadlineSeconds"));
     facts
 }
 
@@ -180,6 +185,7 @@ pub fn canary_style_deployment(
         && label(stable, keys::STABLE_REVISION).is_none()
         && stable.pointer("/spec/paused") != Some(&Value::Bool(true));
     facts.promoted = deployment_promoted(stable);
+    facts.progress_deadline_seconds = int(stable, "/spec/progressDeadlineSeconds");
     facts
 }
 

@@ -266,3 +266,56 @@ async fn a_rollout_waits_for_its_workload_and_picks_it_up_when_created() {
         "the controller labels referenced workloads so the webhook sees them"
     );
 }
+
+#[tokio::test]
+async fn a_step_whose_pods_never_get_ready_is_reported_after_the_deadline_and_can_be_rolled_back() {
+    let (client, ns) = release_namespace("deadline").await;
+    let ns = ns.name.clone();
+    let with_deadline = |version: &str, unready: bool| {
+        let mut yaml = echoserver(version, 5).replace("  replicas: 5\n", "  replicas: 5\n  progressDeadlineSeconds: 10\n");
+        if unready {
+            yaml = yaml.replace(
+                "    metadata:\n      labels:\n        app: echoserver\n",
+                "    metadata:\n      annotations:\n        k8scluster.test/not-ready: \"true\"\n      labels:\n        app: echoserver\n",
+            );
+        }
+        yaml
+    };
+    apply(&ns, &with_deadline("version1", false));
+    apply(&ns, &partition_rollout(3));
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+
+    apply(&ns, &with_deadline("version2", true));
+    let message = wait_for("the deadline message", STEP_DEADLINE, || async {
+        let row = rollout_row(&ns, NAME);
+        match row["MESSAGE"].contains("not ready after") {
+            true => Ok(row["MESSAGE"].clone()),
+            false => Err(format!("{row:?}")),
+        }
+    })
+    .await;
+    assert!(message.starts_with("Rollout is in step(1/3), and upgrade workload to new version; step(1) wants 1 ready pod(s)"), "{message}");
+    assert!(message.contains("echoserver-"), "names the pod: {message}");
+    let condition = cluster().kubectl(&[
+        "get", "rollout", NAME, "-n", &ns, "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Succeeded\")].reason}/{.status.conditions[?(@.type==\"Succeeded\")].status}",
+    ]);
+    assert_eq!(condition, "ProgressDeadlineExceeded/False");
+    let events = cluster().kubectl(&["get", "events", "-n", &ns, "--field-selector", "reason=ProgressDeadlineExceeded", "-o", "name"]);
+    assert!(!events.trim().is_empty(), "a Warning event is recorded");
+    wait_pods_exist(&client, &ns, &[("version1", 4), ("version2", 1)]).await;
+
+    apply(&ns, &with_deadline("version1", false));
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", Some("Rollout progressing has been canceled")).await;
+    wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
+}
+
+/// Waits until pods per version are exactly `expected`, ready or not.
+async fn wait_pods_exist(client: &kube::Client, ns: &str, expected: &[(&str, usize)]) {
+    let want: std::collections::BTreeMap<String, usize> = expected.iter().map(|(v, n)| (v.to_string(), *n)).collect();
+    wait_for(&format!("pods {want:?}"), STEP_DEADLINE, || async {
+        let seen = pods_by_version(client, ns, "echoserver").await;
+        if seen == want { Ok(()) } else { Err(format!("{seen:?}")) }
+    })
+    .await;
+}
