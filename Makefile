@@ -28,6 +28,7 @@ e2e: toolchain ## End-to-end tests against the local control plane (builds it wh
 	@started=0; \
 	if ! tests/cluster/bin/k8scluster status --dir $(CLUSTER_DIR) >/dev/null 2>&1; then started=1; fi; \
 	tests/cluster/up.sh $(CLUSTER_DIR) >/dev/null; \
+	tests/local/services.sh stop-controller $(CLUSTER_DIR); \
 	trap 'if [ $$started = 1 ]; then tests/cluster/down.sh $(CLUSTER_DIR) >/dev/null 2>&1; fi' EXIT; \
 	KUBECONFIG=$(CLUSTER_DIR)/kubeconfig $(CARGO) test --locked -p rollouts-e2e
 
@@ -53,12 +54,12 @@ check-purity: toolchain ## Fail if the pure crates depend on a client, a runtime
 	  echo "check-purity: $$crate depends on none of kube-client, kube-runtime, tokio, hyper, reqwest"; \
 	done
 
-up: ## Build (when needed) and start the local control plane and the webhook; prints the lines to paste
+up: ## Build (when needed) and start the local control plane, the webhook and the controller; prints the lines to paste
 	@tests/cluster/up.sh $(CLUSTER_DIR) > $(CLUSTER_DIR).exports
 	@tests/local/services.sh up $(CLUSTER_DIR)
 	@cat $(CLUSTER_DIR).exports && rm -f $(CLUSTER_DIR).exports
 
-down: ## Stop the webhook and the local control plane
+down: ## Stop the controller, the webhook and the local control plane
 	@if [ -d $(CLUSTER_DIR) ]; then tests/local/services.sh down $(CLUSTER_DIR); fi
 	@tests/cluster/down.sh $(CLUSTER_DIR)
 

@@ -69,6 +69,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(addr = %args.admin_addr, "admin endpoints listening");
     tokio::spawn(serve_admin(listener, admin_router(metrics.clone(), ready.clone()), stop(args.parent_pid)));
     let settings = Settings { progress_deadline_seconds: args.progress_deadline_seconds };
+    if !args.no_leader_election {
+        // A standby is ready as soon as it runs: it has nothing to sync until it leads.
+        ready.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     let work = rollouts_controller::run::run(client.clone(), settings, metrics.clone(), ready, stop(args.parent_pid));
     if args.no_leader_election {
         metrics.set_leader(true);
@@ -85,11 +89,19 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         renew_every: Duration::from_secs(5),
     };
     let leader_metrics = metrics.clone();
-    run_as_leader(client, config, async move {
+    let lead = run_as_leader(client, config, async move {
         leader_metrics.set_leader(true);
         work.await;
-    })
-    .await?;
+    });
+    // A standby stops at once; a leader gets time to finish its reconciles and hand the Lease over.
+    let stopped = async {
+        stop(args.parent_pid).await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    };
+    tokio::select! {
+        result = lead => result?,
+        () = stopped => {}
+    }
     Ok(())
 }
 

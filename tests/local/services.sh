@@ -2,16 +2,18 @@
 # Usage: tests/local/services.sh up|down <cluster-dir>
 # Runs the project's services against the local control plane of tests/cluster, as local
 # processes registered by URL (there is no Service networking there):
-#   up:   builds rollouts-webhook, installs the namespace, the Rollout CRD and the webhook
-#         configurations, starts the webhook on https://127.0.0.1:$WEBHOOK_PORT and waits until
-#         it is ready (certificates published, caches synced).
-#   down: stops it and removes the webhook configurations, so labelled workloads are not
+#   up:   builds rollouts-webhook and rollouts-controller, installs the namespace, the Rollout
+#         CRD and the webhook configurations, starts the webhook on
+#         https://127.0.0.1:$WEBHOOK_PORT and the controller, and waits until both are ready.
+#   down: stops both and removes the webhook configurations, so labelled workloads are not
 #         blocked by a webhook that is gone (failurePolicy is Fail).
-# Env: WEBHOOK_PORT (default 19876), WEBHOOK_ADMIN_PORT (default 18081).
+#   stop-controller: stops only the controller (the e2e suite runs its own).
+# Env: WEBHOOK_PORT (default 19876), WEBHOOK_ADMIN_PORT (default 18081),
+#      CONTROLLER_ADMIN_PORT (default 18082).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-ACTION="${1:?usage: services.sh up|down <cluster-dir>}"
+ACTION="${1:?usage: services.sh up|down|stop-controller <cluster-dir>}"
 D="$(cd "${2:?usage: services.sh up|down <cluster-dir>}" && pwd)"
 export KUBECONFIG="$D/kubeconfig"
 KUBECTL="$ROOT/tests/cluster/bin/kubectl"
@@ -19,12 +21,55 @@ PORT="${WEBHOOK_PORT:-19876}"
 ADMIN="${WEBHOOK_ADMIN_PORT:-18081}"
 PIDFILE="$D/rollouts-webhook.pid"
 LOG="$D/logs/rollouts-webhook.log"
+CONTROLLER_ADMIN="${CONTROLLER_ADMIN_PORT:-18082}"
+CONTROLLER_PIDFILE="$D/rollouts-controller.pid"
+CONTROLLER_LOG="$D/logs/rollouts-controller.log"
 
 log() { printf '[services.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 running() { [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
+controller_running() { [[ -f "$CONTROLLER_PIDFILE" ]] && kill -0 "$(cat "$CONTROLLER_PIDFILE")" 2>/dev/null; }
+
+stop_controller() {
+  if controller_running; then
+    local pid; pid="$(cat "$CONTROLLER_PIDFILE")"
+    kill "$pid"
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    log "stopped rollouts-controller (pid $pid)"
+  fi
+  rm -f "$CONTROLLER_PIDFILE"
+}
+
+start_controller() {
+  if controller_running && curl -sf "http://127.0.0.1:$CONTROLLER_ADMIN/readyz" >/dev/null; then
+    log "reusing rollouts-controller (pid $(cat "$CONTROLLER_PIDFILE"))"
+    return 0
+  fi
+  stop_controller
+  log "building rollouts-controller"
+  (cd "$ROOT" && cargo build --quiet --locked -p rollouts-controller)
+  mkdir -p "$D/logs"
+  setsid nohup "$ROOT/target/debug/rollouts-controller" --no-leader-election \
+    --admin-addr "127.0.0.1:$CONTROLLER_ADMIN" > "$CONTROLLER_LOG" 2>&1 < /dev/null &
+  echo $! > "$CONTROLLER_PIDFILE"
+  for _ in $(seq 1 300); do
+    if curl -sf "http://127.0.0.1:$CONTROLLER_ADMIN/readyz" >/dev/null; then
+      log "rollouts-controller ready (pid $(cat "$CONTROLLER_PIDFILE"), metrics http://127.0.0.1:$CONTROLLER_ADMIN/metrics, log $CONTROLLER_LOG)"
+      return 0
+    fi
+    if ! controller_running; then break; fi
+    sleep 0.2
+  done
+  log "ERROR: rollouts-controller did not become ready. Last lines of $CONTROLLER_LOG:"
+  tail -n 30 "$CONTROLLER_LOG" >&2 || true
+  stop_controller
+  return 1
+}
+
 stop() {
+  stop_controller
   if running; then
     local pid; pid="$(cat "$PIDFILE")"
     kill "$pid"
@@ -42,7 +87,8 @@ case "$ACTION" in
   up)
     if running && curl -sf "http://127.0.0.1:$ADMIN/readyz" >/dev/null; then
       log "reusing rollouts-webhook (pid $(cat "$PIDFILE"))"
-      exit 0
+      start_controller
+      exit $?
     fi
     stop
     log "building rollouts-webhook"
@@ -60,6 +106,7 @@ case "$ACTION" in
     for _ in $(seq 1 300); do
       if curl -sf "http://127.0.0.1:$ADMIN/readyz" >/dev/null; then
         log "rollouts-webhook ready on https://127.0.0.1:$PORT (pid $(cat "$PIDFILE"), log $LOG)"
+        start_controller || { stop; exit 1; }
         exit 0
       fi
       if ! running; then break; fi
@@ -71,5 +118,6 @@ case "$ACTION" in
     exit 1
     ;;
   down) stop ;;
-  *) echo "usage: services.sh up|down <cluster-dir>" >&2; exit 2 ;;
+  stop-controller) stop_controller ;;
+  *) echo "usage: services.sh up|down|stop-controller <cluster-dir>" >&2; exit 2 ;;
 esac

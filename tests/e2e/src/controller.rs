@@ -35,8 +35,15 @@ fn build_once() {
 
 impl ControllerProcess {
     /// Builds (once) and starts a controller whose log is `<logs>/rollouts-controller-<name>.log`
-    /// (appended to), waiting until its caches are synced.
+    /// (appended to), without leader election, waiting until its caches are synced.
     pub fn start(name: &str, extra_args: &[&str]) -> Self {
+        let mut args = vec!["--no-leader-election"];
+        args.extend_from_slice(extra_args);
+        Self::start_with_election(name, &args)
+    }
+
+    /// Like [`ControllerProcess::start`], with leader election unless `args` turn it off.
+    pub fn start_with_election(name: &str, extra_args: &[&str]) -> Self {
         build_once();
         let cluster = cluster();
         let admin_port = TcpListener::bind("127.0.0.1:0")
@@ -54,7 +61,7 @@ impl ControllerProcess {
             .expect("log file");
         let process = Command::new(repo_root().join("target/debug/rollouts-controller"))
             .args(["--admin-addr", &format!("127.0.0.1:{admin_port}")])
-            .args(["--no-leader-election", "--parent-pid", &std::process::id().to_string()])
+            .args(["--parent-pid", &std::process::id().to_string()])
             .args(extra_args)
             .env("KUBECONFIG", &cluster.kubeconfig)
             .env("RUST_LOG", "info,kube_runtime=warn")
