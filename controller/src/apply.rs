@@ -36,7 +36,12 @@ fn params() -> PatchParams {
 }
 
 /// Merge-patches a Deployment or StatefulSet.
-async fn patch_workload(client: &kube::Client, control: Control, object: &Value, patch: Value) -> Result<(), ApplyError> {
+async fn patch_workload(
+    client: &kube::Client,
+    control: Control,
+    object: &Value,
+    patch: Value,
+) -> Result<(), ApplyError> {
     let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
     let what = format!("patch {namespace}/{name}");
@@ -44,11 +49,15 @@ async fn patch_workload(client: &kube::Client, control: Control, object: &Value,
     match control {
         Control::StatefulSet => {
             let api: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
-            api.patch(name, &params(), &Patch::Merge(&patch)).await.map_err(failed(what))?;
+            api.patch(name, &params(), &Patch::Merge(&patch))
+                .await
+                .map_err(failed(what))?;
         }
         _ => {
             let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-            api.patch(name, &params(), &Patch::Merge(&patch)).await.map_err(failed(what))?;
+            api.patch(name, &params(), &Patch::Merge(&patch))
+                .await
+                .map_err(failed(what))?;
         }
     }
     Ok(())
@@ -63,7 +72,8 @@ pub async fn apply(
     action: &Action,
 ) -> Result<(), ApplyError> {
     if let Action::ClearApprovedStep = action {
-        let api: Api<Rollout> = Api::namespaced(client.clone(), &rollout.namespace().unwrap_or_default());
+        let api: Api<Rollout> =
+            Api::namespaced(client.clone(), &rollout.namespace().unwrap_or_default());
         let patch = json!({"metadata": {"annotations": {keys::APPROVED_STEP: null}}});
         api.patch(&rollout.name_any(), &params(), &Patch::Merge(&patch))
             .await
@@ -78,12 +88,18 @@ pub async fn apply(
         (Action::UpgradeBatch { planned }, Control::PartitionDeployment) => {
             control::partition_batch_patch(object, *planned, facts.updated_ready)
         }
-        (Action::UpgradeBatch { planned }, Control::StatefulSet) => control::statefulset_batch_patch(object, *planned),
+        (Action::UpgradeBatch { planned }, Control::StatefulSet) => {
+            control::statefulset_batch_patch(object, *planned)
+        }
         (Action::UpgradeBatch { planned }, Control::CanaryDeployment) => {
             return upgrade_canary(client, rollout, observed, object, *planned).await;
         }
-        (Action::Release { .. }, Control::PartitionDeployment) => control::partition_release_patch(object),
-        (Action::Release { .. }, Control::StatefulSet) => control::statefulset_release_patch(object),
+        (Action::Release { .. }, Control::PartitionDeployment) => {
+            control::partition_release_patch(object)
+        }
+        (Action::Release { .. }, Control::StatefulSet) => {
+            control::statefulset_release_patch(object)
+        }
         (Action::Release { promote }, Control::CanaryDeployment) => {
             if let Some(patch) = control::stable_release_patch(object) {
                 patch_workload(client, control, object, patch).await?;
@@ -127,8 +143,15 @@ async fn upgrade_canary(
         }
         return Ok(());
     }
-    let owner = rollout.controller_owner_ref(&()).map(|o| serde_json::to_value(o).unwrap_or_default());
-    let metadata = rollout.spec.strategy.canary.as_ref().and_then(|c| c.patch_pod_template_metadata.as_ref());
+    let owner = rollout
+        .controller_owner_ref(&())
+        .map(|o| serde_json::to_value(o).unwrap_or_default());
+    let metadata = rollout
+        .spec
+        .strategy
+        .canary
+        .as_ref()
+        .and_then(|c| c.patch_pod_template_metadata.as_ref());
     let canary = control::canary_deployment(stable, planned, owner.unwrap_or_default(), metadata);
     let canary: Deployment = serde_json::from_value(canary).map_err(|e| ApplyError {
         action: format!("build canary Deployment {name}"),

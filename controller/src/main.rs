@@ -45,12 +45,16 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
     if args.plain_logs {
         logs.init();
     } else {
-        logs.json().flatten_event(true).with_current_span(true).init();
+        logs.json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
     }
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,13 +71,25 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let ready = Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(&args.admin_addr).await?;
     tracing::info!(addr = %args.admin_addr, "admin endpoints listening");
-    tokio::spawn(serve_admin(listener, admin_router(metrics.clone(), ready.clone()), stop(args.parent_pid)));
-    let settings = Settings { progress_deadline_seconds: args.progress_deadline_seconds };
+    tokio::spawn(serve_admin(
+        listener,
+        admin_router(metrics.clone(), ready.clone()),
+        stop(args.parent_pid),
+    ));
+    let settings = Settings {
+        progress_deadline_seconds: args.progress_deadline_seconds,
+    };
     if !args.no_leader_election {
         // A standby is ready as soon as it runs: it has nothing to sync until it leads.
         ready.store(true, std::sync::atomic::Ordering::SeqCst);
     }
-    let work = rollouts_controller::run::run(client.clone(), settings, metrics.clone(), ready, stop(args.parent_pid));
+    let work = rollouts_controller::run::run(
+        client.clone(),
+        settings,
+        metrics.clone(),
+        ready,
+        stop(args.parent_pid),
+    );
     if args.no_leader_election {
         metrics.set_leader(true);
         work.await;

@@ -12,7 +12,11 @@ use rollouts_workload::facts::WorkloadFacts;
 const NAMED: usize = 5;
 
 /// `name (reason)` for each new-version pod that is not Ready.
-pub async fn not_ready_pods(client: &kube::Client, observed: &Observed, facts: &WorkloadFacts) -> Vec<String> {
+pub async fn not_ready_pods(
+    client: &kube::Client,
+    observed: &Observed,
+    facts: &WorkloadFacts,
+) -> Vec<String> {
     let Some(object) = observed.object.as_ref() else {
         return Vec::new();
     };
@@ -33,7 +37,10 @@ pub async fn not_ready_pods(client: &kube::Client, observed: &Observed, facts: &
     }
     selector.push(format!("{revision_key}={}", facts.pod_template_hash));
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let pods = match api.list(&ListParams::default().labels(&selector.join(","))).await {
+    let pods = match api
+        .list(&ListParams::default().labels(&selector.join(",")))
+        .await
+    {
         Ok(pods) => pods.items,
         Err(error) => {
             tracing::warn!(%error, "could not list pods for the deadline message");
@@ -87,16 +94,26 @@ mod tests {
     #[test]
     fn not_ready_pods_are_named_with_the_most_telling_reason() {
         let cases = [
-            (serde_json::json!({"metadata": {"name": "a"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}), None),
-            (serde_json::json!({"metadata": {"name": "b"}, "status": {"phase": "Pending",
+            (
+                serde_json::json!({"metadata": {"name": "a"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+                None,
+            ),
+            (
+                serde_json::json!({"metadata": {"name": "b"}, "status": {"phase": "Pending",
                 "containerStatuses": [{"name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
-                    "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}), Some("b (ImagePullBackOff)")),
-            (serde_json::json!({"metadata": {"name": "c"}, "status": {"phase": "Pending",
+                    "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}),
+                Some("b (ImagePullBackOff)"),
+            ),
+            (
+                serde_json::json!({"metadata": {"name": "c"}, "status": {"phase": "Pending",
                 "conditions": [{"type": "PodScheduled", "status": "False", "message": "0/1 nodes are available"}]}}),
-                Some("c (0/1 nodes are available)")),
-            (serde_json::json!({"metadata": {"name": "d"}, "status": {"phase": "Running",
+                Some("c (0/1 nodes are available)"),
+            ),
+            (
+                serde_json::json!({"metadata": {"name": "d"}, "status": {"phase": "Running",
                 "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}]}}),
-                Some("d (ContainersNotReady)")),
+                Some("d (ContainersNotReady)"),
+            ),
         ];
         for (value, expected) in cases {
             assert_eq!(describe_not_ready(&pod(value)).as_deref(), expected);

@@ -51,26 +51,43 @@ fn params() -> PatchParams {
 }
 
 fn api_failed(action: &str) -> impl FnOnce(kube::Error) -> ApplyError + '_ {
-    move |source| ApplyError { action: action.to_string(), source }
+    move |source| ApplyError {
+        action: action.to_string(),
+        source,
+    }
 }
 
 /// Entry point for kube-runtime.
-pub async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Requeue, ReconcileError> {
+pub async fn reconcile(
+    rollout: Arc<Rollout>,
+    ctx: Arc<Context>,
+) -> Result<Requeue, ReconcileError> {
     let started = Instant::now();
     let result = reconcile_inner(&rollout, &ctx).await;
-    ctx.metrics.observe_reconcile(started.elapsed(), result.as_ref().err().map(ReconcileError::kind));
+    ctx.metrics.observe_reconcile(
+        started.elapsed(),
+        result.as_ref().err().map(ReconcileError::kind),
+    );
     result
 }
 
 async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, ReconcileError> {
-    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &rollout.namespace().unwrap_or_default());
+    let api: Api<Rollout> =
+        Api::namespaced(ctx.client.clone(), &rollout.namespace().unwrap_or_default());
     let name = rollout.name_any();
     let deleting = rollout.metadata.deletion_timestamp.is_some();
-    if !deleting && !rollout.finalizers().iter().any(|f| f == keys::ROLLOUT_FINALIZER) {
+    if !deleting
+        && !rollout
+            .finalizers()
+            .iter()
+            .any(|f| f == keys::ROLLOUT_FINALIZER)
+    {
         let mut finalizers = rollout.finalizers().to_vec();
         finalizers.push(keys::ROLLOUT_FINALIZER.to_string());
         let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": rollout.resource_version()}});
-        api.patch(&name, &params(), &Patch::Merge(&patch)).await.map_err(api_failed("add the finalizer"))?;
+        api.patch(&name, &params(), &Patch::Merge(&patch))
+            .await
+            .map_err(api_failed("add the finalizer"))?;
         return Ok(Requeue::await_change());
     }
     let control = match control_of(rollout) {
@@ -107,9 +124,15 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Re
     record_durations(rollout, ctx, &decision);
     write_status(rollout, &api, &decision).await?;
     if decision.remove_finalizer {
-        let finalizers: Vec<&String> = rollout.finalizers().iter().filter(|f| *f != keys::ROLLOUT_FINALIZER).collect();
+        let finalizers: Vec<&String> = rollout
+            .finalizers()
+            .iter()
+            .filter(|f| *f != keys::ROLLOUT_FINALIZER)
+            .collect();
         let patch = json!({"metadata": {"finalizers": finalizers}});
-        api.patch(&name, &params(), &Patch::Merge(&patch)).await.map_err(api_failed("remove the finalizer"))?;
+        api.patch(&name, &params(), &Patch::Merge(&patch))
+            .await
+            .map_err(api_failed("remove the finalizer"))?;
     }
     Ok(match decision.requeue_after {
         Some(after) => Requeue::requeue(after),
@@ -118,7 +141,12 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Re
 }
 
 /// A kind or style this controller cannot release: say so in the status, once as an Event.
-async fn unsupported(rollout: &Rollout, ctx: &Context, api: &Api<Rollout>, message: String) -> Result<Requeue, ReconcileError> {
+async fn unsupported(
+    rollout: &Rollout,
+    ctx: &Context,
+    api: &Api<Rollout>,
+    message: String,
+) -> Result<Requeue, ReconcileError> {
     let status = rollout.status.clone().unwrap_or_default();
     if status.message.as_deref() != Some(message.as_str()) {
         let event = Event {
@@ -143,12 +171,20 @@ async fn unsupported(rollout: &Rollout, ctx: &Context, api: &Api<Rollout>, messa
 }
 
 /// The `workload-type` label makes the webhook see the workload (its objectSelector).
-async fn label_workload(ctx: &Context, observed: &crate::workload::Observed, object: &serde_json::Value) -> Result<(), ApplyError> {
+async fn label_workload(
+    ctx: &Context,
+    observed: &crate::workload::Observed,
+    object: &serde_json::Value,
+) -> Result<(), ApplyError> {
     let kind = match observed.control {
         machine::Control::StatefulSet => "statefulset",
         _ => "deployment",
     };
-    if object.pointer("/metadata/labels").and_then(|l| l.get(keys::WORKLOAD_TYPE)).is_some() {
+    if object
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(keys::WORKLOAD_TYPE))
+        .is_some()
+    {
         return Ok(());
     }
     let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
@@ -157,12 +193,18 @@ async fn label_workload(ctx: &Context, observed: &crate::workload::Observed, obj
     let action = format!("label {namespace}/{name} with {}", keys::WORKLOAD_TYPE);
     match observed.control {
         machine::Control::StatefulSet => {
-            let api: Api<k8s_openapi::api::apps::v1::StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
-            api.patch(name, &params(), &Patch::Merge(&patch)).await.map_err(api_failed(&action))?;
+            let api: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+                Api::namespaced(ctx.client.clone(), namespace);
+            api.patch(name, &params(), &Patch::Merge(&patch))
+                .await
+                .map_err(api_failed(&action))?;
         }
         _ => {
-            let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(ctx.client.clone(), namespace);
-            api.patch(name, &params(), &Patch::Merge(&patch)).await.map_err(api_failed(&action))?;
+            let api: Api<k8s_openapi::api::apps::v1::Deployment> =
+                Api::namespaced(ctx.client.clone(), namespace);
+            api.patch(name, &params(), &Patch::Merge(&patch))
+                .await
+                .map_err(api_failed(&action))?;
         }
     }
     Ok(())
@@ -182,22 +224,35 @@ async fn ensure_plan_hash(rollout: &Rollout, api: &Api<Rollout>) -> Result<(), A
 
 /// The current step has been upgrading for longer than the deadline (then pods are listed).
 fn step_overdue(rollout: &Rollout, deadline_seconds: i64) -> bool {
-    let Some(common) = rollout.status.as_ref().and_then(|s| s.canary_status.as_ref()).map(|c| &c.common) else {
+    let Some(common) = rollout
+        .status
+        .as_ref()
+        .and_then(|s| s.canary_status.as_ref())
+        .map(|c| &c.common)
+    else {
         return false;
     };
-    let since = common.last_update_time.as_ref().map_or(0, |t| t.0.as_second());
+    let since = common
+        .last_update_time
+        .as_ref()
+        .map_or(0, |t| t.0.as_second());
     common.current_step_state == Some(StepState::StepUpgrade)
         && Timestamp::now().as_second() - since > deadline_seconds
 }
 
-async fn write_status(rollout: &Rollout, api: &Api<Rollout>, decision: &Decision) -> Result<(), ApplyError> {
+async fn write_status(
+    rollout: &Rollout,
+    api: &Api<Rollout>,
+    decision: &Decision,
+) -> Result<(), ApplyError> {
     let old = serde_json::to_value(rollout.status.clone().unwrap_or_default()).unwrap_or_default();
     let new = serde_json::to_value(&decision.status).unwrap_or_default();
     let Some(changes) = merge_diff(&old, &new) else {
         return Ok(());
     };
     // The resourceVersion makes a concurrent approval (a status patch) a conflict, not a loss.
-    let patch = json!({"metadata": {"resourceVersion": rollout.resource_version()}, "status": changes});
+    let patch =
+        json!({"metadata": {"resourceVersion": rollout.resource_version()}, "status": changes});
     api.patch_status(&rollout.name_any(), &params(), &Patch::Merge(&patch))
         .await
         .map_err(api_failed("write the Rollout status"))?;
@@ -207,7 +262,11 @@ async fn write_status(rollout: &Rollout, api: &Api<Rollout>, decision: &Decision
 async fn publish_events(rollout: &Rollout, ctx: &Context, decision: &Decision) {
     for event in &decision.events {
         let event = Event {
-            type_: if event.warning { EventType::Warning } else { EventType::Normal },
+            type_: if event.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
             reason: event.reason.into(),
             note: Some(event.message.clone()),
             action: "Reconcile".into(),
@@ -225,7 +284,11 @@ async fn publish(rollout: &Rollout, ctx: &Context, event: &Event) {
 
 /// How long a step took to get its pods ready, and how long a pause lasted.
 fn record_durations(rollout: &Rollout, ctx: &Context, decision: &Decision) {
-    let before = rollout.status.as_ref().and_then(|s| s.canary_status.as_ref()).map(|c| &c.common);
+    let before = rollout
+        .status
+        .as_ref()
+        .and_then(|s| s.canary_status.as_ref())
+        .map(|c| &c.common);
     let after = decision.status.canary_status.as_ref().map(|c| &c.common);
     let (Some(before), Some(after)) = (before, after) else {
         return;

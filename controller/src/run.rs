@@ -7,12 +7,12 @@ use crate::metrics::Metrics;
 use crate::reconcile::{ReconcileError, reconcile};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::ResourceExt;
 use rollouts_api::keys;
 use rollouts_api::v1beta1::Rollout;
 use std::collections::BTreeMap;
@@ -21,7 +21,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Rollouts of `namespace` whose workloadRef names a `kind` called `name`.
-fn rollouts_of(store: &Store<Rollout>, namespace: &str, kind: &str, name: &str) -> Vec<ObjectRef<Rollout>> {
+fn rollouts_of(
+    store: &Store<Rollout>,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+) -> Vec<ObjectRef<Rollout>> {
     store
         .state()
         .iter()
@@ -67,7 +72,13 @@ pub async fn run(
             replica_sets: replica_sets.clone(),
             stateful_sets: stateful_sets.clone(),
         },
-        recorder: Recorder::new(client, Reporter { controller: keys::CONTROLLER_FIELD_MANAGER.into(), instance: None }),
+        recorder: Recorder::new(
+            client,
+            Reporter {
+                controller: keys::CONTROLLER_FIELD_MANAGER.into(),
+                instance: None,
+            },
+        ),
         metrics: metrics.clone(),
         settings,
     });
@@ -79,13 +90,22 @@ pub async fn run(
         .watches_stream(deployment_events, move |d: Deployment| {
             let namespace = d.namespace().unwrap_or_default();
             // A canary Deployment wakes the Rollout of its stable Deployment.
-            let stable = d.labels().get(keys::CANARY_DEPLOYMENT).cloned().unwrap_or_else(|| d.name_any());
+            let stable = d
+                .labels()
+                .get(keys::CANARY_DEPLOYMENT)
+                .cloned()
+                .unwrap_or_else(|| d.name_any());
             rollouts_of(&by_deployment, &namespace, "Deployment", &stable)
         })
         .watches_stream(replica_set_events, move |rs: ReplicaSet| {
             let namespace = rs.namespace().unwrap_or_default();
-            let owner = rs.owner_references().iter().find(|o| o.controller == Some(true) && o.kind == "Deployment");
-            let Some(owner) = owner else { return Vec::new() };
+            let owner = rs
+                .owner_references()
+                .iter()
+                .find(|o| o.controller == Some(true) && o.kind == "Deployment");
+            let Some(owner) = owner else {
+                return Vec::new();
+            };
             let deployment = owner_deployments.get(&ObjectRef::new(&owner.name).within(&namespace));
             let stable = deployment
                 .and_then(|d| d.labels().get(keys::CANARY_DEPLOYMENT).cloned())
@@ -93,7 +113,12 @@ pub async fn run(
             rollouts_of(&by_replica_set, &namespace, "Deployment", &stable)
         })
         .watches_stream(stateful_set_events, move |s: StatefulSet| {
-            rollouts_of(&by_stateful_set, &s.namespace().unwrap_or_default(), "StatefulSet", &s.name_any())
+            rollouts_of(
+                &by_stateful_set,
+                &s.namespace().unwrap_or_default(),
+                "StatefulSet",
+                &s.name_any(),
+            )
         });
     let phases = rollouts.clone();
     let sync_ready = async move {
@@ -120,11 +145,13 @@ pub async fn run(
             metrics.set_rollouts_by_phase(&counts);
         }
     };
-    let work = controller.run(reconcile, error_policy, ctx).for_each(|result| async move {
-        if let Err(error) = result {
-            tracing::debug!(%error, "reconcile round ended with an error");
-        }
-    });
+    let work = controller
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile round ended with an error");
+            }
+        });
     tokio::select! {
         () = work => {}
         () = async { sync_ready.await; std::future::pending::<()>().await } => {}

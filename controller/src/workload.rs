@@ -31,7 +31,9 @@ pub fn control_of(rollout: &Rollout) -> Result<Control, String> {
     match (kind, style) {
         (_, RollingStyle::BlueGreen) => Err("blue-green releases are not supported yet".into()),
         (Some(WorkloadKind::Deployment), RollingStyle::Canary) => Ok(Control::CanaryDeployment),
-        (Some(WorkloadKind::Deployment), RollingStyle::Partition) => Ok(Control::PartitionDeployment),
+        (Some(WorkloadKind::Deployment), RollingStyle::Partition) => {
+            Ok(Control::PartitionDeployment)
+        }
         (Some(WorkloadKind::StatefulSet), _) => Ok(Control::StatefulSet),
         _ => Err(format!(
             "the workload type '{}/{}' is not supported",
@@ -68,11 +70,17 @@ pub fn observe(stores: &Stores, rollout: &Rollout, control: Control) -> Observed
     match control {
         Control::StatefulSet => {
             let key = ObjectRef::new(name).within(&namespace);
-            observed.object = stores.stateful_sets.get(&key).map(|s| with_kind(to_json(s.as_ref()), "StatefulSet"));
+            observed.object = stores
+                .stateful_sets
+                .get(&key)
+                .map(|s| with_kind(to_json(s.as_ref()), "StatefulSet"));
         }
         Control::PartitionDeployment | Control::CanaryDeployment => {
             let key = ObjectRef::new(name).within(&namespace);
-            observed.object = stores.deployments.get(&key).map(|d| with_kind(to_json(d.as_ref()), "Deployment"));
+            observed.object = stores
+                .deployments
+                .get(&key)
+                .map(|d| with_kind(to_json(d.as_ref()), "Deployment"));
             observed.replica_sets = in_namespace(stores.replica_sets.state(), &namespace);
             if control == Control::CanaryDeployment {
                 observed.deployments = in_namespace(stores.deployments.state(), &namespace);

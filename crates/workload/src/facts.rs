@@ -45,11 +45,16 @@ fn int(object: &Value, pointer: &str) -> Option<i64> {
 }
 
 fn count(object: &Value, pointer: &str) -> i32 {
-    int(object, pointer).and_then(|n| i32::try_from(n).ok()).unwrap_or(0)
+    int(object, pointer)
+        .and_then(|n| i32::try_from(n).ok())
+        .unwrap_or(0)
 }
 
 fn text<'a>(object: &'a Value, pointer: &str) -> &'a str {
-    object.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 fn uid(object: &Value) -> &str {
@@ -86,7 +91,9 @@ fn common(workload: &Value) -> WorkloadFacts {
         generation,
         generation_observed: int(workload, "/status/observedGeneration").unwrap_or(0) >= generation,
         in_progressing: annotation(workload, keys::IN_PROGRESSING).is_some(),
-        rollout_id: label(workload, keys::ROLLOUT_ID).unwrap_or_default().to_string(),
+        rollout_id: label(workload, keys::ROLLOUT_ID)
+            .unwrap_or_default()
+            .to_string(),
         ..WorkloadFacts::default()
     }
 }
@@ -110,7 +117,9 @@ pub fn current_replica_set<'a>(deployment: &Value, replica_sets: &'a [Value]) ->
 pub fn partition_deployment(deployment: &Value, replica_sets: &[Value]) -> WorkloadFacts {
     let mut facts = common(deployment);
     let current = current_replica_set(deployment, replica_sets);
-    let current_hash = current.and_then(|rs| label(rs, keys::POD_TEMPLATE_HASH)).unwrap_or("");
+    let current_hash = current
+        .and_then(|rs| label(rs, keys::POD_TEMPLATE_HASH))
+        .unwrap_or("");
     let stable = label(deployment, keys::STABLE_REVISION);
     facts.canary_revision = template_revision(deployment);
     facts.pod_template_hash = current_hash.to_string();
@@ -118,16 +127,23 @@ pub fn partition_deployment(deployment: &Value, replica_sets: &[Value]) -> Workl
     facts.in_rollback = stable.is_some_and(|s| !current_hash.is_empty() && s == current_hash);
     facts.updated = current.map_or(0, |rs| count(rs, "/status/replicas"));
     facts.updated_ready = current.map_or(0, |rs| count(rs, "/status/readyReplicas"));
-    let marked = [keys::IN_PROGRESSING, keys::ORIGINAL_DEPLOYMENT_STRATEGY, keys::BATCH_POD_LIMIT]
-        .iter()
-        .any(|key| annotation(deployment, key).is_some());
+    let marked = [
+        keys::IN_PROGRESSING,
+        keys::ORIGINAL_DEPLOYMENT_STRATEGY,
+        keys::BATCH_POD_LIMIT,
+    ]
+    .iter()
+    .any(|key| annotation(deployment, key).is_some());
     facts.released = !marked
         && label(deployment, keys::STABLE_REVISION).is_none()
         && deployment.pointer("/spec/paused") != Some(&Value::Bool(true));
     facts.promoted = deployment_promoted(deployment);
     facts.progress_deadline_seconds = annotation(deployment, keys::ORIGINAL_DEPLOYMENT_STRATEGY)
         .and_then(|saved| serde_json::from_str::<Value>(saved).ok())
-        .map_or_else(|| int(deployment, "/spec/progressDeadlineSeconds"), |saved| int(&saved, "/progressDeadlineSeconds"));
+        .map_or_else(
+            || int(deployment, "/spec/progressDeadlineSeconds"),
+            |saved| int(&saved, "/progressDeadlineSeconds"),
+        );
     facts
 }
 
@@ -143,7 +159,11 @@ pub fn canary_deployments<'a>(stable: &Value, deployments: &'a [Value]) -> Vec<&
 
 /// Name of the canary Deployment for the stable Deployment's current template.
 pub fn canary_deployment_name(stable: &Value) -> String {
-    format!("{}-{}", text(stable, "/metadata/name"), template_revision(stable))
+    format!(
+        "{}-{}",
+        text(stable, "/metadata/name"),
+        template_revision(stable)
+    )
 }
 
 /// Deployment released through an extra canary Deployment; the stable one stays untouched.
@@ -163,14 +183,11 @@ pub fn canary_style_deployment(
         .and_then(|rs| label(rs, keys::POD_TEMPLATE_HASH))
         .unwrap_or_default()
         .to_string();
-    facts.in_rollback = oldest_active
-        .is_some_and(|rs| template_without_hash(rs) == template_without_hash(stable));
+    facts.in_rollback =
+        oldest_active.is_some_and(|rs| template_without_hash(rs) == template_without_hash(stable));
     let canaries = canary_deployments(stable, deployments);
     let name = canary_deployment_name(stable);
-    if let Some(canary) = canaries
-        .iter()
-        .find(|d| text(d, "/metadata/name") == name)
-    {
+    if let Some(canary) = canaries.iter().find(|d| text(d, "/metadata/name") == name) {
         facts.updated = count(canary, "/status/replicas");
         facts.updated_ready = count(canary, "/status/availableReplicas");
         facts.pod_template_hash = current_replica_set(canary, replica_sets)

@@ -416,3 +416,74 @@ fn advanced_daemonset_is_frozen_with_partition_32767() {
     );
     assert_eq!(freeze_advanced_daemonset(&old, &old, &r), None);
 }
+
+/// A Deployment a partition batch drives: unpaused, maxSurge 0, maxUnavailable 2.
+fn driven(image: &str) -> Value {
+    let mut d = with_annotation(
+        deployment(image),
+        IN_PROGRESSING,
+        r#"{"rolloutName":"rollout-demo"}"#,
+    );
+    d = with_annotation(d, "rollouts.kruise.io/batch-pod-limit", "2");
+    d = with_annotation(
+        d,
+        "rollouts.kruise.io/original-deployment-strategy",
+        r#"{"strategy":null}"#,
+    );
+    d["spec"]["paused"] = json!(false);
+    d["spec"]["minReadySeconds"] = json!(2147483646);
+    d["spec"]["progressDeadlineSeconds"] = json!(2147483647);
+    d["spec"]["strategy"] =
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 2}});
+    d
+}
+
+#[test]
+fn driven_partition_deployment_keeps_its_batch_settings_against_other_edits() {
+    let r = rollout(false, false);
+    // The controller's own batch change (annotation and spec together) is admitted as sent.
+    let mut next_batch = with_annotation(driven("v2"), "rollouts.kruise.io/batch-pod-limit", "3");
+    next_batch["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] = json!(3);
+    assert_eq!(
+        freeze_deployment(&driven("v2"), &next_batch, &r, NO_REPLICA_SETS),
+        None
+    );
+    // A user's edit of the rolling settings (e.g. `kubectl replace` of the original manifest)
+    // cannot let the Deployment replace more pods than the batch allows.
+    let mut edited = driven("v2");
+    edited["spec"]["minReadySeconds"] = json!(0);
+    edited["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+    let out = freeze_deployment(&driven("v2"), &edited, &r, NO_REPLICA_SETS).expect("pinned");
+    assert_eq!(out["spec"], driven("v2")["spec"]);
+    // Dropped marks come back, and a new template pauses it.
+    let out = freeze_deployment(&driven("v2"), &deployment("v3"), &r, NO_REPLICA_SETS)
+        .expect("protected");
+    assert!(paused(&out));
+    assert_eq!(
+        out["metadata"]["annotations"]["rollouts.kruise.io/batch-pod-limit"],
+        json!("2")
+    );
+    assert_eq!(
+        out["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+        json!(2)
+    );
+}
+
+#[test]
+fn removal_of_the_marks_is_admitted_only_while_the_rollout_ends_its_release() {
+    let released = deployment("v2");
+    for (reason, admitted) in [
+        ("InRolling", false),
+        ("Finalising", true),
+        ("Cancelling", true),
+    ] {
+        let mut r = rollout(false, false);
+        r.status = Some(
+            serde_json::from_value(json!({"phase": "Progressing",
+                "conditions": [{"type": "Progressing", "status": "True", "reason": reason, "message": ""}]}))
+            .unwrap(),
+        );
+        let out = freeze_deployment(&driven("v2"), &released, &r, NO_REPLICA_SETS);
+        assert_eq!(out.is_none(), admitted, "{reason}");
+    }
+}

@@ -69,7 +69,11 @@ impl ControllerProcess {
             .stderr(Stdio::from(log_file))
             .spawn()
             .expect("rollouts-controller starts");
-        let controller = Self { admin_port, log, process };
+        let controller = Self {
+            admin_port,
+            log,
+            process,
+        };
         let started = Instant::now();
         while !admin_ok(admin_port, "/readyz") {
             assert!(
@@ -105,5 +109,10 @@ impl Drop for ControllerProcess {
 /// The controller shared by the tests of this process.
 pub fn controller() -> &'static Mutex<ControllerProcess> {
     static CONTROLLER: OnceLock<Mutex<ControllerProcess>> = OnceLock::new();
-    CONTROLLER.get_or_init(|| Mutex::new(ControllerProcess::start(&std::process::id().to_string(), &[])))
+    CONTROLLER.get_or_init(|| {
+        Mutex::new(ControllerProcess::start(
+            &std::process::id().to_string(),
+            &[],
+        ))
+    })
 }

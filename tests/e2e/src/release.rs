@@ -18,7 +18,9 @@ pub const STEP_DEADLINE: Duration = Duration::from_secs(120);
 
 /// A file of the seed (`conformance/seed/`).
 pub fn seed(file: &str) -> String {
-    let path = crate::cluster::shared_dir().join("conformance/seed").join(file);
+    let path = crate::cluster::shared_dir()
+        .join("conformance/seed")
+        .join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -34,7 +36,9 @@ pub async fn release_namespace(prefix: &str) -> (kube::Client, TestNamespace) {
     let hook = webhook();
     drop(controller().lock().unwrap_or_else(|e| e.into_inner()));
     let client = cluster().client().await;
-    let ns = TestNamespace::create_labelled(&client, prefix, json!({NAMESPACE_LABEL: hook.selector})).await;
+    let ns =
+        TestNamespace::create_labelled(&client, prefix, json!({NAMESPACE_LABEL: hook.selector}))
+            .await;
     (client, ns)
 }
 
@@ -64,7 +68,10 @@ pub fn rollout_row(ns: &str, name: &str) -> BTreeMap<String, String> {
         .iter()
         .enumerate()
         .map(|(i, (start, word))| {
-            let end = starts.get(i + 1).map_or(row.len(), |(next, _)| *next).min(row.len());
+            let end = starts
+                .get(i + 1)
+                .map_or(row.len(), |(next, _)| *next)
+                .min(row.len());
             let cell = row.get((*start).min(row.len())..end).unwrap_or_default();
             (word.to_string(), cell.trim().to_string())
         })
@@ -72,16 +79,32 @@ pub fn rollout_row(ns: &str, name: &str) -> BTreeMap<String, String> {
 }
 
 /// Waits until the rollout row shows `status`, `step` and `state` (and `message`, if given).
-pub async fn wait_row(ns: &str, name: &str, status: &str, step: &str, state: &str, message: Option<&str>) {
+pub async fn wait_row(
+    ns: &str,
+    name: &str,
+    status: &str,
+    step: &str,
+    state: &str,
+    message: Option<&str>,
+) {
     let what = format!("rollout {name}: {status} {step} {state} {message:?}");
     wait_for(&what, STEP_DEADLINE, || async {
         let row = rollout_row(ns, name);
-        let seen = |c: &str| row.get(c).map(String::as_str).unwrap_or_default().to_string();
+        let seen = |c: &str| {
+            row.get(c)
+                .map(String::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         let matches = seen("STATUS") == status
             && seen("CANARY_STEP") == step
             && seen("CANARY_STATE") == state
             && message.is_none_or(|m| seen("MESSAGE") == m);
-        if matches { Ok(()) } else { Err(format!("{row:?}")) }
+        if matches {
+            Ok(())
+        } else {
+            Err(format!("{row:?}"))
+        }
     })
     .await;
 }
@@ -89,15 +112,28 @@ pub async fn wait_row(ns: &str, name: &str, status: &str, step: &str, state: &st
 /// Approves the paused step the way upstream's CLI does: a status merge patch.
 pub fn approve(ns: &str, name: &str) {
     cluster().kubectl(&[
-        "patch", "rollout", name, "-n", ns, "--subresource=status", "--type=merge", "-p",
+        "patch",
+        "rollout",
+        name,
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
         r#"{"status":{"canaryStatus":{"currentStepState":"StepReady"}}}"#,
     ]);
 }
 
 /// Running (not terminating) pods labelled `app=<app>`, counted per `NODE_NAME` value.
-pub async fn pods_by_version(client: &kube::Client, ns: &str, app: &str) -> BTreeMap<String, usize> {
+pub async fn pods_by_version(
+    client: &kube::Client,
+    ns: &str,
+    app: &str,
+) -> BTreeMap<String, usize> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let list = pods.list(&ListParams::default().labels(&format!("app={app}"))).await;
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app={app}")))
+        .await;
     let mut counts = BTreeMap::new();
     for pod in list.map(|l| l.items).unwrap_or_default() {
         if pod.metadata.deletion_timestamp.is_some() {
@@ -122,15 +158,24 @@ pub async fn wait_pods(client: &kube::Client, ns: &str, app: &str, expected: &[(
     wait_for(&format!("pods {want:?}"), STEP_DEADLINE, || async {
         let seen = pods_by_version(client, ns, app).await;
         let ready = all_ready(client, ns, app).await;
-        if seen == want && ready { Ok(()) } else { Err(format!("{seen:?}, all ready: {ready}")) }
+        if seen == want && ready {
+            Ok(())
+        } else {
+            Err(format!("{seen:?}, all ready: {ready}"))
+        }
     })
     .await;
 }
 
 async fn all_ready(client: &kube::Client, ns: &str, app: &str) -> bool {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let list = pods.list(&ListParams::default().labels(&format!("app={app}"))).await;
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app={app}")))
+        .await;
     list.map(|l| l.items).unwrap_or_default().iter().all(|p| {
-        p.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| c.type_ == "Ready" && c.status == "True")
+        p.status
+            .iter()
+            .flat_map(|s| s.conditions.iter().flatten())
+            .any(|c| c.type_ == "Ready" && c.status == "True")
     })
 }

@@ -17,7 +17,12 @@ fn leader_gauge(controller: &ControllerProcess) -> Option<String> {
 async fn one_of_two_controllers_leads_and_the_other_takes_over_when_it_dies() {
     webhook();
     let lease_name = format!("e2e-leader-{}", std::process::id());
-    let args = ["--lease-name", lease_name.as_str(), "--namespace", "kruise-rollout"];
+    let args = [
+        "--lease-name",
+        lease_name.as_str(),
+        "--namespace",
+        "kruise-rollout",
+    ];
     // `start` waits for /readyz, which a standby also answers once its caches are synced.
     let first = ControllerProcess::start_with_election("leader-a", &args);
     let second = ControllerProcess::start_with_election("leader-b", &args);
@@ -26,21 +31,36 @@ async fn one_of_two_controllers_leads_and_the_other_takes_over_when_it_dies() {
     let leader = wait_for("exactly one leader", DEFAULT_DEADLINE, || async {
         let gauges: Vec<Option<String>> = controllers.iter().map(leader_gauge).collect();
         match gauges.iter().filter(|g| g.as_deref() == Some("1")).count() {
-            1 => Ok(gauges.iter().position(|g| g.as_deref() == Some("1")).unwrap()),
+            1 => Ok(gauges
+                .iter()
+                .position(|g| g.as_deref() == Some("1"))
+                .unwrap()),
             _ => Err(format!("{gauges:?}")),
         }
     })
     .await;
-    let holder = leases.get(&lease_name).await.unwrap().spec.and_then(|s| s.holder_identity);
-    assert!(holder.is_some_and(|h| !h.is_empty()), "the Lease names its holder");
+    let holder = leases
+        .get(&lease_name)
+        .await
+        .unwrap()
+        .spec
+        .and_then(|s| s.holder_identity);
+    assert!(
+        holder.is_some_and(|h| !h.is_empty()),
+        "the Lease names its holder"
+    );
 
     controllers[leader].kill();
     let standby = &controllers[1 - leader];
-    wait_for("the standby to take over", Duration::from_secs(60), || async {
-        match leader_gauge(standby).as_deref() {
-            Some("1") => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    wait_for(
+        "the standby to take over",
+        Duration::from_secs(60),
+        || async {
+            match leader_gauge(standby).as_deref() {
+                Some("1") => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
     .await;
 }

@@ -9,7 +9,8 @@ use rollouts_e2e::release::*;
 use rollouts_e2e::*;
 
 const NAME: &str = "rollouts-demo";
-const MANUAL_1: &str = "Rollout is in step(1/3), and you need manually confirm to enter the next step";
+const MANUAL_1: &str =
+    "Rollout is in step(1/3), and you need manually confirm to enter the next step";
 
 /// The seed's partition Rollout with its 60 s pauses shortened to `seconds`.
 fn partition_rollout(seconds: u32) -> String {
@@ -18,7 +19,10 @@ fn partition_rollout(seconds: u32) -> String {
 
 /// The seed's plan in the canary style (no rolling-style annotation), no traffic routing.
 fn canary_rollout(seconds: u32) -> String {
-    partition_rollout(seconds).replace("  annotations:\n    rollouts.kruise.io/rolling-style: partition\n", "")
+    partition_rollout(seconds).replace(
+        "  annotations:\n    rollouts.kruise.io/rolling-style: partition\n",
+        "",
+    )
 }
 
 /// Deploys echoserver v1 (5 pods) and the Rollout, and waits for the seed's first table row.
@@ -26,7 +30,15 @@ async fn deploy(client: &kube::Client, ns: &str, rollout: &str) {
     apply(ns, &echoserver("version1", 5));
     apply(ns, rollout);
     wait_pods(client, ns, "echoserver", &[("version1", 5)]).await;
-    wait_row(ns, NAME, "Healthy", "3", "Completed", Some("workload deployment is completed")).await;
+    wait_row(
+        ns,
+        NAME,
+        "Healthy",
+        "3",
+        "Completed",
+        Some("workload deployment is completed"),
+    )
+    .await;
 }
 
 /// Annotations and labels on the Deployment, for "nothing of ours is left" checks.
@@ -37,7 +49,9 @@ async fn release_marks(deployments: &Api<Deployment>) -> Vec<String> {
     annotations
         .keys()
         .chain(labels.keys())
-        .filter(|k| k.starts_with("rollouts.kruise.io/") && *k != "rollouts.kruise.io/workload-type")
+        .filter(|k| {
+            k.starts_with("rollouts.kruise.io/") && *k != "rollouts.kruise.io/workload-type"
+        })
         .cloned()
         .collect()
 }
@@ -53,14 +67,27 @@ async fn assert_given_back(deployments: &Api<Deployment>) {
         serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
         "the original strategy is back"
     );
-    assert_eq!(spec.min_ready_seconds.unwrap_or(0), 0, "minReadySeconds is back");
+    assert_eq!(
+        spec.min_ready_seconds.unwrap_or(0),
+        0,
+        "minReadySeconds is back"
+    );
     assert_eq!(spec.progress_deadline_seconds, Some(600));
-    assert_eq!(release_marks(deployments).await, Vec::<String>::new(), "no release marks are left");
+    assert_eq!(
+        release_marks(deployments).await,
+        Vec::<String>::new(),
+        "no release marks are left"
+    );
 }
 
 fn succeeded(ns: &str) -> String {
     cluster().kubectl(&[
-        "get", "rollout", NAME, "-n", ns, "-o",
+        "get",
+        "rollout",
+        NAME,
+        "-n",
+        ns,
+        "-o",
         "jsonpath={.status.conditions[?(@.type==\"Succeeded\")].status}",
     ])
 }
@@ -74,7 +101,13 @@ async fn seed_partition_release_steps_through_1_then_50_then_100_percent_in_plac
 
     apply(&ns, &echoserver("version2", 5));
     wait_row(&ns, NAME, "Progressing", "1", "StepPaused", Some(MANUAL_1)).await;
-    wait_pods(&client, &ns, "echoserver", &[("version1", 4), ("version2", 1)]).await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 4), ("version2", 1)],
+    )
+    .await;
     let row = rollout_row(&ns, NAME);
     assert_eq!(
         row.keys().map(String::as_str).collect::<Vec<_>>().len(),
@@ -82,18 +115,35 @@ async fn seed_partition_release_steps_through_1_then_50_then_100_percent_in_plac
         "{row:?}"
     );
     assert_eq!(
-        deployments.get("echoserver").await.unwrap().spec.strategy.and_then(|s| s.type_).as_deref(),
+        deployments
+            .get("echoserver")
+            .await
+            .unwrap()
+            .spec
+            .strategy
+            .and_then(|s| s.type_)
+            .as_deref(),
         Some("RollingUpdate"),
         "the strategy type is never switched to Recreate"
     );
 
     approve(&ns, NAME);
     wait_row(
-        &ns, NAME, "Progressing", "2", "StepPaused",
+        &ns,
+        NAME,
+        "Progressing",
+        "2",
+        "StepPaused",
         Some("Rollout is in step(2/3), and wait duration(3 seconds) to enter the next step"),
     )
     .await;
-    wait_pods(&client, &ns, "echoserver", &[("version1", 2), ("version2", 3)]).await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 2), ("version2", 3)],
+    )
+    .await;
 
     wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
     wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
@@ -111,18 +161,36 @@ async fn canary_style_release_runs_an_extra_deployment_and_keeps_stable_pods_unt
 
     apply(&ns, &echoserver("version2", 5));
     wait_row(&ns, NAME, "Progressing", "1", "StepPaused", Some(MANUAL_1)).await;
-    wait_pods(&client, &ns, "echoserver", &[("version1", 5), ("version2", 1)]).await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 5), ("version2", 1)],
+    )
+    .await;
     assert_eq!(canary_replicas(&deployments).await, vec![1]);
-    assert_eq!(pod_names(&client, &ns, "version1").await, stable_pods, "stable pods untouched");
+    assert_eq!(
+        pod_names(&client, &ns, "version1").await,
+        stable_pods,
+        "stable pods untouched"
+    );
 
     approve(&ns, NAME);
     wait_row(&ns, NAME, "Progressing", "2", "StepPaused", None).await;
     assert_eq!(canary_replicas(&deployments).await, vec![3]);
-    assert_eq!(pod_names(&client, &ns, "version1").await, stable_pods, "stable pods untouched");
+    assert_eq!(
+        pod_names(&client, &ns, "version1").await,
+        stable_pods,
+        "stable pods untouched"
+    );
 
     wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
     wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
-    assert_eq!(canary_replicas(&deployments).await, Vec::<i32>::new(), "canary Deployment deleted");
+    assert_eq!(
+        canary_replicas(&deployments).await,
+        Vec::<i32>::new(),
+        "canary Deployment deleted"
+    );
     assert_eq!(succeeded(&ns), "True");
     let d = deployments.get("echoserver").await.unwrap();
     assert_ne!(d.spec.paused, Some(true));
@@ -139,7 +207,11 @@ async fn pod_names(client: &kube::Client, ns: &str, version: &str) -> Vec<String
         .items
         .into_iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter(|p| serde_json::to_string(&p.spec).unwrap().contains(&format!("\"{version}\"")))
+        .filter(|p| {
+            serde_json::to_string(&p.spec)
+                .unwrap()
+                .contains(&format!("\"{version}\""))
+        })
         .filter_map(|p| p.metadata.name)
         .collect();
     names.sort();
@@ -148,7 +220,10 @@ async fn pod_names(client: &kube::Client, ns: &str, version: &str) -> Vec<String
 
 async fn canary_replicas(deployments: &Api<Deployment>) -> Vec<i32> {
     let list = deployments
-        .list(&kube::api::ListParams::default().labels("rollouts.kruise.io/canary-deployment=echoserver"))
+        .list(
+            &kube::api::ListParams::default()
+                .labels("rollouts.kruise.io/canary-deployment=echoserver"),
+        )
         .await
         .unwrap();
     list.items.iter().filter_map(|d| d.spec.replicas).collect()
@@ -159,7 +234,13 @@ async fn release_v2_to_step_1(client: &kube::Client, ns: &str) {
     deploy(client, ns, &partition_rollout(3)).await;
     apply(ns, &echoserver("version2", 5));
     wait_row(ns, NAME, "Progressing", "1", "StepPaused", Some(MANUAL_1)).await;
-    wait_pods(client, ns, "echoserver", &[("version1", 4), ("version2", 1)]).await;
+    wait_pods(
+        client,
+        ns,
+        "echoserver",
+        &[("version1", 4), ("version2", 1)],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -171,10 +252,23 @@ async fn approval_by_annotation_approves_that_step_only() {
     apply(&ns, &echoserver("version2", 5));
     wait_row(&ns, NAME, "Progressing", "1", "StepPaused", Some(MANUAL_1)).await;
 
-    cluster().kubectl(&["annotate", "rollout", NAME, "-n", &ns, "rollouts.kruise.io/approved-step=1"]);
+    cluster().kubectl(&[
+        "annotate",
+        "rollout",
+        NAME,
+        "-n",
+        &ns,
+        "rollouts.kruise.io/approved-step=1",
+    ]);
     let manual_2 = "Rollout is in step(2/3), and you need manually confirm to enter the next step";
     wait_row(&ns, NAME, "Progressing", "2", "StepPaused", Some(manual_2)).await;
-    wait_pods(&client, &ns, "echoserver", &[("version1", 2), ("version2", 3)]).await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 2), ("version2", 3)],
+    )
+    .await;
     // The stale value "1" must not approve step 2: watch for a few reconcile periods.
     let window = std::time::Instant::now();
     while window.elapsed() < std::time::Duration::from_secs(8) {
@@ -183,7 +277,15 @@ async fn approval_by_annotation_approves_that_step_only() {
         assert_eq!(row["CANARY_STATE"], "StepPaused", "{row:?}");
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    cluster().kubectl(&["annotate", "--overwrite", "rollout", NAME, "-n", &ns, "rollouts.kruise.io/approved-step=2"]);
+    cluster().kubectl(&[
+        "annotate",
+        "--overwrite",
+        "rollout",
+        NAME,
+        "-n",
+        &ns,
+        "rollouts.kruise.io/approved-step=2",
+    ]);
     wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
     wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
 }
@@ -197,11 +299,22 @@ async fn reapplying_the_old_version_cancels_the_release_and_keeps_stable_pods() 
     assert_eq!(stable_pods.len(), 4);
 
     apply(&ns, &echoserver("version1", 5));
-    wait_row(&ns, NAME, "Healthy", "3", "Completed", Some("Rollout progressing has been canceled")).await;
+    wait_row(
+        &ns,
+        NAME,
+        "Healthy",
+        "3",
+        "Completed",
+        Some("Rollout progressing has been canceled"),
+    )
+    .await;
     wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
     assert_eq!(succeeded(&ns), "False");
     let after: Vec<String> = pod_names(&client, &ns, "version1").await;
-    assert!(stable_pods.iter().all(|p| after.contains(p)), "stable pods survive: {stable_pods:?} {after:?}");
+    assert!(
+        stable_pods.iter().all(|p| after.contains(p)),
+        "stable pods survive: {stable_pods:?} {after:?}"
+    );
     assert_given_back(&Api::namespaced(client.clone(), &ns)).await;
 }
 
@@ -212,7 +325,13 @@ async fn a_newer_version_mid_release_restarts_at_step_1_and_keeps_the_stable_ver
     release_v2_to_step_1(&client, &ns).await;
 
     apply(&ns, &echoserver("version3", 5));
-    wait_pods(&client, &ns, "echoserver", &[("version1", 4), ("version3", 1)]).await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 4), ("version3", 1)],
+    )
+    .await;
     wait_row(&ns, NAME, "Progressing", "1", "StepPaused", Some(MANUAL_1)).await;
     approve(&ns, NAME);
     wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
@@ -226,7 +345,16 @@ async fn disabling_mid_release_gives_the_deployment_back_whole() {
     let ns = ns.name.clone();
     release_v2_to_step_1(&client, &ns).await;
 
-    cluster().kubectl(&["patch", "rollout", NAME, "-n", &ns, "--type=merge", "-p", r#"{"spec":{"disabled":true}}"#]);
+    cluster().kubectl(&[
+        "patch",
+        "rollout",
+        NAME,
+        "-n",
+        &ns,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"disabled":true}}"#,
+    ]);
     wait_row(&ns, NAME, "Disabled", "", "", Some("Rollout is disabled")).await;
     assert_given_back(&Api::namespaced(client.clone(), &ns)).await;
     // Given back, the Deployment finishes the update under its own rolling strategy.
@@ -239,7 +367,15 @@ async fn deleting_the_rollout_mid_release_gives_the_deployment_back_whole() {
     let ns = ns.name.clone();
     release_v2_to_step_1(&client, &ns).await;
 
-    cluster().kubectl(&["delete", "rollout", NAME, "-n", &ns, "--wait=true", "--timeout=60s"]);
+    cluster().kubectl(&[
+        "delete",
+        "rollout",
+        NAME,
+        "-n",
+        &ns,
+        "--wait=true",
+        "--timeout=60s",
+    ]);
     assert_given_back(&Api::namespaced(client.clone(), &ns)).await;
     wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
 }
@@ -258,10 +394,25 @@ async fn a_rollout_waits_for_its_workload_and_picks_it_up_when_created() {
     })
     .await;
     apply(&ns, &echoserver("version1", 5));
-    wait_row(&ns, NAME, "Healthy", "3", "Completed", Some("workload deployment is completed")).await;
-    let d: Deployment = Api::namespaced(client.clone(), &ns).get("echoserver").await.unwrap();
+    wait_row(
+        &ns,
+        NAME,
+        "Healthy",
+        "3",
+        "Completed",
+        Some("workload deployment is completed"),
+    )
+    .await;
+    let d: Deployment = Api::namespaced(client.clone(), &ns)
+        .get("echoserver")
+        .await
+        .unwrap();
     assert_eq!(
-        d.metadata.labels.unwrap_or_default().get("rollouts.kruise.io/workload-type").map(String::as_str),
+        d.metadata
+            .labels
+            .unwrap_or_default()
+            .get("rollouts.kruise.io/workload-type")
+            .map(String::as_str),
         Some("deployment"),
         "the controller labels referenced workloads so the webhook sees them"
     );
@@ -272,7 +423,10 @@ async fn a_step_whose_pods_never_get_ready_is_reported_after_the_deadline_and_ca
     let (client, ns) = release_namespace("deadline").await;
     let ns = ns.name.clone();
     let with_deadline = |version: &str, unready: bool| {
-        let mut yaml = echoserver(version, 5).replace("  replicas: 5\n", "  replicas: 5\n  progressDeadlineSeconds: 10\n");
+        let mut yaml = echoserver(version, 5).replace(
+            "  replicas: 5\n",
+            "  replicas: 5\n  progressDeadlineSeconds: 10\n",
+        );
         if unready {
             yaml = yaml.replace(
                 "    metadata:\n      labels:\n        app: echoserver\n",
@@ -301,21 +455,43 @@ async fn a_step_whose_pods_never_get_ready_is_reported_after_the_deadline_and_ca
         "jsonpath={.status.conditions[?(@.type==\"Succeeded\")].reason}/{.status.conditions[?(@.type==\"Succeeded\")].status}",
     ]);
     assert_eq!(condition, "ProgressDeadlineExceeded/False");
-    let events = cluster().kubectl(&["get", "events", "-n", &ns, "--field-selector", "reason=ProgressDeadlineExceeded", "-o", "name"]);
+    let events = cluster().kubectl(&[
+        "get",
+        "events",
+        "-n",
+        &ns,
+        "--field-selector",
+        "reason=ProgressDeadlineExceeded",
+        "-o",
+        "name",
+    ]);
     assert!(!events.trim().is_empty(), "a Warning event is recorded");
     wait_pods_exist(&client, &ns, &[("version1", 4), ("version2", 1)]).await;
 
     apply(&ns, &with_deadline("version1", false));
-    wait_row(&ns, NAME, "Healthy", "3", "Completed", Some("Rollout progressing has been canceled")).await;
+    wait_row(
+        &ns,
+        NAME,
+        "Healthy",
+        "3",
+        "Completed",
+        Some("Rollout progressing has been canceled"),
+    )
+    .await;
     wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
 }
 
 /// Waits until pods per version are exactly `expected`, ready or not.
 async fn wait_pods_exist(client: &kube::Client, ns: &str, expected: &[(&str, usize)]) {
-    let want: std::collections::BTreeMap<String, usize> = expected.iter().map(|(v, n)| (v.to_string(), *n)).collect();
+    let want: std::collections::BTreeMap<String, usize> =
+        expected.iter().map(|(v, n)| (v.to_string(), *n)).collect();
     wait_for(&format!("pods {want:?}"), STEP_DEADLINE, || async {
         let seen = pods_by_version(client, ns, "echoserver").await;
-        if seen == want { Ok(()) } else { Err(format!("{seen:?}")) }
+        if seen == want {
+            Ok(())
+        } else {
+            Err(format!("{seen:?}"))
+        }
     })
     .await;
 }

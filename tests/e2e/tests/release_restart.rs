@@ -34,14 +34,24 @@ async fn a_killed_controller_resumes_the_release_where_it_was() {
     let hook = webhook();
     let mut controller = ControllerProcess::start("restart", &[]);
     let client = cluster().client().await;
-    let ns = TestNamespace::create_labelled(&client, "restart", json!({NAMESPACE_LABEL: hook.selector})).await;
+    let ns =
+        TestNamespace::create_labelled(&client, "restart", json!({NAMESPACE_LABEL: hook.selector}))
+            .await;
     let ns = ns.name.clone();
     apply(&ns, &echoserver("version1", 5));
     apply(&ns, ROLLOUT);
     wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
     wait_row(&ns, "rollouts-demo", "Healthy", "3", "Completed", None).await;
     apply(&ns, &echoserver("version2", 5));
-    wait_row(&ns, "rollouts-demo", "Progressing", "1", "StepPaused", Some(&manual(1))).await;
+    wait_row(
+        &ns,
+        "rollouts-demo",
+        "Progressing",
+        "1",
+        "StepPaused",
+        Some(&manual(1)),
+    )
+    .await;
 
     approve(&ns, "rollouts-demo");
     controller.kill();
@@ -50,19 +60,42 @@ async fn a_killed_controller_resumes_the_release_where_it_was() {
     let mut steps_seen = Vec::new();
     while down.elapsed() < Duration::from_secs(6) {
         let pods = pods_by_version(&client, &ns, "echoserver").await;
-        assert!(pods.get("version2").copied().unwrap_or(0) <= 3, "beyond step 2's batch: {pods:?}");
+        assert!(
+            pods.get("version2").copied().unwrap_or(0) <= 3,
+            "beyond step 2's batch: {pods:?}"
+        );
         steps_seen.push(rollout_row(&ns, "rollouts-demo")["CANARY_STEP"].clone());
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
     let _restarted = ControllerProcess::start("restart", &[]);
-    wait_row(&ns, "rollouts-demo", "Progressing", "2", "StepPaused", Some(&manual(2))).await;
-    wait_pods(&client, &ns, "echoserver", &[("version1", 2), ("version2", 3)]).await;
+    wait_row(
+        &ns,
+        "rollouts-demo",
+        "Progressing",
+        "2",
+        "StepPaused",
+        Some(&manual(2)),
+    )
+    .await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 2), ("version2", 3)],
+    )
+    .await;
     steps_seen.push("2".into());
     approve(&ns, "rollouts-demo");
     wait_row(&ns, "rollouts-demo", "Healthy", "3", "Completed", None).await;
     wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
     let numbers: Vec<u32> = steps_seen.iter().filter_map(|s| s.parse().ok()).collect();
-    assert!(numbers.windows(2).all(|w| w[0] <= w[1]), "the step never goes back: {numbers:?}");
-    assert!(numbers.iter().all(|n| (1..=2).contains(n)), "no step skipped while down: {numbers:?}");
+    assert!(
+        numbers.windows(2).all(|w| w[0] <= w[1]),
+        "the step never goes back: {numbers:?}"
+    );
+    assert!(
+        numbers.iter().all(|n| (1..=2).contains(n)),
+        "no step skipped while down: {numbers:?}"
+    );
 }

@@ -57,10 +57,20 @@ async fn versions_by_ordinal(client: &kube::Client, ns: &str) -> Vec<String> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let mut out = Vec::new();
     for ordinal in 0..4 {
-        let version = match pods.get_opt(&format!("echoserver-{ordinal}")).await.ok().flatten() {
+        let version = match pods
+            .get_opt(&format!("echoserver-{ordinal}"))
+            .await
+            .ok()
+            .flatten()
+        {
             Some(pod) => serde_json::to_string(&pod.spec)
                 .ok()
-                .and_then(|s| ["version1", "version2"].into_iter().find(|v| s.contains(v)).map(String::from))
+                .and_then(|s| {
+                    ["version1", "version2"]
+                        .into_iter()
+                        .find(|v| s.contains(v))
+                        .map(String::from)
+                })
                 .unwrap_or_default(),
             None => String::new(),
         };
@@ -79,20 +89,59 @@ async fn statefulset_partition_release_updates_highest_ordinals_first_in_three_s
     wait_row(&ns, "rollouts-sts", "Healthy", "3", "Completed", None).await;
 
     apply(&ns, &statefulset("version2"));
-    let manual = |i: u32| format!("Rollout is in step({i}/3), and you need manually confirm to enter the next step");
-    wait_row(&ns, "rollouts-sts", "Progressing", "1", "StepPaused", Some(&manual(1))).await;
-    wait_pods(&client, &ns, "echoserver", &[("version1", 3), ("version2", 1)]).await;
-    assert_eq!(versions_by_ordinal(&client, &ns).await, ["version1", "version1", "version1", "version2"]);
+    let manual = |i: u32| {
+        format!("Rollout is in step({i}/3), and you need manually confirm to enter the next step")
+    };
+    wait_row(
+        &ns,
+        "rollouts-sts",
+        "Progressing",
+        "1",
+        "StepPaused",
+        Some(&manual(1)),
+    )
+    .await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 3), ("version2", 1)],
+    )
+    .await;
+    assert_eq!(
+        versions_by_ordinal(&client, &ns).await,
+        ["version1", "version1", "version1", "version2"]
+    );
 
     approve(&ns, "rollouts-sts");
-    wait_row(&ns, "rollouts-sts", "Progressing", "2", "StepPaused", Some(&manual(2))).await;
-    wait_pods(&client, &ns, "echoserver", &[("version1", 2), ("version2", 2)]).await;
-    assert_eq!(versions_by_ordinal(&client, &ns).await, ["version1", "version1", "version2", "version2"]);
+    wait_row(
+        &ns,
+        "rollouts-sts",
+        "Progressing",
+        "2",
+        "StepPaused",
+        Some(&manual(2)),
+    )
+    .await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 2), ("version2", 2)],
+    )
+    .await;
+    assert_eq!(
+        versions_by_ordinal(&client, &ns).await,
+        ["version1", "version1", "version2", "version2"]
+    );
 
     approve(&ns, "rollouts-sts");
     wait_row(&ns, "rollouts-sts", "Healthy", "3", "Completed", None).await;
     wait_pods(&client, &ns, "echoserver", &[("version2", 4)]).await;
-    let sts: StatefulSet = Api::namespaced(client.clone(), &ns).get("echoserver").await.unwrap();
+    let sts: StatefulSet = Api::namespaced(client.clone(), &ns)
+        .get("echoserver")
+        .await
+        .unwrap();
     let partition = sts
         .spec
         .update_strategy

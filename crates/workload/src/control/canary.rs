@@ -20,7 +20,10 @@ pub fn canary_deployment(
     spec["replicas"] = json!(replicas);
     spec["paused"] = json!(false);
     if let Some(extra) = patch_metadata {
-        for (field, entries) in [("labels", &extra.labels), ("annotations", &extra.annotations)] {
+        for (field, entries) in [
+            ("labels", &extra.labels),
+            ("annotations", &extra.annotations),
+        ] {
             for (key, value) in entries.iter().flatten() {
                 if !spec["template"]["metadata"][field].is_object() {
                     spec["template"]["metadata"][field] = json!({});
@@ -87,24 +90,42 @@ mod tests {
     #[test]
     fn canary_copies_the_new_template_unpaused_with_the_step_replicas_and_patched_metadata() {
         let extra = PatchPodTemplateMetadata {
-            labels: Some(BTreeMap::from([("track".to_string(), "canary".to_string())])),
+            labels: Some(BTreeMap::from([(
+                "track".to_string(),
+                "canary".to_string(),
+            )])),
             annotations: None,
         };
         let owner = json!({"kind": "Rollout", "name": "r", "uid": "r1", "controller": true});
         let canary = canary_deployment(&stable(), 2, owner.clone(), Some(&extra));
         assert_eq!(canary["spec"]["replicas"], 2);
         assert_eq!(canary["spec"]["paused"], false);
-        assert_eq!(canary["spec"]["template"]["spec"], stable()["spec"]["template"]["spec"]);
-        assert_eq!(canary["spec"]["template"]["metadata"]["labels"]["track"], "canary");
-        assert_eq!(canary["metadata"]["labels"], json!({keys::CANARY_DEPLOYMENT: "echoserver"}));
+        assert_eq!(
+            canary["spec"]["template"]["spec"],
+            stable()["spec"]["template"]["spec"]
+        );
+        assert_eq!(
+            canary["spec"]["template"]["metadata"]["labels"]["track"],
+            "canary"
+        );
+        assert_eq!(
+            canary["metadata"]["labels"],
+            json!({keys::CANARY_DEPLOYMENT: "echoserver"})
+        );
         assert_eq!(canary["metadata"]["ownerReferences"], json!([owner]));
-        assert_eq!(canary["metadata"]["name"], canary_deployment_name(&stable()));
+        assert_eq!(
+            canary["metadata"]["name"],
+            canary_deployment_name(&stable())
+        );
     }
 
     #[test]
     fn canary_is_scaled_up_never_down() {
         let canary = json!({"spec": {"replicas": 3}});
-        assert_eq!(canary_scale_patch(&canary, 5), Some(json!({"spec": {"replicas": 5}})));
+        assert_eq!(
+            canary_scale_patch(&canary, 5),
+            Some(json!({"spec": {"replicas": 5}}))
+        );
         assert_eq!(canary_scale_patch(&canary, 3), None);
         assert_eq!(canary_scale_patch(&canary, 2), None);
     }
@@ -114,7 +135,11 @@ mod tests {
         let mut released = stable();
         json_patch::merge(&mut released, &stable_release_patch(&stable()).unwrap());
         assert_eq!(released["spec"]["paused"], false);
-        assert!(released["metadata"]["annotations"].get(keys::IN_PROGRESSING).is_none());
+        assert!(
+            released["metadata"]["annotations"]
+                .get(keys::IN_PROGRESSING)
+                .is_none()
+        );
         assert_eq!(stable_release_patch(&released), None);
     }
 }

@@ -17,14 +17,18 @@ use serde_json::Value;
 /// Whether applying the merge `patch` to `object` would change nothing.
 pub fn is_noop(object: &Value, patch: &Value) -> bool {
     match (object, patch) {
-        (Value::Object(current), Value::Object(changes)) => changes.iter().all(|(key, change)| {
-            match (current.get(key), change) {
-                (Some(value), change) => is_noop(value, change),
-                (None, Value::Null) => true,
-                (None, nested @ Value::Object(_)) => is_noop(&Value::Object(Default::default()), nested),
-                (None, _) => false,
-            }
-        }),
+        (Value::Object(current), Value::Object(changes)) => {
+            changes
+                .iter()
+                .all(|(key, change)| match (current.get(key), change) {
+                    (Some(value), change) => is_noop(value, change),
+                    (None, Value::Null) => true,
+                    (None, nested @ Value::Object(_)) => {
+                        is_noop(&Value::Object(Default::default()), nested)
+                    }
+                    (None, _) => false,
+                })
+        }
         (current, change) => current == change,
     }
 }
@@ -62,7 +66,10 @@ mod tests {
         let old = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1], "gone": {"x": 1}});
         let new = json!({"a": 1, "b": {"c": 5, "d": 3}, "e": [1, 2], "f": null});
         let patch = merge_diff(&old, &new).unwrap();
-        assert_eq!(patch, json!({"b": {"c": 5}, "e": [1, 2], "f": null, "gone": null}));
+        assert_eq!(
+            patch,
+            json!({"b": {"c": 5}, "e": [1, 2], "f": null, "gone": null})
+        );
         let mut applied = old.clone();
         json_patch::merge(&mut applied, &patch);
         assert_eq!(applied, json!({"a": 1, "b": {"c": 5, "d": 3}, "e": [1, 2]}));

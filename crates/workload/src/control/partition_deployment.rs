@@ -24,7 +24,11 @@ pub fn resolve_int_or_percent(value: Option<&Value>, total: i32, round_up: bool)
         Some(Value::String(s)) => {
             let percent: i64 = s.trim_end_matches('%').trim().parse().unwrap_or(0);
             let scaled = percent * i64::from(total.max(0));
-            let rounded = if round_up { (scaled + 99) / 100 } else { scaled / 100 };
+            let rounded = if round_up {
+                (scaled + 99) / 100
+            } else {
+                scaled / 100
+            };
             i32::try_from(rounded).unwrap_or(i32::MAX)
         }
         _ => resolve_int_or_percent(Some(&json!("25%")), total, round_up),
@@ -125,7 +129,9 @@ mod tests {
     }
 
     fn limit(patch: &Value) -> i64 {
-        patch["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"].as_i64().unwrap()
+        patch["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"]
+            .as_i64()
+            .unwrap()
     }
 
     #[test]
@@ -141,9 +147,17 @@ mod tests {
             (4, json!(4), 2, 0, 2),
         ];
         for (replicas, max_unavailable, planned, ready, expected) in cases {
-            let patch = partition_batch_patch(&deployment(replicas, max_unavailable.clone()), planned, ready)
-                .expect("a change");
-            assert_eq!(limit(&patch), expected, "{replicas} {max_unavailable} {planned} {ready}");
+            let patch = partition_batch_patch(
+                &deployment(replicas, max_unavailable.clone()),
+                planned,
+                ready,
+            )
+            .expect("a change");
+            assert_eq!(
+                limit(&patch),
+                expected,
+                "{replicas} {max_unavailable} {planned} {ready}"
+            );
             assert_eq!(patch["spec"]["strategy"]["rollingUpdate"]["maxSurge"], 0);
             assert_eq!(patch["spec"]["strategy"]["type"], "RollingUpdate");
             assert_eq!(patch["spec"]["paused"], false);
@@ -155,7 +169,10 @@ mod tests {
         let before = deployment(5, json!("25%"));
         let mut driven = before.clone();
         json_patch::merge(&mut driven, &partition_batch_patch(&before, 1, 0).unwrap());
-        assert_eq!(driven["spec"]["minReadySeconds"], MIN_READY_SECONDS_WHILE_DRIVEN);
+        assert_eq!(
+            driven["spec"]["minReadySeconds"],
+            MIN_READY_SECONDS_WHILE_DRIVEN
+        );
         // A later batch keeps the first saved settings, not the driven ones.
         let mut later = driven.clone();
         json_patch::merge(&mut later, &partition_batch_patch(&driven, 3, 1).unwrap());
@@ -190,6 +207,9 @@ mod tests {
         let mut driven = before.clone();
         json_patch::merge(&mut driven, &partition_batch_patch(&before, 1, 0).unwrap());
         assert_eq!(partition_batch_patch(&driven, 1, 0), None);
-        assert_eq!(partition_batch_patch(&before, 0, 0).unwrap()["spec"]["paused"], true);
+        assert_eq!(
+            partition_batch_patch(&before, 0, 0).unwrap()["spec"]["paused"],
+            true
+        );
     }
 }

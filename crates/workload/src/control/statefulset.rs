@@ -17,9 +17,8 @@ fn partition(workload: &Value) -> Option<i64> {
 pub fn statefulset_batch_patch(workload: &Value, planned: i32) -> Option<Value> {
     let desired = i64::from((spec_replicas(workload) - planned).max(0));
     let current = partition(workload).unwrap_or(0);
-    (current > desired).then(|| {
-        json!({"spec": {"updateStrategy": {"rollingUpdate": {"partition": desired}}}})
-    })
+    (current > desired)
+        .then(|| json!({"spec": {"updateStrategy": {"rollingUpdate": {"partition": desired}}}}))
 }
 
 /// Remove the partition and the release mark; `None` when nothing is left.
@@ -56,7 +55,11 @@ mod tests {
         ];
         for (replicas, current, planned, expected) in cases {
             let patch = statefulset_batch_patch(&sts(replicas, current), planned);
-            let got = patch.map(|p| p["spec"]["updateStrategy"]["rollingUpdate"]["partition"].as_i64().unwrap());
+            let got = patch.map(|p| {
+                p["spec"]["updateStrategy"]["rollingUpdate"]["partition"]
+                    .as_i64()
+                    .unwrap()
+            });
             assert_eq!(got, expected, "{replicas} {current} {planned}");
         }
     }
@@ -66,7 +69,10 @@ mod tests {
         let mut released = sts(4, 2);
         let release = statefulset_release_patch(&released).unwrap();
         json_patch::merge(&mut released, &release);
-        assert_eq!(released["spec"]["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {}}));
+        assert_eq!(
+            released["spec"]["updateStrategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {}})
+        );
         assert_eq!(statefulset_release_patch(&released), None);
     }
 }

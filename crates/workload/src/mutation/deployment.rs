@@ -2,12 +2,12 @@
 //! `stable-revision` label when a release starts, and kept paused while it runs.
 
 use super::{has_traffic_routing, mark_in_progressing, replicas, set_meta};
+use crate::control::{MIN_READY_SECONDS_WHILE_DRIVEN, PROGRESS_DEADLINE_WHILE_DRIVEN};
 use crate::revision::{annotation, is_effective_revision_change, label, template_without_hash};
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use rollouts_api::common::RolloutPhase;
 use rollouts_api::keys;
 use rollouts_api::v1beta1::Rollout;
-use crate::control::{MIN_READY_SECONDS_WHILE_DRIVEN, PROGRESS_DEADLINE_WHILE_DRIVEN};
-use rollouts_api::common::RolloutPhase;
 use serde_json::{Value, json};
 
 /// The Deployment to admit for an update governed by `rollout`, or `None` to admit it as sent.
@@ -37,8 +37,16 @@ fn keep_frozen(old: &Value, new: &Value, rollout: &Rollout, in_progress: &str) -
         return new.clone();
     }
     let mut mutated = new.clone();
-    for key in [keys::IN_PROGRESSING, keys::ORIGINAL_DEPLOYMENT_STRATEGY, keys::BATCH_POD_LIMIT] {
-        let kept = if key == keys::IN_PROGRESSING { Some(in_progress) } else { annotation(old, key) };
+    for key in [
+        keys::IN_PROGRESSING,
+        keys::ORIGINAL_DEPLOYMENT_STRATEGY,
+        keys::BATCH_POD_LIMIT,
+    ] {
+        let kept = if key == keys::IN_PROGRESSING {
+            Some(in_progress)
+        } else {
+            annotation(old, key)
+        };
         if let (None, Some(value)) = (annotation(new, key), kept) {
             set_meta(&mut mutated, "annotations", key, value);
         }
@@ -49,7 +57,8 @@ fn keep_frozen(old: &Value, new: &Value, rollout: &Rollout, in_progress: &str) -
     ) {
         set_meta(&mut mutated, "labels", keys::STABLE_REVISION, stable);
     }
-    let driven_limit = annotation(&mutated, keys::BATCH_POD_LIMIT).and_then(|l| l.parse::<i64>().ok());
+    let driven_limit =
+        annotation(&mutated, keys::BATCH_POD_LIMIT).and_then(|l| l.parse::<i64>().ok());
     if let Some(limit) = driven_limit {
         pin_driven_settings(&mut mutated, limit);
     }
@@ -83,7 +92,10 @@ fn is_ending(rollout: &Rollout) -> bool {
         .find(|c| c.type_ == keys::CONDITION_PROGRESSING)
         .map(|c| c.reason.as_str());
     status.phase == Some(RolloutPhase::Progressing)
-        && matches!(reason, Some(keys::REASON_FINALISING | keys::REASON_CANCELLING))
+        && matches!(
+            reason,
+            Some(keys::REASON_FINALISING | keys::REASON_CANCELLING)
+        )
 }
 
 fn start_release<'a>(
