@@ -18,6 +18,7 @@ use rollouts_workload::control::merge_diff;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Why a reconcile failed; it is retried with backoff.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +64,9 @@ pub async fn reconcile(
     ctx: Arc<Context>,
 ) -> Result<Requeue, ReconcileError> {
     let started = Instant::now();
-    let result = reconcile_inner(&rollout, &ctx).await;
+    let key = format!("{}/{}", rollout.namespace().unwrap_or_default(), rollout.name_any());
+    let span = tracing::info_span!("reconcile", rollout = %key);
+    let result = reconcile_inner(&rollout, &ctx).instrument(span).await;
     ctx.metrics.observe_reconcile(
         started.elapsed(),
         result.as_ref().err().map(ReconcileError::kind),
