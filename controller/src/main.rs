@@ -25,7 +25,7 @@ struct Args {
     #[arg(long, env = "POD_NAMESPACE", default_value = rollouts_api::crd::INSTALL_NAMESPACE)]
     namespace: String,
     /// Name of the leader-election Lease.
-    #[arg(long, default_value = "rollouts-controller-leader")]
+    #[arg(long, default_value = "kruise-rollout-controller")]
     lease_name: String,
     /// Run without leader election (single replica, local development).
     #[arg(long)]
