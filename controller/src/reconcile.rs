@@ -64,7 +64,11 @@ pub async fn reconcile(
     ctx: Arc<Context>,
 ) -> Result<Requeue, ReconcileError> {
     let started = Instant::now();
-    let key = format!("{}/{}", rollout.namespace().unwrap_or_default(), rollout.name_any());
+    let key = format!(
+        "{}/{}",
+        rollout.namespace().unwrap_or_default(),
+        rollout.name_any()
+    );
     let span = tracing::info_span!("reconcile", rollout = %key);
     let result = reconcile_inner(&rollout, &ctx).instrument(span).await;
     ctx.metrics.observe_reconcile(

@@ -75,7 +75,12 @@ pub fn plan_hash(rollout: &Rollout) -> String {
     if let Some(object) = plan.as_object_mut() {
         object.remove("failureThreshold");
     }
-    for step in plan.get_mut("steps").and_then(|s| s.as_array_mut()).into_iter().flatten() {
+    for step in plan
+        .get_mut("steps")
+        .and_then(|s| s.as_array_mut())
+        .into_iter()
+        .flatten()
+    {
         if let Some(step) = step.as_object_mut() {
             step.remove("pause");
         }

@@ -66,6 +66,7 @@ pub fn webhook() -> &'static Webhook {
         let selector = pid.to_string();
         let mutating = format!("e2e-{pid}-mutating");
         let validating = format!("e2e-{pid}-validating");
+        reap_stale_processes_and_configurations();
         cluster.apply_repo_file("manifests/namespace.yaml");
         std::thread::scope(|scope| {
             // The harness may run inside a test's runtime: install on a runtime of its own.
@@ -136,6 +137,77 @@ pub fn webhook() -> &'static Webhook {
             std::thread::sleep(Duration::from_millis(100));
         }
         webhook
+    })
+}
+
+/// Waits until the webhook's cache holds the Rollout `yaml` defines: a server-side dry run of a
+/// second Rollout for the same workload is refused only once the first one is cached.
+pub async fn wait_webhook_sees(ns: &str, yaml: &str) {
+    let rollout = yaml
+        .split("\n---")
+        .find(|doc| doc.contains("kind: Rollout"))
+        .expect("a Rollout");
+    let probe = rollout.replacen("name: ", "name: cache-probe-", 1);
+    crate::wait_for(
+        "the webhook to cache the Rollout",
+        crate::DEFAULT_DEADLINE,
+        || async {
+            match cluster()
+                .kubectl_with_input(&["apply", "--dry-run=server", "-n", ns, "-f", "-"], &probe)
+            {
+                Err(e) if e.contains("already governs") => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+}
+
+/// Removes what earlier test processes left behind: their webhook configurations (which would
+/// block their namespaces' cleanup once their webhook is gone), after their processes exited.
+fn reap_stale_processes_and_configurations() {
+    let alive = |pid: &str| std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let started = Instant::now();
+    // Services of an earlier test process exit within half a second of it (`--parent-pid`).
+    while started.elapsed() < Duration::from_secs(5) && stale_service_running() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for kind in [
+        "mutatingwebhookconfigurations",
+        "validatingwebhookconfigurations",
+    ] {
+        let names = cluster().kubectl(&["get", kind, "-o", "name"]);
+        for name in names.lines() {
+            let short = name.rsplit('/').next().unwrap_or_default();
+            let pid = short
+                .strip_prefix("e2e-")
+                .and_then(|rest| rest.split('-').next());
+            if pid.is_some_and(|p| p != std::process::id().to_string() && !alive(p)) {
+                cluster().kubectl(&["delete", "--ignore-not-found", name]);
+            }
+        }
+    }
+}
+
+/// A webhook or controller started for a test process that no longer exists.
+fn stale_service_running() -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.filter_map(|e| e.ok()).any(|entry| {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_service = args
+            .first()
+            .is_some_and(|a| a.ends_with("rollouts-webhook") || a.ends_with("rollouts-controller"));
+        let parent = args
+            .iter()
+            .position(|a| a == "--parent-pid")
+            .and_then(|i| args.get(i + 1));
+        is_service && parent.is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
     })
 }
 

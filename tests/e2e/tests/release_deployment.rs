@@ -29,6 +29,7 @@ fn canary_rollout(seconds: u32) -> String {
 async fn deploy(client: &kube::Client, ns: &str, rollout: &str) {
     apply(ns, &echoserver("version1", 5));
     apply(ns, rollout);
+    wait_webhook_sees(ns, rollout).await;
     wait_pods(client, ns, "echoserver", &[("version1", 5)]).await;
     wait_row(
         ns,
@@ -305,7 +306,7 @@ async fn reapplying_the_old_version_cancels_the_release_and_keeps_stable_pods() 
         "Healthy",
         "3",
         "Completed",
-        Some("Rollout progressing has been canceled"),
+        Some("Rollout progressing has been cancelled"),
     )
     .await;
     wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
@@ -437,6 +438,7 @@ async fn a_step_whose_pods_never_get_ready_is_reported_after_the_deadline_and_ca
     };
     apply(&ns, &with_deadline("version1", false));
     apply(&ns, &partition_rollout(3));
+    wait_webhook_sees(&ns, &partition_rollout(3)).await;
     wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
 
     apply(&ns, &with_deadline("version2", true));
@@ -475,7 +477,7 @@ async fn a_step_whose_pods_never_get_ready_is_reported_after_the_deadline_and_ca
         "Healthy",
         "3",
         "Completed",
-        Some("Rollout progressing has been canceled"),
+        Some("Rollout progressing has been cancelled"),
     )
     .await;
     wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;

@@ -40,6 +40,7 @@ async fn a_killed_controller_resumes_the_release_where_it_was() {
     let ns = ns.name.clone();
     apply(&ns, &echoserver("version1", 5));
     apply(&ns, ROLLOUT);
+    wait_webhook_sees(&ns, ROLLOUT).await;
     wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
     wait_row(&ns, "rollouts-demo", "Healthy", "3", "Completed", None).await;
     apply(&ns, &echoserver("version2", 5));

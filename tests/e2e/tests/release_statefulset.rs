@@ -85,6 +85,7 @@ async fn statefulset_partition_release_updates_highest_ordinals_first_in_three_s
     let ns = ns.name.clone();
     apply(&ns, &statefulset("version1"));
     apply(&ns, ROLLOUT);
+    rollouts_e2e::wait_webhook_sees(&ns, ROLLOUT).await;
     wait_pods(&client, &ns, "echoserver", &[("version1", 4)]).await;
     wait_row(&ns, "rollouts-sts", "Healthy", "3", "Completed", None).await;
 

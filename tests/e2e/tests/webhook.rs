@@ -34,29 +34,6 @@ fn apply(ns: &str, yaml: &str) -> Result<String, String> {
     cluster().kubectl_with_input(&["apply", "-n", ns, "-f", "-"], yaml)
 }
 
-/// Waits until the webhook's cache holds the Rollout `yaml` defines: a server-side dry run of a
-/// second Rollout for the same workload is refused only once the first one is cached.
-async fn wait_webhook_sees(ns: &str, yaml: &str) {
-    let rollout = yaml
-        .split("\n---")
-        .find(|doc| doc.contains("kind: Rollout"))
-        .expect("a Rollout");
-    let probe = rollout.replacen("name: ", "name: cache-probe-", 1);
-    wait_for(
-        "the webhook to cache the Rollout",
-        DEFAULT_DEADLINE,
-        || async {
-            match cluster()
-                .kubectl_with_input(&["apply", "--dry-run=server", "-n", ns, "-f", "-"], &probe)
-            {
-                Err(e) if e.contains("already governs") => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await;
-}
-
 async fn wait_deployment_settled(deployments: &Api<Deployment>, name: &str) -> Deployment {
     wait_for(
         &format!("Deployment {name} observed by its controller"),

@@ -7,7 +7,11 @@ use rollouts_api::v1beta1::RolloutStatus;
 
 /// The condition of `type_`, if present.
 pub fn condition<'a>(status: &'a RolloutStatus, type_: &str) -> Option<&'a RolloutCondition> {
-    status.conditions.as_ref()?.iter().find(|c| c.type_ == type_)
+    status
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
 }
 
 /// Sets a condition; the transition time moves only when `status` (True/False) changes.
@@ -75,13 +79,13 @@ pub mod messages {
     pub const PAUSED: &str = "Rollout has been paused, you can resume it by kube-cli";
     /// The old version was re-applied.
     pub const CANCELLING: &str =
-        "The workload has been rolled back and the rollout process will be canceled";
+        "The workload has been rolled back and the rollout process will be cancelled";
     /// Every step done; cleaning up.
     pub const FINALISING: &str = "Rollout has been completed and some closing work is being done";
     /// Release finished.
     pub const COMPLETED: &str = "Rollout progressing has been completed";
     /// Rollback finished.
-    pub const CANCELED: &str = "Rollout progressing has been canceled";
+    pub const CANCELED: &str = "Rollout progressing has been cancelled";
     /// Deleted.
     pub const TERMINATING: &str = "Rollout is in terminating";
     /// Deletion cleanup done.

@@ -7,7 +7,11 @@ use rollouts_api::common::FinalisingStep;
 /// Asks for the workload to be released; `true` once it is (or when there is no workload).
 pub(super) fn release(s: &Snapshot, d: &mut Decision, promote: bool) -> bool {
     let done = s.workload.is_none_or(|w| w.released);
-    let step = if done { FinalisingStep::End } else { FinalisingStep::ResumeWorkload };
+    let step = if done {
+        FinalisingStep::End
+    } else {
+        FinalisingStep::ResumeWorkload
+    };
     if let Some(canary) = d.status.canary_status.as_mut() {
         canary.common.finalising_step = Some(step);
     }

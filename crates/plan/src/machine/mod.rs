@@ -118,7 +118,9 @@ pub fn decide(snapshot: &Snapshot) -> Decision {
         .status
         .canary_status
         .as_ref()
-        .map_or((None, None), |c| (c.common.current_step_index, c.common.current_step_state));
+        .map_or((None, None), |c| {
+            (c.common.current_step_index, c.common.current_step_state)
+        });
     decision.status.current_step_index = index;
     decision.status.current_step_state = state;
     decision
@@ -126,5 +128,9 @@ pub fn decide(snapshot: &Snapshot) -> Decision {
 
 /// `NextBatchIndex`: the step after `index`, or -1 after the last.
 pub fn next_step_index(index: i32, steps: usize) -> i32 {
-    if (index as usize) < steps { index + 1 } else { -1 }
+    if (index as usize) < steps {
+        index + 1
+    } else {
+        -1
+    }
 }

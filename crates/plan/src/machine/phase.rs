@@ -3,7 +3,7 @@
 
 use super::conditions::{messages, remove_condition, set_condition};
 use super::{Decision, Snapshot, finalise, progressing};
-use crate::{steps, plan_hash};
+use crate::{plan_hash, steps};
 use rollouts_api::common::{RolloutPhase, StepState};
 use rollouts_api::keys;
 use rollouts_api::v1beta1::{CanaryStatus, CommonStatus, RolloutStatus};
@@ -17,11 +17,25 @@ pub(super) fn advance(s: &Snapshot, d: &mut Decision) {
             d.status.phase = Some(RolloutPhase::Terminating);
             d.status.message = Some(messages::TERMINATING.into());
             let (reason, message) = (keys::REASON_IN_TERMINATING, messages::TERMINATING);
-            set_condition(&mut d.status, keys::CONDITION_TERMINATING, true, reason, message, s.now);
+            set_condition(
+                &mut d.status,
+                keys::CONDITION_TERMINATING,
+                true,
+                reason,
+                message,
+                s.now,
+            );
         }
         if finalise::release(s, d, false) {
             let message = messages::TERMINATED;
-            set_condition(&mut d.status, keys::CONDITION_TERMINATING, false, keys::REASON_COMPLETED, message, s.now);
+            set_condition(
+                &mut d.status,
+                keys::CONDITION_TERMINATING,
+                false,
+                keys::REASON_COMPLETED,
+                message,
+                s.now,
+            );
             d.remove_finalizer = true;
         }
         return;
@@ -84,7 +98,14 @@ fn healthy(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
         d.status.phase = Some(RolloutPhase::Progressing);
         d.status.message = Some(messages::PROGRESSING.into());
         let (reason, message) = (keys::REASON_INITIALIZING, messages::PROGRESSING);
-        set_condition(&mut d.status, keys::CONDITION_PROGRESSING, true, reason, message, s.now);
+        set_condition(
+            &mut d.status,
+            keys::CONDITION_PROGRESSING,
+            true,
+            reason,
+            message,
+            s.now,
+        );
         remove_condition(&mut d.status, keys::CONDITION_SUCCEEDED);
         progressing::advance(s, workload, d);
     } else if d.status.canary_status.is_none() {

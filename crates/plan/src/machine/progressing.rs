@@ -12,7 +12,14 @@ use rollouts_api::v1beta1::{CanaryStatus, CommonStatus};
 use rollouts_workload::facts::WorkloadFacts;
 
 fn set_reason(s: &Snapshot, d: &mut Decision, reason: &str, message: &str) {
-    set_condition(&mut d.status, keys::CONDITION_PROGRESSING, true, reason, message, s.now);
+    set_condition(
+        &mut d.status,
+        keys::CONDITION_PROGRESSING,
+        true,
+        reason,
+        message,
+        s.now,
+    );
     d.status.message = Some(message.to_string());
 }
 
@@ -88,7 +95,8 @@ fn in_rolling(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
         d.events.push(Event {
             warning: false,
             reason: keys::EVENT_CONTINUOUS_RELEASE,
-            message: "workload continuous publishing canaryRevision, then restart publishing".into(),
+            message: "workload continuous publishing canaryRevision, then restart publishing"
+                .into(),
         });
         d.actions.push(Action::ResetRelease);
         d.status.canary_status = None;
@@ -114,9 +122,27 @@ fn end(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision, success: bool) 
     if !finalise::release(s, d, success) {
         return;
     }
-    let message = if success { messages::COMPLETED } else { messages::CANCELED };
-    set_condition(&mut d.status, keys::CONDITION_PROGRESSING, false, keys::REASON_COMPLETED, message, s.now);
-    set_condition(&mut d.status, keys::CONDITION_SUCCEEDED, success, keys::REASON_COMPLETED, message, s.now);
+    let message = if success {
+        messages::COMPLETED
+    } else {
+        messages::CANCELED
+    };
+    set_condition(
+        &mut d.status,
+        keys::CONDITION_PROGRESSING,
+        false,
+        keys::REASON_COMPLETED,
+        message,
+        s.now,
+    );
+    set_condition(
+        &mut d.status,
+        keys::CONDITION_SUCCEEDED,
+        success,
+        keys::REASON_COMPLETED,
+        message,
+        s.now,
+    );
     d.status.phase = Some(RolloutPhase::Healthy);
     d.status.message = Some(message.to_string());
     if !success {

@@ -18,7 +18,9 @@ use std::time::Duration;
 pub const REASON_DEADLINE: &str = "ProgressDeadlineExceeded";
 
 fn step_replicas(step: &CanaryStep) -> IntOrString {
-    step.replicas.clone().unwrap_or(IntOrString::String("100%".into()))
+    step.replicas
+        .clone()
+        .unwrap_or(IntOrString::String("100%".into()))
 }
 
 fn seconds_since(since: Option<&Time>, now: Timestamp) -> i64 {
@@ -38,7 +40,13 @@ pub(super) fn run(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
     }
     canary.canary_replicas = Some(workload.updated);
     canary.canary_ready_replicas = Some(workload.updated_ready);
-    if canary.common.pod_template_hash.as_deref().unwrap_or("").is_empty() {
+    if canary
+        .common
+        .pod_template_hash
+        .as_deref()
+        .unwrap_or("")
+        .is_empty()
+    {
         canary.common.pod_template_hash = Some(workload.pod_template_hash.clone());
     }
     recalculate_after_plan_change(s, workload, plan, &mut canary);
@@ -52,7 +60,11 @@ pub(super) fn run(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
 }
 
 fn index_of(canary: &CanaryStatus, total: usize) -> i32 {
-    canary.common.current_step_index.unwrap_or(1).clamp(1, total as i32)
+    canary
+        .common
+        .current_step_index
+        .unwrap_or(1)
+        .clamp(1, total as i32)
 }
 
 /// Runs one state; `true` when the next state can run at once.
@@ -67,7 +79,9 @@ fn advance_state(
     let index = index_of(canary, total);
     let step = &plan[index as usize - 1];
     let common = &mut canary.common;
-    let state = common.current_step_state.unwrap_or(StepState::BeforeStepUpgrade);
+    let state = common
+        .current_step_state
+        .unwrap_or(StepState::BeforeStepUpgrade);
     let enter = |common: &mut rollouts_api::v1beta1::CommonStatus, next: StepState| {
         common.current_step_state = Some(next);
         common.last_update_time = Some(Time(s.now));
@@ -98,7 +112,9 @@ fn advance_state(
                 d.requeue_after = Some(super::ACTIVE_RECHECK);
                 return false;
             }
-            if condition(&d.status, keys::CONDITION_SUCCEEDED).is_some_and(|c| c.reason == REASON_DEADLINE) {
+            if condition(&d.status, keys::CONDITION_SUCCEEDED)
+                .is_some_and(|c| c.reason == REASON_DEADLINE)
+            {
                 remove_condition(&mut d.status, keys::CONDITION_SUCCEEDED);
             }
             d.events.push(Event {
@@ -118,13 +134,15 @@ fn advance_state(
         StepState::StepPaused => {
             let last_full = index as usize == total
                 && step.replicas == Some(IntOrString::String("100%".into()));
-            let approved = s
-                .rollout
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(keys::APPROVED_STEP))
-                .is_some_and(|v| v.trim() == index.to_string());
+            // An annotation being cleared (a new release started in this decision) is stale.
+            let cleared = d.actions.contains(&Action::ClearApprovedStep);
+            let approved = !cleared
+                && s.rollout
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(keys::APPROVED_STEP))
+                    .is_some_and(|v| v.trim() == index.to_string());
             let duration = step.pause.as_ref().and_then(|p| p.duration);
             let waited = seconds_since(common.last_update_time.as_ref(), s.now);
             let done = last_full
@@ -135,7 +153,10 @@ fn advance_state(
                     d.events.push(Event {
                         warning: false,
                         reason: keys::EVENT_STEP_APPROVED,
-                        message: format!("step {index} approved by annotation {}", keys::APPROVED_STEP),
+                        message: format!(
+                            "step {index} approved by annotation {}",
+                            keys::APPROVED_STEP
+                        ),
                     });
                 }
                 return enter(common, StepState::StepReady);
@@ -161,6 +182,14 @@ fn advance_state(
         }
         StepState::StepReady => {
             if (index as usize) < total {
+                d.events.push(Event {
+                    warning: false,
+                    reason: keys::EVENT_STEP_UPGRADED,
+                    message: format!(
+                        "step({index}/{total}) done, entering step({}/{total})",
+                        index + 1
+                    ),
+                });
                 common.current_step_index = Some(index + 1);
                 common.next_step_index = Some(next_step_index(index + 1, total));
                 enter(common, StepState::BeforeStepUpgrade)
@@ -174,7 +203,13 @@ fn advance_state(
 }
 
 fn failure_threshold(s: &Snapshot) -> Option<IntOrString> {
-    s.rollout.spec.strategy.canary.as_ref()?.failure_threshold.clone()
+    s.rollout
+        .spec
+        .strategy
+        .canary
+        .as_ref()?
+        .failure_threshold
+        .clone()
 }
 
 /// The step's pods missed the deadline: say which and why, once as an Event.
@@ -195,7 +230,8 @@ fn deadline_exceeded(
         "step({index}) wants {planned} ready pod(s) on the new version but they are not ready after {waited}s (deadline {}s); {pods}",
         s.progress_deadline_seconds
     );
-    let known = condition(&d.status, keys::CONDITION_SUCCEEDED).is_some_and(|c| c.reason == REASON_DEADLINE);
+    let known = condition(&d.status, keys::CONDITION_SUCCEEDED)
+        .is_some_and(|c| c.reason == REASON_DEADLINE);
     if !known {
         d.events.push(Event {
             warning: true,
@@ -203,12 +239,24 @@ fn deadline_exceeded(
             message: detail.clone(),
         });
     }
-    set_condition(&mut d.status, keys::CONDITION_SUCCEEDED, false, REASON_DEADLINE, &detail, s.now);
+    set_condition(
+        &mut d.status,
+        keys::CONDITION_SUCCEEDED,
+        false,
+        REASON_DEADLINE,
+        &detail,
+        s.now,
+    );
     format!("{upgrading}; {detail}")
 }
 
 /// A user patched `nextStepIndex` to another step: go there (reference §4.7).
-fn jump_if_asked(s: &Snapshot, workload: &WorkloadFacts, plan: &[CanaryStep], canary: &mut CanaryStatus) {
+fn jump_if_asked(
+    s: &Snapshot,
+    workload: &WorkloadFacts,
+    plan: &[CanaryStep],
+    canary: &mut CanaryStatus,
+) {
     let total = plan.len();
     let index = index_of(canary, total);
     let expected = next_step_index(index, total);
@@ -220,7 +268,9 @@ fn jump_if_asked(s: &Snapshot, workload: &WorkloadFacts, plan: &[CanaryStep], ca
         canary.common.next_step_index = Some(expected);
         return;
     }
-    let planned = s.control.planned(&step_replicas(&plan[next as usize - 1]), workload.replicas);
+    let planned = s
+        .control
+        .planned(&step_replicas(&plan[next as usize - 1]), workload.replicas);
     canary.common.current_step_index = Some(next);
     canary.common.next_step_index = Some(next_step_index(next, total));
     canary.common.last_update_time = Some(Time(s.now));
@@ -250,7 +300,10 @@ fn recalculate_after_plan_change(
     let mut target = index;
     for candidate in order {
         target = candidate;
-        let planned = s.control.planned(&step_replicas(&plan[candidate as usize - 1]), workload.replicas);
+        let planned = s.control.planned(
+            &step_replicas(&plan[candidate as usize - 1]),
+            workload.replicas,
+        );
         if planned >= workload.updated {
             break;
         }

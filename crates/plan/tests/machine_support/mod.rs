@@ -1,0 +1,327 @@
+//! Builders shared by the step-machine tests: a Rollout from YAML, workload facts, a status
+//! in the middle of a release, and a loop that feeds each decision's status back in, as the
+//! controller does.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use rollouts_api::common::{RolloutCondition, RolloutPhase, StepState};
+use rollouts_api::v1beta1::{CanaryStatus, CommonStatus, Rollout, RolloutStatus};
+use rollouts_plan::machine::{self, Action, Control, Decision, Snapshot};
+use rollouts_plan::plan_hash;
+use rollouts_workload::facts::WorkloadFacts;
+
+/// Seconds since the epoch of the fixed `now` (2024-05-01T12:00:00Z).
+const BASE: i64 = 1_714_564_800;
+
+/// The fixed `now`, moved by `seconds`.
+pub fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_second(BASE + seconds).unwrap()
+}
+
+/// Three steps: 1 pod and 50% wait for approval, then 100%.
+pub const STEPS: &str = "[{replicas: 1, pause: {}}, {replicas: 50%, pause: {}}, {replicas: 100%}]";
+
+/// A Rollout of Deployment `echoserver` with `steps` (a YAML flow sequence).
+pub fn rollout(steps: &str) -> Rollout {
+    let yaml = format!(
+        "apiVersion: rollouts.kruise.io/v1beta1
+kind: Rollout
+metadata:
+  name: rollout-demo
+  namespace: default
+  generation: 1
+spec:
+  workloadRef: {{apiVersion: apps/v1, kind: Deployment, name: echoserver}}
+  strategy:
+    canary:
+      steps: {steps}
+"
+    );
+    serde_yaml::from_str(&yaml).unwrap()
+}
+
+/// Sets an annotation on the Rollout.
+pub fn annotate(rollout: &mut Rollout, key: &str, value: &str) {
+    rollout
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(key.into(), value.into());
+}
+
+/// A workload of 10 pods fully on `rev-v1`, nothing of a release on it.
+pub fn stable_workload() -> WorkloadFacts {
+    WorkloadFacts {
+        replicas: 10,
+        generation_observed: true,
+        generation: 1,
+        stable_revision: "rev-v1".into(),
+        canary_revision: "rev-v1".into(),
+        pod_template_hash: "hash-v1".into(),
+        updated: 10,
+        updated_ready: 10,
+        released: true,
+        promoted: true,
+        ..WorkloadFacts::default()
+    }
+}
+
+/// `rev-v2` applied and frozen by the webhook; no new pod yet.
+pub fn releasing() -> WorkloadFacts {
+    WorkloadFacts {
+        generation: 2,
+        canary_revision: "rev-v2".into(),
+        pod_template_hash: "hash-v2".into(),
+        in_progressing: true,
+        updated: 0,
+        updated_ready: 0,
+        released: false,
+        promoted: false,
+        ..stable_workload()
+    }
+}
+
+/// Fluent changes to workload facts.
+pub trait FactsExt: Sized {
+    /// Pods on the new version, and how many of them are Ready.
+    fn updated(self, updated: i32, ready: i32) -> Self;
+    /// Desired pods.
+    fn replicas(self, replicas: i32) -> Self;
+    /// Nothing of the release is left on the workload.
+    fn released(self) -> Self;
+    /// The stable template was re-applied.
+    fn rolled_back(self) -> Self;
+    /// Another new version was applied.
+    fn revision(self, revision: &str, hash: &str) -> Self;
+    /// The workload controller has not seen the latest spec yet.
+    fn unobserved(self) -> Self;
+}
+
+impl FactsExt for WorkloadFacts {
+    fn updated(self, updated: i32, updated_ready: i32) -> Self {
+        Self {
+            updated,
+            updated_ready,
+            ..self
+        }
+    }
+    fn replicas(self, replicas: i32) -> Self {
+        Self { replicas, ..self }
+    }
+    fn released(self) -> Self {
+        Self {
+            released: true,
+            in_progressing: false,
+            ..self
+        }
+    }
+    fn rolled_back(self) -> Self {
+        Self {
+            in_rollback: true,
+            ..self.revision("rev-v1", "hash-v1")
+        }
+    }
+    fn revision(self, revision: &str, hash: &str) -> Self {
+        Self {
+            canary_revision: revision.into(),
+            pod_template_hash: hash.into(),
+            ..self
+        }
+    }
+    fn unobserved(self) -> Self {
+        Self {
+            generation_observed: false,
+            ..self
+        }
+    }
+}
+
+/// A Progressing status (reason InRolling) releasing `rev-v2` at step `index`, in `state`
+/// since `since`, with the plan hash of `rollout`.
+pub fn in_step(
+    rollout: &Rollout,
+    index: i32,
+    next: i32,
+    state: StepState,
+    since: Timestamp,
+) -> RolloutStatus {
+    let condition = RolloutCondition {
+        type_: "Progressing".into(),
+        status: "True".into(),
+        last_update_time: Some(Time(at(-3600))),
+        last_transition_time: Some(Time(at(-3600))),
+        reason: "InRolling".into(),
+        message: "Rollout is in Progressing".into(),
+    };
+    RolloutStatus {
+        observed_generation: Some(1),
+        canary_status: Some(CanaryStatus {
+            common: CommonStatus {
+                observed_workload_generation: Some(2),
+                observed_rollout_id: Some("rev-v2".into()),
+                rollout_hash: Some(plan_hash(rollout)),
+                stable_revision: Some("rev-v1".into()),
+                pod_template_hash: Some("hash-v2".into()),
+                current_step_index: Some(index),
+                next_step_index: Some(next),
+                current_step_state: Some(state),
+                last_update_time: Some(Time(since)),
+                ..CommonStatus::default()
+            },
+            canary_revision: Some("rev-v2".into()),
+            ..CanaryStatus::default()
+        }),
+        conditions: Some(vec![condition]),
+        phase: Some(RolloutPhase::Progressing),
+        message: Some("Rollout is in Progressing".into()),
+        current_step_index: Some(index),
+        current_step_state: Some(state),
+        ..RolloutStatus::default()
+    }
+}
+
+/// One Rollout and its workload over several reconciles.
+pub struct Sim {
+    pub rollout: Rollout,
+    pub workload: Option<WorkloadFacts>,
+    pub control: Control,
+    pub now: Timestamp,
+    pub deadline: i64,
+    pub not_ready: Vec<String>,
+}
+
+impl Sim {
+    /// Partition-style Deployment, `now` = [`at`]`(0)`, deadline 600 s.
+    pub fn new(rollout: Rollout, workload: Option<WorkloadFacts>) -> Self {
+        Self {
+            rollout,
+            workload,
+            control: Control::PartitionDeployment,
+            now: at(0),
+            deadline: 600,
+            not_ready: Vec::new(),
+        }
+    }
+
+    /// Starts from `status`.
+    pub fn with_status(mut self, status: RolloutStatus) -> Self {
+        self.rollout.status = Some(status);
+        self
+    }
+
+    /// The decision for the current snapshot, without writing it back.
+    pub fn decide(&self) -> Decision {
+        machine::decide(&Snapshot {
+            rollout: &self.rollout,
+            workload: self.workload.as_ref(),
+            control: self.control,
+            now: self.now,
+            progress_deadline_seconds: self.deadline,
+            not_ready_pods: &self.not_ready,
+        })
+    }
+
+    /// Decides and writes the status back, as the controller does.
+    pub fn step(&mut self) -> Decision {
+        let decision = self.decide();
+        self.rollout.status = Some(decision.status.clone());
+        decision
+    }
+}
+
+/// Releasing `rev-v2` with `steps`, at step `index` in `state` since `at(0)`.
+pub fn sim_at(
+    steps: &str,
+    index: i32,
+    next: i32,
+    state: StepState,
+    workload: WorkloadFacts,
+) -> Sim {
+    let rollout = rollout(steps);
+    let status = in_step(&rollout, index, next, state, at(0));
+    Sim::new(rollout, Some(workload)).with_status(status)
+}
+
+/// The top-level `(currentStepIndex, currentStepState)` (the CANARY_STEP and CANARY_STATE columns).
+pub fn columns(d: &Decision) -> (Option<i32>, Option<StepState>) {
+    (d.status.current_step_index, d.status.current_step_state)
+}
+
+/// The canary sub-status of a decision.
+pub fn canary(d: &Decision) -> &CanaryStatus {
+    d.status.canary_status.as_ref().expect("canaryStatus")
+}
+
+/// `(currentStepIndex, nextStepIndex, currentStepState)` of the canary sub-status.
+pub fn position(d: &Decision) -> (Option<i32>, Option<i32>, Option<StepState>) {
+    let c = &canary(d).common;
+    (
+        c.current_step_index,
+        c.next_step_index,
+        c.current_step_state,
+    )
+}
+
+/// A position as [`position`] returns it.
+pub fn pos(
+    index: i32,
+    next: i32,
+    state: StepState,
+) -> (Option<i32>, Option<i32>, Option<StepState>) {
+    (Some(index), Some(next), Some(state))
+}
+
+/// `lastUpdateTime` of the canary sub-status.
+pub fn since(d: &Decision) -> Option<Timestamp> {
+    canary(d).common.last_update_time.as_ref().map(|t| t.0)
+}
+
+/// The status message (the MESSAGE column).
+pub fn message(d: &Decision) -> Option<&str> {
+    d.status.message.as_deref()
+}
+
+/// `(status, reason, message)` of a condition, if present.
+pub fn condition<'a>(d: &'a Decision, type_: &str) -> Option<(&'a str, &'a str, &'a str)> {
+    machine::condition(&d.status, type_)
+        .map(|c| (c.status.as_str(), c.reason.as_str(), c.message.as_str()))
+}
+
+/// `(status, reason)` of a condition, if present.
+pub fn condition_reason<'a>(d: &'a Decision, type_: &str) -> Option<(&'a str, &'a str)> {
+    condition(d, type_).map(|(status, reason, _)| (status, reason))
+}
+
+/// A plan of steps without pause from their replicas, e.g. `plan("10% 30% 100%")`.
+pub fn plan(replicas: &str) -> String {
+    let steps: Vec<String> = replicas
+        .split_whitespace()
+        .map(|r| format!("{{replicas: {r}}}"))
+        .collect();
+    format!("[{}]", steps.join(", "))
+}
+
+/// The `planned` of every UpgradeBatch action.
+pub fn upgrades(d: &Decision) -> Vec<i32> {
+    d.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::UpgradeBatch { planned } => Some(*planned),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The reasons of the Warning events.
+pub fn warnings(d: &Decision) -> Vec<&'static str> {
+    d.events
+        .iter()
+        .filter(|e| e.warning)
+        .map(|e| e.reason)
+        .collect()
+}
+
+/// The reasons of all events.
+pub fn event_reasons(d: &Decision) -> Vec<&'static str> {
+    d.events.iter().map(|e| e.reason).collect()
+}
