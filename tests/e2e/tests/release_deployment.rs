@@ -497,3 +497,41 @@ async fn wait_pods_exist(client: &kube::Client, ns: &str, expected: &[(&str, usi
     })
     .await;
 }
+
+#[tokio::test]
+async fn scaling_the_deployment_mid_release_keeps_the_step_and_scales_the_next_batches() {
+    let (client, ns) = release_namespace("scale").await;
+    let ns = ns.name.clone();
+    release_v2_to_step_1(&client, &ns).await;
+
+    cluster().kubectl(&["scale", "deployment/echoserver", "-n", &ns, "--replicas=10"]);
+    let during = wait_for("10 ready pods after the scale", STEP_DEADLINE, || async {
+        let pods = pods_by_version(&client, &ns, "echoserver").await;
+        let total: usize = pods.values().sum();
+        if total == 10 {
+            Ok(pods)
+        } else {
+            Err(format!("{pods:?}"))
+        }
+    })
+    .await;
+    // Scaled proportionally by the Deployment controller, never beyond step 1's share of 10.
+    assert!(during["version2"] <= 2, "{during:?}");
+    let row = rollout_row(&ns, NAME);
+    assert_eq!(
+        (row["CANARY_STEP"].as_str(), row["CANARY_STATE"].as_str()),
+        ("1", "StepPaused")
+    );
+
+    approve(&ns, NAME);
+    wait_row(&ns, NAME, "Progressing", "2", "StepPaused", None).await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 5), ("version2", 5)],
+    )
+    .await;
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    wait_pods(&client, &ns, "echoserver", &[("version2", 10)]).await;
+}
