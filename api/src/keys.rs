@@ -154,6 +154,10 @@ pub const EVENT_STEP_PAUSED: &str = "StepPaused";
 pub const EVENT_STEP_APPROVED: &str = "StepApproved";
 /// Event: the release finished.
 pub const EVENT_COMPLETED: &str = "Completed";
+/// Event: a task of the end of a release started (traffic to stable, Services, workload).
+pub const EVENT_FINALISING: &str = "Finalising";
+/// Event: a step's traffic (canary Service, weight or matches) was applied.
+pub const EVENT_TRAFFIC_ROUTING: &str = "TrafficRouting";
 /// Event: a step's pods did not become ready before the deadline.
 pub const EVENT_PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
 

@@ -7,7 +7,10 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use rollouts_api::keys;
 use rollouts_api::v1beta1::Rollout;
+use rollouts_api::v1beta1::RolloutStatus;
 use rollouts_plan::machine::{Action, Control};
+use rollouts_traffic::view::{Observed as TrafficObjects, Revisions, Target};
+use rollouts_traffic::{Change, StepTraffic};
 use rollouts_workload::control;
 use rollouts_workload::facts::{self, WorkloadFacts};
 use serde_json::{Value, json};
@@ -63,14 +66,70 @@ async fn patch_workload(
     Ok(())
 }
 
-/// Applies `action` for `rollout` to the observed workload.
+/// What an action is applied to, as read in this reconcile.
+pub struct Targets<'a> {
+    /// The workload and its related objects.
+    pub workload: &'a Observed,
+    /// Its facts.
+    pub facts: Option<&'a WorkloadFacts>,
+    /// The traffic objects, when the Rollout routes traffic.
+    pub traffic: Option<&'a TrafficObjects>,
+    /// The status being written (revisions and step of this decision).
+    pub status: &'a RolloutStatus,
+}
+
+/// The traffic change an action asks for; `None` for workload actions.
+fn traffic_changes(
+    rollout: &Rollout,
+    targets: &Targets,
+    action: &Action,
+) -> Option<Vec<(Target, Change)>> {
+    let traffic = targets.traffic?;
+    let key = crate::traffic::revision_key(targets.workload.control);
+    let common = targets.status.canary_status.as_ref().map(|c| &c.common);
+    let stable = common
+        .and_then(|c| c.stable_revision.clone())
+        .unwrap_or_default();
+    let canary = common
+        .and_then(|c| c.pod_template_hash.clone())
+        .unwrap_or_default();
+    let changes = match action {
+        Action::PinStableService => traffic
+            .stable_pin_change(key, Some(&stable))
+            .into_iter()
+            .collect(),
+        Action::RouteTraffic { step } => {
+            let steps = rollouts_plan::steps(rollout);
+            let Some(step) = steps.get(*step as usize - 1).and_then(StepTraffic::of) else {
+                return Some(Vec::new());
+            };
+            let revisions = Revisions {
+                key,
+                stable: &stable,
+                canary: &canary,
+            };
+            traffic.step_changes(&step, revisions, &crate::traffic::owner(rollout))
+        }
+        Action::RestoreStableService => traffic.stable_pin_change(key, None).into_iter().collect(),
+        Action::RouteTrafficToStable => traffic.restore_routes_change().into_iter().collect(),
+        Action::RemoveCanaryService => traffic.remove_canary_service_change().into_iter().collect(),
+        _ => return None,
+    };
+    Some(changes)
+}
+
+/// Applies `action` for `rollout`.
 pub async fn apply(
     client: &kube::Client,
     rollout: &Rollout,
-    observed: &Observed,
-    facts: Option<&WorkloadFacts>,
+    targets: &Targets<'_>,
     action: &Action,
 ) -> Result<(), ApplyError> {
+    if let Some(changes) = traffic_changes(rollout, targets, action) {
+        let namespace = rollout.namespace().unwrap_or_default();
+        return crate::traffic::apply_changes(client, &namespace, changes).await;
+    }
+    let (observed, facts) = (targets.workload, targets.facts);
     if let Action::ClearApprovedStep = action {
         let api: Api<Rollout> =
             Api::namespaced(client.clone(), &rollout.namespace().unwrap_or_default());
@@ -113,7 +172,7 @@ pub async fn apply(
             let keep = facts::canary_deployment_name(object);
             return delete_canaries(client, observed, object, Some(&keep)).await;
         }
-        (Action::ResetRelease, _) | (Action::ClearApprovedStep, _) => None,
+        _ => None,
     };
     match patch {
         Some(patch) => patch_workload(client, control, object, patch).await,

@@ -9,4 +9,5 @@ pub mod metrics;
 pub mod pods;
 pub mod reconcile;
 pub mod run;
+pub mod traffic;
 pub mod workload;

@@ -1,7 +1,7 @@
 //! One reconcile of a Rollout: read (caches) -> decide (pure step machine) -> apply actions ->
 //! record events -> write status (a guarded merge patch of the status subresource).
 
-use crate::apply::{ApplyError, apply};
+use crate::apply::{ApplyError, Targets, apply};
 use crate::context::Context;
 use crate::pods::not_ready_pods;
 use crate::workload::{control_of, observe};
@@ -115,6 +115,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Re
         (Some(facts), true) => not_ready_pods(&ctx.client, &observed, facts).await,
         _ => Vec::new(),
     };
+    let traffic = crate::traffic::observe(&ctx.client, rollout).await?;
     let snapshot = Snapshot {
         rollout,
         workload: facts.as_ref(),
@@ -122,10 +123,19 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Re
         now: Timestamp::now(),
         progress_deadline_seconds: deadline,
         not_ready_pods: &not_ready,
+        traffic: traffic
+            .as_ref()
+            .map(|t| crate::traffic::view(t, rollout, control)),
     };
     let decision = machine::decide(&snapshot);
+    let targets = Targets {
+        workload: &observed,
+        facts: facts.as_ref(),
+        traffic: traffic.as_ref(),
+        status: &decision.status,
+    };
     for action in &decision.actions {
-        apply(&ctx.client, rollout, &observed, facts.as_ref(), action).await?;
+        apply(&ctx.client, rollout, &targets, action).await?;
     }
     publish_events(rollout, ctx, &decision).await;
     record_durations(rollout, ctx, &decision);
@@ -276,7 +286,9 @@ async fn publish_events(rollout: &Rollout, ctx: &Context, decision: &Decision) {
             },
             reason: event.reason.into(),
             note: Some(event.message.clone()),
-            action: "Reconcile".into(),
+            // kube's recorder folds events with the same reason and action into one series that
+            // keeps the first note: a distinct action per message keeps each change visible.
+            action: event.message.chars().take(128).collect(),
             secondary: None,
         };
         publish(rollout, ctx, &event).await;

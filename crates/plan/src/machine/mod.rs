@@ -7,8 +7,10 @@ mod finalise;
 mod phase;
 mod progressing;
 mod steps;
+mod traffic;
 
 pub use conditions::{condition, messages};
+pub use traffic::{Stage, TrafficView};
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
@@ -54,6 +56,8 @@ pub struct Snapshot<'a> {
     pub progress_deadline_seconds: i64,
     /// New-version pods that are not Ready, as `name (reason)`, for the deadline message.
     pub not_ready_pods: &'a [String],
+    /// The traffic objects, when the Rollout routes traffic.
+    pub traffic: Option<TrafficView>,
 }
 
 /// An effect on the cluster. Every action is idempotent: applying it twice is harmless.
@@ -75,6 +79,19 @@ pub enum Action {
     },
     /// Remove the `approved-step` annotation so it cannot approve a step of a new release.
     ClearApprovedStep,
+    /// Pin the stable Service to the stable revision before any new pod exists.
+    PinStableService,
+    /// Bring the canary Service, the stable pin and the routes to what step `step` asks.
+    RouteTraffic {
+        /// 1-based step.
+        step: i32,
+    },
+    /// Remove the stable Service's revision pin.
+    RestoreStableService,
+    /// Send all traffic to the stable Service again.
+    RouteTrafficToStable,
+    /// Delete the canary Service.
+    RemoveCanaryService,
 }
 
 /// A Kubernetes Event to record on the Rollout.

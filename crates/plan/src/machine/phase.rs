@@ -26,7 +26,7 @@ pub(super) fn advance(s: &Snapshot, d: &mut Decision) {
                 s.now,
             );
         }
-        if finalise::release(s, d, false) {
+        if finalise::release(s, d, false, false) {
             let message = messages::TERMINATED;
             set_condition(
                 &mut d.status,
@@ -45,7 +45,7 @@ pub(super) fn advance(s: &Snapshot, d: &mut Decision) {
             Some(RolloutPhase::Progressing) | Some(RolloutPhase::Disabling) => {
                 d.status.phase = Some(RolloutPhase::Disabling);
                 d.status.message = Some(messages::DISABLING.into());
-                if finalise::release(s, d, false) {
+                if finalise::release(s, d, false, false) {
                     disabled(d);
                 }
             }

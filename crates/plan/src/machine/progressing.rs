@@ -43,6 +43,12 @@ pub(super) fn advance(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) 
 }
 
 fn initialize(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
+    if let Some(problem) = s.traffic.as_ref().and_then(|v| v.problem.clone()) {
+        // The Service, Ingress or HTTPRoute must exist before any pod changes.
+        set_reason(s, d, keys::REASON_INITIALIZING, &problem);
+        d.requeue_after = Some(super::ACTIVE_RECHECK);
+        return;
+    }
     let total = steps(s.rollout).len();
     d.status.canary_status = Some(CanaryStatus {
         common: CommonStatus {
@@ -92,6 +98,15 @@ fn in_rolling(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
         return;
     }
     if !recorded.is_empty() && new_version {
+        // Traffic goes back to stable before the old canary goes away (reference §4.6.4).
+        if s.traffic.as_ref().is_some_and(|v| !v.routes_restored) {
+            d.actions.push(Action::RouteTrafficToStable);
+            d.requeue_after = Some(super::ACTIVE_RECHECK);
+            return;
+        }
+        if s.traffic.as_ref().is_some_and(|v| !v.canary_service_gone) {
+            d.actions.push(Action::RemoveCanaryService);
+        }
         d.events.push(Event {
             warning: false,
             reason: keys::EVENT_CONTINUOUS_RELEASE,
@@ -119,7 +134,7 @@ fn in_rolling(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
 
 /// Finalising (success) or Cancelling (rollback): release the workload, then complete.
 fn end(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision, success: bool) {
-    if !finalise::release(s, d, success) {
+    if !finalise::release(s, d, success, !success) {
         return;
     }
     let message = if success {

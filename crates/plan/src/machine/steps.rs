@@ -2,6 +2,7 @@
 //! (§4.7), plan changes while progressing (§4.6.5), and the step deadline (DESIGN §5).
 
 use super::conditions::{condition, messages, remove_condition, set_condition};
+use super::traffic::{TEARDOWN, run_stages};
 use super::{Action, Decision, Event, Snapshot, next_step_index};
 use crate::batch::{BatchProgress, is_batch_ready};
 use crate::{plan_hash, steps};
@@ -51,6 +52,16 @@ pub(super) fn run(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
     }
     recalculate_after_plan_change(s, workload, plan, &mut canary);
     jump_if_asked(s, workload, plan, &mut canary);
+    let step_index = index_of(&canary, total) as usize;
+    if s.traffic.is_some() && !crate::step_has_traffic(&plan[step_index - 1]) {
+        // A step without traffic runs on a plain Service: tear the routes down first (§4.4).
+        d.status.canary_status = Some(canary);
+        if !run_stages(s, d, &TEARDOWN, false) {
+            return;
+        }
+        canary = d.status.canary_status.take().expect("set above");
+        canary.common.finalising_step = None;
+    }
     for _ in 0..8 {
         if !advance_state(s, workload, plan, &mut canary, d) {
             break;
@@ -88,7 +99,14 @@ fn advance_state(
         true
     };
     match state {
-        StepState::BeforeStepUpgrade => enter(common, StepState::StepUpgrade),
+        StepState::BeforeStepUpgrade => {
+            let pinned = s.traffic.as_ref().is_none_or(|v| v.stable_pinned);
+            if index == 1 && crate::step_has_traffic(step) && !pinned {
+                // Before any new pod exists, so new pods never get unrouted traffic.
+                d.actions.push(Action::PinStableService);
+            }
+            enter(common, StepState::StepUpgrade)
+        }
         StepState::StepUpgrade => {
             let planned = s.control.planned(&step_replicas(step), workload.replicas);
             d.actions.push(Action::UpgradeBatch { planned });
@@ -125,8 +143,11 @@ fn advance_state(
             common.pod_template_hash = Some(workload.pod_template_hash.clone());
             enter(common, StepState::StepTrafficRouting)
         }
-        // Traffic routing joins here with the traffic issue; metric analysis is not built.
-        StepState::StepTrafficRouting => enter(common, StepState::StepMetricsAnalysis),
+        StepState::StepTrafficRouting => match route_traffic(s, index, total, step, common, d) {
+            true => enter(common, StepState::StepMetricsAnalysis),
+            false => false,
+        },
+        // Metric analysis is not built: it passes at once.
         StepState::StepMetricsAnalysis => {
             common.current_step_state = Some(StepState::StepPaused);
             true
@@ -200,6 +221,62 @@ fn advance_state(
         }
         StepState::Completed => false,
     }
+}
+
+/// Applies the step's traffic; `true` once it is in place and the grace period has passed.
+fn route_traffic(
+    s: &Snapshot,
+    index: i32,
+    total: usize,
+    step: &CanaryStep,
+    common: &mut rollouts_api::v1beta1::CommonStatus,
+    d: &mut Decision,
+) -> bool {
+    let Some(view) = s.traffic.as_ref().filter(|_| crate::step_has_traffic(step)) else {
+        return true;
+    };
+    if let Some(problem) = &view.problem {
+        common.message = Some(problem.clone());
+        d.status.message = Some(problem.clone());
+        d.requeue_after = Some(super::ACTIVE_RECHECK);
+        return false;
+    }
+    if !(view.step_converged && view.for_step == index) {
+        d.actions.push(Action::RouteTraffic { step: index });
+        d.events.push(Event {
+            warning: false,
+            reason: keys::EVENT_TRAFFIC_ROUTING,
+            message: format!("step({index}/{total}): {}", describe_traffic(step)),
+        });
+        common.last_update_time = Some(Time(s.now));
+        d.requeue_after = Some(Duration::from_secs(view.grace_seconds.max(1) as u64));
+        return false;
+    }
+    let left = view.grace_seconds - seconds_since(common.last_update_time.as_ref(), s.now);
+    if left > 0 {
+        d.requeue_after = Some(Duration::from_secs(left as u64));
+        return false;
+    }
+    true
+}
+
+/// `weight 20%`, `matches [User-Agent=Android]`, or both.
+fn describe_traffic(step: &CanaryStep) -> String {
+    let mut parts = Vec::new();
+    if let Some(weight) = &step.traffic {
+        parts.push(format!("weight {weight}"));
+    }
+    let headers: Vec<String> = step
+        .matches
+        .iter()
+        .flatten()
+        .flat_map(|m| m.headers.iter().flatten())
+        .map(|h| format!("{}={}", h.name, h.value))
+        .collect();
+    if !headers.is_empty() {
+        parts.push(format!("matches [{}]", headers.join(", ")));
+    }
+    parts.join(", ")
 }
 
 fn failure_threshold(s: &Snapshot) -> Option<IntOrString> {

@@ -188,6 +188,7 @@ pub struct Sim {
     pub now: Timestamp,
     pub deadline: i64,
     pub not_ready: Vec<String>,
+    pub traffic: Option<machine::TrafficView>,
 }
 
 impl Sim {
@@ -200,6 +201,7 @@ impl Sim {
             now: at(0),
             deadline: 600,
             not_ready: Vec::new(),
+            traffic: None,
         }
     }
 
@@ -218,6 +220,7 @@ impl Sim {
             now: self.now,
             progress_deadline_seconds: self.deadline,
             not_ready_pods: &self.not_ready,
+            traffic: self.traffic.clone(),
         })
     }
 

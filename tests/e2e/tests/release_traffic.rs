@@ -1,0 +1,435 @@
+//! Releases that route traffic (reference §5, seed walkthrough "canary" and "A/B testing"):
+//! the canary Ingress with its weight or header match, the canary Service selecting the new
+//! revision, the stable Service pinned to the stable one, all removed at the end; the same
+//! plan through MSE and through a Gateway API HTTPRoute; rollback order with traffic.
+//! No ingress controller runs on the local cluster: the tests assert the objects one reads.
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::Api;
+use rollouts_e2e::release::*;
+use rollouts_e2e::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+const NAME: &str = "rollouts-demo";
+
+fn manual(step: u32) -> String {
+    format!("Rollout is in step({step}/3), and you need manually confirm to enter the next step")
+}
+
+/// Deploys echoserver v1, `ingress` and `rollout`, and waits until the Rollout is Healthy.
+async fn deploy(client: &kube::Client, ns: &str, ingress: &str, rollout: &str) {
+    apply(ns, &echoserver("version1", 5));
+    apply(ns, ingress);
+    apply(ns, rollout);
+    wait_webhook_sees(ns, rollout).await;
+    wait_pods(client, ns, "echoserver", &[("version1", 5)]).await;
+    wait_row(ns, NAME, "Healthy", "3", "Completed", None).await;
+}
+
+async fn canary_annotations(client: &kube::Client, ns: &str) -> Option<BTreeMap<String, String>> {
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
+    let canary = ingresses.get_opt("echoserver-canary").await.unwrap()?;
+    let annotations = canary.metadata.annotations.unwrap_or_default();
+    Some(
+        annotations
+            .into_iter()
+            .filter(|(k, _)| k.contains("canary"))
+            .collect(),
+    )
+}
+
+async fn selector(client: &kube::Client, ns: &str, name: &str) -> Option<BTreeMap<String, String>> {
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    services
+        .get_opt(name)
+        .await
+        .unwrap()
+        .and_then(|s| s.spec?.selector)
+}
+
+/// Waits until the canary Ingress carries exactly `expected` canary annotations.
+async fn wait_canary_annotations(client: &kube::Client, ns: &str, expected: &[(&str, &str)]) {
+    let want: BTreeMap<String, String> = expected
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    wait_for(
+        &format!("canary Ingress {want:?}"),
+        STEP_DEADLINE,
+        || async {
+            match canary_annotations(client, ns).await {
+                Some(seen) if seen == want => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+}
+
+fn status_field(ns: &str, path: &str) -> String {
+    cluster().kubectl(&[
+        "get",
+        "rollout",
+        NAME,
+        "-n",
+        ns,
+        "-o",
+        &format!("jsonpath={{{path}}}"),
+    ])
+}
+
+/// After the release: canary Ingress and Service gone, stable selector back to the user's.
+async fn assert_traffic_cleaned(client: &kube::Client, ns: &str) {
+    wait_for(
+        "canary Ingress and Service removed",
+        STEP_DEADLINE,
+        || async {
+            let ingress = canary_annotations(client, ns).await;
+            let service = selector(client, ns, "echoserver-canary").await;
+            if ingress.is_none() && service.is_none() {
+                Ok(())
+            } else {
+                Err(format!("{ingress:?} {service:?}"))
+            }
+        },
+    )
+    .await;
+    let stable = selector(client, ns, "echoserver").await.unwrap();
+    assert_eq!(
+        stable,
+        BTreeMap::from([("app".to_string(), "echoserver".to_string())])
+    );
+}
+
+#[tokio::test]
+async fn seed_canary_release_sets_weights_20_50_100_then_removes_the_canary_objects() {
+    let (client, ns) = release_namespace("nginx").await;
+    let ns = ns.name.clone();
+    let rollout = seed("rollout-canary.yaml").replace("duration: 60", "duration: 3");
+    deploy(
+        &client,
+        &ns,
+        &seed("echoserver-ingress-nginx.yaml"),
+        &rollout,
+    )
+    .await;
+
+    apply(&ns, &echoserver("version2", 5));
+    wait_row(
+        &ns,
+        NAME,
+        "Progressing",
+        "1",
+        "StepPaused",
+        Some(&manual(1)),
+    )
+    .await;
+    wait_canary_annotations(
+        &client,
+        &ns,
+        &[
+            ("nginx.ingress.kubernetes.io/canary", "true"),
+            ("nginx.ingress.kubernetes.io/canary-weight", "20"),
+        ],
+    )
+    .await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 5), ("version2", 1)],
+    )
+    .await;
+    let stable_revision = status_field(&ns, ".status.canaryStatus.stableRevision");
+    let canary_revision = status_field(&ns, ".status.canaryStatus.podTemplateHash");
+    assert_eq!(
+        selector(&client, &ns, "echoserver").await.unwrap()["pod-template-hash"],
+        stable_revision
+    );
+    assert_eq!(
+        selector(&client, &ns, "echoserver-canary").await.unwrap()["pod-template-hash"],
+        canary_revision
+    );
+    assert_ne!(stable_revision, canary_revision);
+    let events = cluster().kubectl(&[
+        "get",
+        "events",
+        "-n",
+        &ns,
+        "--field-selector",
+        "reason=TrafficRouting",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(events.contains("weight 20"), "{events}");
+
+    approve(&ns, NAME);
+    wait_canary_annotations(
+        &client,
+        &ns,
+        &[
+            ("nginx.ingress.kubernetes.io/canary", "true"),
+            ("nginx.ingress.kubernetes.io/canary-weight", "50"),
+        ],
+    )
+    .await;
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    assert_traffic_cleaned(&client, &ns).await;
+    wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
+}
+
+#[tokio::test]
+async fn seed_ab_release_routes_by_header_without_a_weight() {
+    let (client, ns) = release_namespace("ab").await;
+    let ns = ns.name.clone();
+    let rollout = seed("rollout-ab.yaml").replace("duration: 60", "duration: 3");
+    deploy(
+        &client,
+        &ns,
+        &seed("echoserver-ingress-nginx.yaml"),
+        &rollout,
+    )
+    .await;
+
+    apply(&ns, &echoserver("version2", 5));
+    wait_row(
+        &ns,
+        NAME,
+        "Progressing",
+        "1",
+        "StepPaused",
+        Some(&manual(1)),
+    )
+    .await;
+    let header = [
+        ("nginx.ingress.kubernetes.io/canary", "true"),
+        ("nginx.ingress.kubernetes.io/canary-by-header", "User-Agent"),
+        (
+            "nginx.ingress.kubernetes.io/canary-by-header-value",
+            "Android",
+        ),
+    ];
+    wait_canary_annotations(&client, &ns, &header).await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 5), ("version2", 1)],
+    )
+    .await;
+    approve(&ns, NAME);
+    wait_row(&ns, NAME, "Progressing", "2", "StepPaused", None).await;
+    wait_canary_annotations(&client, &ns, &header).await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 5), ("version2", 3)],
+    )
+    .await;
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    assert_traffic_cleaned(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn mse_ingress_gets_the_same_canary_plan() {
+    let (client, ns) = release_namespace("mse").await;
+    let ns = ns.name.clone();
+    let rollout = seed("rollout-canary.yaml")
+        .replace("duration: 60", "duration: 3")
+        .replace(
+            "          name: echoserver\n",
+            "          name: echoserver\n          classType: mse\n",
+        );
+    deploy(&client, &ns, &seed("echoserver-ingress-mse.yaml"), &rollout).await;
+    apply(&ns, &echoserver("version2", 5));
+    wait_row(
+        &ns,
+        NAME,
+        "Progressing",
+        "1",
+        "StepPaused",
+        Some(&manual(1)),
+    )
+    .await;
+    wait_canary_annotations(
+        &client,
+        &ns,
+        &[
+            ("nginx.ingress.kubernetes.io/canary", "true"),
+            ("nginx.ingress.kubernetes.io/canary-weight", "20"),
+        ],
+    )
+    .await;
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), &ns);
+    let canary = ingresses.get("echoserver-canary").await.unwrap();
+    assert_eq!(
+        canary.spec.and_then(|s| s.ingress_class_name).as_deref(),
+        Some("mse")
+    );
+    approve(&ns, NAME);
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    assert_traffic_cleaned(&client, &ns).await;
+}
+
+const HTTP_ROUTE: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: echoserver
+spec:
+  parentRefs:
+  - name: demo-gateway
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /apis/echo
+    backendRefs:
+    - name: echoserver
+      port: 80
+"#;
+
+async fn backend_weights(ns: &str) -> Vec<(String, i64)> {
+    let json = cluster().kubectl(&["get", "httproute", "echoserver", "-n", ns, "-o", "json"]);
+    let route: Value = serde_json::from_str(&json).unwrap();
+    route["spec"]["rules"][0]["backendRefs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap().to_string(),
+                b["weight"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect()
+}
+
+async fn wait_weights(ns: &str, expected: &[(&str, i64)]) {
+    let want: Vec<(String, i64)> = expected.iter().map(|(n, w)| (n.to_string(), *w)).collect();
+    wait_for(
+        &format!("HTTPRoute weights {want:?}"),
+        STEP_DEADLINE,
+        || async {
+            let seen = backend_weights(ns).await;
+            if seen == want {
+                Ok(())
+            } else {
+                Err(format!("{seen:?}"))
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn gateway_api_release_splits_the_httproute_80_20_then_50_50_then_restores_it() {
+    let (client, ns) = release_namespace("gateway").await;
+    let ns = ns.name.clone();
+    let rollout = seed("rollout-canary.yaml")
+        .replace("duration: 60", "duration: 3")
+        .replace(
+            "        ingress:\n          name: echoserver\n",
+            "        gateway:\n          httpRouteName: echoserver\n",
+        );
+    deploy(&client, &ns, HTTP_ROUTE, &rollout).await;
+    apply(&ns, &echoserver("version2", 5));
+    wait_row(
+        &ns,
+        NAME,
+        "Progressing",
+        "1",
+        "StepPaused",
+        Some(&manual(1)),
+    )
+    .await;
+    wait_weights(&ns, &[("echoserver", 80), ("echoserver-canary", 20)]).await;
+    approve(&ns, NAME);
+    wait_weights(&ns, &[("echoserver", 50), ("echoserver-canary", 50)]).await;
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    wait_weights(&ns, &[("echoserver", 1)]).await;
+    assert!(
+        selector(&client, &ns, "echoserver-canary").await.is_none(),
+        "canary Service removed"
+    );
+}
+
+#[tokio::test]
+async fn rollback_with_traffic_sends_traffic_to_stable_first_then_restores_the_workload_then_the_services()
+ {
+    let (client, ns) = release_namespace("trafficback").await;
+    let ns = ns.name.clone();
+    let rollout = seed("rollout-canary.yaml").replace("pause: {duration: 60}", "pause: {}");
+    deploy(
+        &client,
+        &ns,
+        &seed("echoserver-ingress-nginx.yaml"),
+        &rollout,
+    )
+    .await;
+    apply(&ns, &echoserver("version2", 5));
+    wait_row(
+        &ns,
+        NAME,
+        "Progressing",
+        "1",
+        "StepPaused",
+        Some(&manual(1)),
+    )
+    .await;
+    approve(&ns, NAME);
+    wait_row(
+        &ns,
+        NAME,
+        "Progressing",
+        "2",
+        "StepPaused",
+        Some(&manual(2)),
+    )
+    .await;
+
+    apply(&ns, &echoserver("version1", 5));
+    wait_row(
+        &ns,
+        NAME,
+        "Healthy",
+        "3",
+        "Completed",
+        Some("Rollout progressing has been cancelled"),
+    )
+    .await;
+    assert_traffic_cleaned(&client, &ns).await;
+    wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
+    let order = cluster().kubectl(&[
+        "get",
+        "events",
+        "-n",
+        &ns,
+        "--field-selector",
+        "reason=Finalising",
+        "--sort-by=.metadata.creationTimestamp",
+        "-o",
+        "jsonpath={range .items[*]}{.note}{.message}{\"\\n\"}{end}",
+    ]);
+    let stages: Vec<&str> = order.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        stages,
+        [
+            "RouteTrafficToStable",
+            "ResumeWorkload",
+            "RestoreStableService",
+            "RemoveCanaryService"
+        ],
+        "finalisation order of a rollback; all events:\n{}",
+        cluster().kubectl(&[
+            "get",
+            "events",
+            "-n",
+            &ns,
+            "--sort-by=.metadata.creationTimestamp"
+        ])
+    );
+}
