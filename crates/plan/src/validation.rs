@@ -67,6 +67,11 @@ pub fn validate_v1beta1(rollout: &Rollout, ctx: &Context) -> Vec<FieldError> {
                 "spec.strategy.canary",
                 &mut errors,
             );
+            check_matches_supported(
+                canary.traffic_routings.as_deref(),
+                canary.steps.as_deref(),
+                &mut errors,
+            );
             check_steps(
                 rollout,
                 canary.steps.as_deref(),
@@ -123,6 +128,38 @@ fn check_workload(rollout: &Rollout, field: &str, errors: &mut Vec<FieldError>) 
                 reference.kind, reference.api_version
             ),
         ));
+    }
+}
+
+/// Ingress providers read only headers (and MSE query parameters) of a match: a condition they
+/// would silently drop is refused instead, naming the provider that supports it.
+fn check_matches_supported(
+    routings: Option<&[TrafficRoutingRef]>,
+    steps: Option<&[CanaryStep]>,
+    errors: &mut Vec<FieldError>,
+) {
+    let Some(ingress) = routings
+        .and_then(|r| r.first())
+        .and_then(|r| r.ingress.as_ref())
+    else {
+        return;
+    };
+    let class = ingress
+        .class_type
+        .as_deref()
+        .unwrap_or("nginx")
+        .to_ascii_lowercase();
+    for (i, step) in steps.unwrap_or_default().iter().enumerate() {
+        for (j, matched) in step.matches.iter().flatten().enumerate() {
+            let at = format!("spec.strategy.canary.steps[{i}].matches[{j}]");
+            if matched.path.is_some() {
+                errors.push(err(format!("{at}.path"), format!("path matches need a Gateway API HTTPRoute; ingress class '{class}' ignores them")));
+            }
+            let queries = matched.query_params.as_ref().is_some_and(|q| !q.is_empty());
+            if queries && class != "mse" {
+                errors.push(err(format!("{at}.queryParams"), format!("query parameter matches need MSE or a Gateway API HTTPRoute; ingress class '{class}' ignores them")));
+            }
+        }
     }
 }
 

@@ -398,3 +398,38 @@ fn seed_and_upstream_rollouts_are_valid() {
     }
     assert_eq!(checked, 7);
 }
+
+#[test]
+fn ingress_providers_refuse_match_conditions_they_would_ignore() {
+    let with_match = |class: &str, matched: Value| {
+        edit(|v| {
+            v["spec"]["strategy"]["canary"]["trafficRoutings"][0]["ingress"]["classType"] =
+                json!(class);
+            v["spec"]["strategy"]["canary"]["steps"][0]["matches"] = json!([matched]);
+        })
+    };
+    let header = json!({"headers": [{"name": "User-Agent", "value": "Android"}]});
+    let query = json!({"queryParams": [{"name": "user", "value": "1"}]});
+    let path = json!({"path": {"value": "/v2"}});
+    assert_eq!(
+        errors(with_match("nginx", header.clone())),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        errors(with_match("mse", query.clone())),
+        Vec::<String>::new()
+    );
+    assert_one_error(
+        with_match("nginx", query),
+        "spec.strategy.canary.steps[0].matches[0].queryParams",
+    );
+    assert_one_error(
+        with_match("mse", path.clone()),
+        "spec.strategy.canary.steps[0].matches[0].path",
+    );
+    // A Gateway API HTTPRoute supports all three.
+    let mut gateway = with_match("nginx", path);
+    gateway["spec"]["strategy"]["canary"]["trafficRoutings"][0] =
+        json!({"service": "s", "gateway": {"httpRouteName": "r"}});
+    assert_eq!(errors(gateway), Vec::<String>::new());
+}

@@ -433,3 +433,54 @@ async fn rollback_with_traffic_sends_traffic_to_stable_first_then_restores_the_w
         ])
     );
 }
+
+#[tokio::test]
+async fn a_release_waits_with_a_clear_message_until_its_ingress_exists() {
+    let (client, ns) = release_namespace("noingress").await;
+    let ns = ns.name.clone();
+    let rollout = seed("rollout-canary.yaml").replace("duration: 60", "duration: 3");
+    apply(&ns, &echoserver("version1", 5));
+    apply(&ns, &rollout);
+    wait_webhook_sees(&ns, &rollout).await;
+    wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+
+    apply(&ns, &echoserver("version2", 5));
+    wait_for(
+        "the missing Ingress named in the status",
+        STEP_DEADLINE,
+        || async {
+            let row = rollout_row(&ns, NAME);
+            match (row["STATUS"].as_str(), row["MESSAGE"].as_str()) {
+                ("Progressing", "Ingress echoserver not found: traffic routing needs it") => Ok(()),
+                _ => Err(format!("{row:?}")),
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        pods_by_version(&client, &ns, "echoserver").await,
+        BTreeMap::from([("version1".to_string(), 5)]),
+        "no pod changes before the traffic objects exist"
+    );
+
+    apply(&ns, &seed("echoserver-ingress-nginx.yaml"));
+    wait_row(
+        &ns,
+        NAME,
+        "Progressing",
+        "1",
+        "StepPaused",
+        Some(&manual(1)),
+    )
+    .await;
+    wait_canary_annotations(
+        &client,
+        &ns,
+        &[
+            ("nginx.ingress.kubernetes.io/canary", "true"),
+            ("nginx.ingress.kubernetes.io/canary-weight", "20"),
+        ],
+    )
+    .await;
+}
