@@ -154,16 +154,31 @@ pub async fn pods_by_version(
 
 /// Waits until exactly `expected` pods (per version) exist and every one is Ready.
 pub async fn wait_pods(client: &kube::Client, ns: &str, app: &str, expected: &[(&str, usize)]) {
+    wait_pod_counts(client, ns, app, expected, true).await;
+}
+
+/// Waits until exactly `expected` pods (per version) exist, Ready or not unless `ready`.
+pub async fn wait_pod_counts(
+    client: &kube::Client,
+    ns: &str,
+    app: &str,
+    expected: &[(&str, usize)],
+    ready: bool,
+) {
     let want: BTreeMap<String, usize> = expected.iter().map(|(v, n)| (v.to_string(), *n)).collect();
-    wait_for(&format!("pods {want:?}"), STEP_DEADLINE, || async {
-        let seen = pods_by_version(client, ns, app).await;
-        let ready = all_ready(client, ns, app).await;
-        if seen == want && ready {
-            Ok(())
-        } else {
-            Err(format!("{seen:?}, all ready: {ready}"))
-        }
-    })
+    wait_for(
+        &format!("pods {want:?} (all ready: {ready})"),
+        STEP_DEADLINE,
+        || async {
+            let seen = pods_by_version(client, ns, app).await;
+            let all_ready = !ready || all_ready(client, ns, app).await;
+            if seen == want && all_ready {
+                Ok(())
+            } else {
+                Err(format!("{seen:?}, all ready: {all_ready}"))
+            }
+        },
+    )
     .await;
 }
 

@@ -468,7 +468,14 @@ async fn a_step_whose_pods_never_get_ready_is_reported_after_the_deadline_and_ca
         "name",
     ]);
     assert!(!events.trim().is_empty(), "a Warning event is recorded");
-    wait_pods_exist(&client, &ns, &[("version1", 4), ("version2", 1)]).await;
+    wait_pod_counts(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 4), ("version2", 1)],
+        false,
+    )
+    .await;
 
     apply(&ns, &with_deadline("version1", false));
     wait_row(
@@ -481,21 +488,6 @@ async fn a_step_whose_pods_never_get_ready_is_reported_after_the_deadline_and_ca
     )
     .await;
     wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
-}
-
-/// Waits until pods per version are exactly `expected`, ready or not.
-async fn wait_pods_exist(client: &kube::Client, ns: &str, expected: &[(&str, usize)]) {
-    let want: std::collections::BTreeMap<String, usize> =
-        expected.iter().map(|(v, n)| (v.to_string(), *n)).collect();
-    wait_for(&format!("pods {want:?}"), STEP_DEADLINE, || async {
-        let seen = pods_by_version(client, ns, "echoserver").await;
-        if seen == want {
-            Ok(())
-        } else {
-            Err(format!("{seen:?}"))
-        }
-    })
-    .await;
 }
 
 #[tokio::test]
