@@ -52,17 +52,18 @@ pub(super) fn run(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
     }
     recalculate_after_plan_change(s, workload, plan, &mut canary);
     jump_if_asked(s, workload, plan, &mut canary);
-    let step_index = index_of(&canary, total) as usize;
-    if s.traffic.is_some() && !crate::step_has_traffic(&plan[step_index - 1]) {
-        // A step without traffic runs on a plain Service: tear the routes down first (§4.4).
-        d.status.canary_status = Some(canary);
-        if !run_stages(s, d, &TEARDOWN, false) {
-            return;
-        }
-        canary = d.status.canary_status.take().expect("set above");
-        canary.common.finalising_step = None;
-    }
     for _ in 0..8 {
+        // A step without traffic runs on a plain Service: tear the routes down first (§4.4),
+        // also when this decision has just entered the step.
+        let step_index = index_of(&canary, total) as usize;
+        if s.traffic.is_some() && !crate::step_has_traffic(&plan[step_index - 1]) {
+            d.status.canary_status = Some(canary);
+            if !run_stages(s, d, &TEARDOWN, false) {
+                return;
+            }
+            canary = d.status.canary_status.take().expect("set above");
+            canary.common.finalising_step = None;
+        }
         if !advance_state(s, workload, plan, &mut canary, d) {
             break;
         }
