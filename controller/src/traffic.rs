@@ -79,6 +79,7 @@ pub async fn observe(
         route_object,
         canary_ingress,
         grace_seconds: if grace < 0 { 3 } else { grace },
+        canary_service_disabled: canary.disable_generate_canary_service == Some(true),
     }))
 }
 

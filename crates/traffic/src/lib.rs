@@ -84,6 +84,40 @@ pub enum Provider {
     },
 }
 
+/// A data plane that can route a step's traffic to the canary Service and back.
+pub trait TrafficProvider {
+    /// The change its object needs for `step` (`None`: converged). `object` is the user's
+    /// Ingress or HTTPRoute; `canary` the canary Ingress, if it exists.
+    fn ensure(
+        &self,
+        object: &Value,
+        canary: Option<&Value>,
+        stable_service: &str,
+        step: &StepTraffic,
+        owner: &Value,
+    ) -> Option<Change>;
+
+    /// The change that sends all traffic to the stable Service again (`None`: done).
+    fn finalise(
+        &self,
+        object: Option<&Value>,
+        canary: Option<&Value>,
+        stable_service: &str,
+    ) -> Option<Change>;
+
+    /// Whether the object already routes `step` as asked.
+    fn converged(
+        &self,
+        object: &Value,
+        canary: Option<&Value>,
+        stable_service: &str,
+        step: &StepTraffic,
+    ) -> bool {
+        self.ensure(object, canary, stable_service, step, &Value::Null)
+            .is_none()
+    }
+}
+
 impl Provider {
     /// The provider a reference names, or why it is not supported.
     pub fn of(reference: &TrafficRoutingRef) -> Result<Self, String> {
@@ -114,10 +148,10 @@ impl Provider {
         }
         Err("trafficRoutings supports ingress (nginx, mse) and gateway (httpRouteName)".into())
     }
+}
 
-    /// What the provider's object must change for `step` (`None`: converged). `object` is the
-    /// user's Ingress or HTTPRoute; `canary` the canary Ingress, if it exists.
-    pub fn ensure(
+impl TrafficProvider for Provider {
+    fn ensure(
         &self,
         object: &Value,
         canary: Option<&Value>,
@@ -134,8 +168,7 @@ impl Provider {
         }
     }
 
-    /// What must change so that all traffic goes to the stable Service again (`None`: done).
-    pub fn finalise(
+    fn finalise(
         &self,
         object: Option<&Value>,
         canary: Option<&Value>,
@@ -151,7 +184,6 @@ impl Provider {
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

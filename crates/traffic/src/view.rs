@@ -2,7 +2,7 @@
 //! `TrafficView`) and to the changes a step or the end of a release asks for.
 
 use crate::service::{canary_service_change, stable_selector_change};
-use crate::{Change, Provider, StepTraffic, canary_name};
+use crate::{Change, Provider, StepTraffic, TrafficProvider, canary_name};
 use rollouts_plan::machine::TrafficView;
 use serde_json::Value;
 
@@ -34,6 +34,8 @@ pub struct Observed {
     pub canary_ingress: Option<Value>,
     /// Seconds to wait after each change.
     pub grace_seconds: i64,
+    /// `disableGenerateCanaryService` is set.
+    pub canary_service_disabled: bool,
 }
 
 /// Revision label key and values the Services select.
@@ -61,6 +63,11 @@ impl Observed {
             Ok(provider) => provider,
             Err(message) => return Some(message.clone()),
         };
+        if self.canary_service_disabled {
+            // Upstream routes to the stable Service itself then, which only custom (Lua)
+            // providers can tell apart; with Ingress or Gateway API it would route nothing.
+            return Some("disableGenerateCanaryService needs a custom network provider, which is not supported: remove it to route through the canary Service".into());
+        }
         if self.stable_service.is_none() {
             return Some(format!(
                 "Service {} not found: traffic routing needs it",
@@ -204,6 +211,7 @@ mod tests {
             ),
             canary_ingress: None,
             grace_seconds: 3,
+            canary_service_disabled: false,
         }
     }
 
@@ -301,6 +309,17 @@ mod tests {
         assert_eq!(
             o.stable_service.as_ref().unwrap()["spec"]["selector"],
             json!({"app": "echoserver"})
+        );
+    }
+
+    #[test]
+    fn a_disabled_canary_service_is_a_problem_not_a_silent_no_op() {
+        let mut o = observed();
+        o.canary_service_disabled = true;
+        assert!(
+            o.problem()
+                .unwrap()
+                .starts_with("disableGenerateCanaryService needs a custom network provider")
         );
     }
 
