@@ -68,6 +68,25 @@ async fn wait_canary_annotations(client: &kube::Client, ns: &str, expected: &[(&
     .await;
 }
 
+/// Messages of the Rollout's `TrafficRouting` Events, oldest first.
+fn traffic_events(ns: &str) -> Vec<String> {
+    let out = cluster().kubectl(&[
+        "get",
+        "events",
+        "-n",
+        ns,
+        "--field-selector",
+        "reason=TrafficRouting",
+        "--sort-by=.metadata.creationTimestamp",
+        "-o",
+        "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
+    ]);
+    out.lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 fn status_field(ns: &str, path: &str) -> String {
     cluster().kubectl(&[
         "get",
@@ -177,6 +196,15 @@ async fn seed_canary_release_sets_weights_20_50_100_then_removes_the_canary_obje
     .await;
     wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
     assert_traffic_cleaned(&client, &ns).await;
+    assert_eq!(
+        traffic_events(&ns),
+        [
+            "step(1/3): weight 20%",
+            "step(2/3): weight 50%",
+            "step(3/3): weight 100%"
+        ],
+        "one Event per traffic change, step 3 included"
+    );
     wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
 }
 
@@ -231,6 +259,11 @@ async fn seed_ab_release_routes_by_header_without_a_weight() {
     .await;
     wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
     assert_traffic_cleaned(&client, &ns).await;
+    assert_eq!(
+        traffic_events(&ns),
+        ["step(1/3): matches [User-Agent=Android]"],
+        "one Event per traffic change: steps 2 and 3 route the same header, so nothing changes"
+    );
 }
 
 #[tokio::test]
