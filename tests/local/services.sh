@@ -42,6 +42,14 @@ stop_controller() {
   rm -f "$CONTROLLER_PIDFILE"
 }
 
+# Puts the kubectl-kruise plugin next to kubectl, so the PATH line `make up` prints finds both
+# `kubectl-kruise` and `kubectl kruise`.
+install_plugin() {
+  (cd "$ROOT" && cargo build --quiet --locked -p kubectl-kruise)
+  ln -sf "$ROOT/target/debug/kubectl-kruise" "$ROOT/tests/cluster/bin/kubectl-kruise"
+  log "kubectl-kruise installed in tests/cluster/bin"
+}
+
 start_controller() {
   if controller_running && curl -sf "http://127.0.0.1:$CONTROLLER_ADMIN/readyz" >/dev/null; then
     log "reusing rollouts-controller (pid $(cat "$CONTROLLER_PIDFILE"))"
@@ -87,6 +95,7 @@ case "$ACTION" in
   up)
     if running && curl -sf "http://127.0.0.1:$ADMIN/readyz" >/dev/null; then
       log "reusing rollouts-webhook (pid $(cat "$PIDFILE"))"
+      install_plugin
       start_controller
       exit $?
     fi
@@ -106,6 +115,7 @@ case "$ACTION" in
     for _ in $(seq 1 300); do
       if curl -sf "http://127.0.0.1:$ADMIN/readyz" >/dev/null; then
         log "rollouts-webhook ready on https://127.0.0.1:$PORT (pid $(cat "$PIDFILE"), log $LOG)"
+        install_plugin
         start_controller || { stop; exit 1; }
         exit 0
       fi
