@@ -63,8 +63,8 @@ down: ## Stop the controller, the webhook and the local control plane
 	@if [ -d $(CLUSTER_DIR) ]; then tests/local/services.sh down $(CLUSTER_DIR); fi
 	@tests/cluster/down.sh $(CLUSTER_DIR)
 
-demo: ## Play the seed walkthrough end to end (not yet available)
-	@echo "make demo: not yet available (needs the control plane, webhook, controller and plugin)"; exit 2
+demo: ## Play the seed's walkthrough end to end on the local control plane (builds what it needs)
+	@tests/local/demo.sh
 
 bench: toolchain ## Admission benchmark: p50/p99, throughput and memory at 1, 16 and 64 connections
 	$(CARGO) build --release --locked -p rollouts-bench
