@@ -28,7 +28,7 @@ e2e: toolchain ## End-to-end tests against the local control plane (builds it wh
 	@started=0; \
 	if ! tests/cluster/bin/k8scluster status --dir $(CLUSTER_DIR) >/dev/null 2>&1; then started=1; fi; \
 	tests/cluster/up.sh $(CLUSTER_DIR) >/dev/null; \
-	tests/local/services.sh stop-controller $(CLUSTER_DIR); \
+	tests/local/services.sh down $(CLUSTER_DIR); \
 	trap 'if [ $$started = 1 ]; then tests/cluster/down.sh $(CLUSTER_DIR) >/dev/null 2>&1; fi' EXIT; \
 	KUBECONFIG=$(CLUSTER_DIR)/kubeconfig $(CARGO) test --locked -p rollouts-e2e
 

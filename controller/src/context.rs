@@ -40,4 +40,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Settings.
     pub settings: Settings,
+    /// Every cache has done its first list. Until then a missing workload may only be not yet
+    /// listed, so nothing is decided.
+    pub synced: Arc<std::sync::atomic::AtomicBool>,
 }

@@ -79,6 +79,10 @@ pub async fn reconcile(
 }
 
 async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, ReconcileError> {
+    if !ctx.synced.load(std::sync::atomic::Ordering::SeqCst) {
+        // Deciding on half-listed caches would take a workload for missing and reset a release.
+        return Ok(Requeue::requeue(Duration::from_millis(500)));
+    }
     let api: Api<Rollout> =
         Api::namespaced(ctx.client.clone(), &rollout.namespace().unwrap_or_default());
     let name = rollout.name_any();

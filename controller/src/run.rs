@@ -60,6 +60,7 @@ pub async fn run(
         .default_backoff()
         .reflect(stateful_set_writer)
         .touched_objects();
+    let synced = Arc::new(AtomicBool::new(false));
     let controller = Controller::new(Api::<Rollout>::all(client.clone()), config)
         .with_config(kube::runtime::controller::Config::default().concurrency(4))
         .graceful_shutdown_on(shutdown);
@@ -81,6 +82,7 @@ pub async fn run(
         ),
         metrics: metrics.clone(),
         settings,
+        synced: synced.clone(),
     });
     let by_deployment = rollouts.clone();
     let by_replica_set = rollouts.clone();
@@ -122,13 +124,14 @@ pub async fn run(
         });
     let phases = rollouts.clone();
     let sync_ready = async move {
-        let synced = futures::join!(
+        let listed = futures::join!(
             rollouts.wait_until_ready(),
             deployments.wait_until_ready(),
             replica_sets.wait_until_ready(),
             stateful_sets.wait_until_ready()
         );
-        if synced.0.is_ok() && synced.1.is_ok() && synced.2.is_ok() && synced.3.is_ok() {
+        if listed.0.is_ok() && listed.1.is_ok() && listed.2.is_ok() && listed.3.is_ok() {
+            synced.store(true, Ordering::SeqCst);
             ready.store(true, Ordering::SeqCst);
             tracing::info!("caches synced; reconciling");
         }

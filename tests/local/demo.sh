@@ -18,6 +18,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SEED="${ROLLOUTS_SHARED_DIR:-$ROOT/../shared}/conformance/seed"
+SEED="$(cd "$SEED" 2>/dev/null && pwd || echo "$SEED")"
 PAUSE="${DEMO_PAUSE_SECONDS:-5}"
 WAIT="${DEMO_WAIT_SECONDS:-120}"
 WATCH="${DEMO_WATCH_SECONDS:-300}"
@@ -67,12 +68,12 @@ fail() {
       kubectl get deployments,services,ingresses -n "$CURRENT_NS" 2>&1 || true
       kubectl get pods -n "$CURRENT_NS" -o "custom-columns=$POD_COLUMNS" 2>&1 || true
       printf '\nLast events:\n'
-      kubectl get events -n "$CURRENT_NS" --sort-by=.lastTimestamp 2>&1 | tail -n 15 || true
+      kubectl get events -n "$CURRENT_NS" --sort-by=.metadata.creationTimestamp 2>&1 | tail -n 15 || true
       local logs; logs="$(dirname "$KUBECONFIG")/logs"
       for service in rollouts-controller rollouts-webhook; do
         if [[ -f "$logs/$service.log" ]]; then
-          printf '\nLast lines of %s:\n' "$logs/$service.log"
-          tail -n 15 "$logs/$service.log" || true
+          printf '\nLast lines of %s about %s (cut at 300 characters):\n' "$logs/$service.log" "$CURRENT_NS"
+          { grep -F "$CURRENT_NS" "$logs/$service.log" || true; } | tail -n 10 | cut -c1-300
         fi
       done
     fi
@@ -281,7 +282,12 @@ approve_and_watch() {
   local ns="$1"
   run kubectl-kruise rollout approve "rollouts/$NAME" -n "$ns"
   note "steps 2 and 3 follow by themselves, each after its ${PAUSE}s pause (piped: one line per change)"
-  run_sh "kubectl-kruise rollout status rollouts/$NAME -n $ns -w --timeout $WATCH | cat"
+  local watch="kubectl-kruise rollout status rollouts/$NAME -n $ns -w --timeout $WATCH | cat"
+  printf '$ %s\n' "$watch"
+  if ! eval "$watch"; then
+    # Not a step of the seed (which watches with `kubectl get -w`): say so loudly, go on watching.
+    note "WARNING: '$watch' failed (its error is above); watching with kubectl get instead"
+  fi
   wait_rollout "$ns" Healthy 3 Completed ""
   run kubectl get rollouts "$NAME" -n "$ns"
 }
