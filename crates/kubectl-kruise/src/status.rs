@@ -32,12 +32,9 @@ pub async fn watch(conn: &Connection, name: &str, timeout_seconds: u64) -> Resul
                 )));
             }
             Ok(None) => return Err(CliError::Refused("the watch ended".into())),
-            Ok(Some(Err(error))) => {
-                return Err(CliError::Unreachable {
-                    server: conn.server.clone(),
-                    reason: error.to_string(),
-                });
-            }
+            // The watcher lists again after an expired resource version or a dropped
+            // connection; the deadline bounds how long that may go on.
+            Ok(Some(Err(_))) => continue,
             Ok(Some(Ok(rollout))) => rollout,
         };
         let summary = Summary::of(&rollout);

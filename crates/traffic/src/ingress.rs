@@ -156,7 +156,7 @@ pub fn ensure(
         if step.weight == Some(0) && step.matches.is_empty() {
             return None;
         }
-        let desired = desired_annotations(&annotations_of(ingress), step, mse);
+        let desired = desired_annotations(&crate::copied_annotations(ingress), step, mse);
         return Some(Change::Create(canary_ingress(
             ingress,
             stable_service,
@@ -264,7 +264,7 @@ mod tests {
 
     fn stable_ingress() -> Value {
         json!({"metadata": {"name": "echoserver", "namespace": "demo", "labels": {"app": "e"},
-                "annotations": {"kubernetes.io/ingress.class": "nginx"}},
+                "annotations": {"kubernetes.io/ingress.class": "nginx", crate::LAST_APPLIED: "{}"}},
             "spec": {"ingressClassName": "nginx", "rules": [
                 {"host": "a", "http": {"paths": [
                     {"path": "/apis/echo", "pathType": "Exact", "backend": {"service": {"name": "echoserver", "port": {"number": 80}}}},
@@ -300,6 +300,11 @@ mod tests {
         assert_eq!(
             canary["metadata"]["annotations"]["kubernetes.io/ingress.class"],
             "nginx"
+        );
+        assert!(
+            canary["metadata"]["annotations"]
+                .get(crate::LAST_APPLIED)
+                .is_none()
         );
         // Converged once it carries the step's annotations; the next step is a patch with nulls.
         assert_eq!(

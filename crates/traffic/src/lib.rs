@@ -13,6 +13,21 @@ use rollouts_api::keys::CANARY_SUFFIX;
 use rollouts_api::v1beta1::{CanaryStep, HttpRouteMatch};
 use serde_json::Value;
 
+/// Annotation kubectl keeps its last applied manifest in: never copied to canary objects,
+/// where it would describe the user's object and mislead a later `kubectl apply`.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The annotations of `object` that a canary copy of it carries.
+pub fn copied_annotations(object: &Value) -> serde_json::Map<String, Value> {
+    let mut annotations = object
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    annotations.remove(LAST_APPLIED);
+    annotations
+}
+
 /// Name of the canary Service (or canary Ingress) made for `stable`.
 pub fn canary_name(stable: &str) -> String {
     format!("{stable}{CANARY_SUFFIX}")

@@ -45,7 +45,7 @@ pub fn canary_service(stable: &Value, revision_key: &str, revision: &str, owner:
             "name": crate::canary_name(&name(stable)),
             "namespace": stable["metadata"]["namespace"],
             "labels": stable["metadata"].get("labels").cloned().unwrap_or(json!({})),
-            "annotations": stable["metadata"].get("annotations").cloned().unwrap_or(json!({})),
+            "annotations": crate::copied_annotations(stable),
             "ownerReferences": [owner],
         },
         "spec": spec,
@@ -97,7 +97,7 @@ mod tests {
 
     fn stable() -> Value {
         json!({"metadata": {"name": "echoserver", "namespace": "demo", "labels": {"app": "echoserver"},
-                "annotations": {"team": "a"}},
+                "annotations": {"team": "a", crate::LAST_APPLIED: "{}"}},
             "spec": {"clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.1"], "type": "NodePort",
                 "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30000}],
                 "selector": {"app": "echoserver"}}})
