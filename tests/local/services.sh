@@ -27,6 +27,17 @@ CONTROLLER_LOG="$D/logs/rollouts-controller.log"
 
 log() { printf '[services.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# Fails clearly when another process (often the services of another checkout's `make up`)
+# already listens on a port this one needs: its answers would be taken for ours.
+require_free_port() {
+  local port="$1" what="$2"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    log "ERROR: port $port ($what) is already in use by another process: $(ss -ltnpH "sport = :$port" 2>/dev/null | sed 's/.*users://' | head -1)"
+    log "stop it (\`make down\` in the checkout that started it) or choose other ports with WEBHOOK_PORT, WEBHOOK_ADMIN_PORT and CONTROLLER_ADMIN_PORT"
+    exit 1
+  fi
+}
+
 running() { [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
 controller_running() { [[ -f "$CONTROLLER_PIDFILE" ]] && kill -0 "$(cat "$CONTROLLER_PIDFILE")" 2>/dev/null; }
@@ -56,6 +67,7 @@ start_controller() {
     return 0
   fi
   stop_controller
+  require_free_port "$CONTROLLER_ADMIN" "controller admin"
   log "building rollouts-controller"
   (cd "$ROOT" && cargo build --quiet --locked -p rollouts-controller)
   mkdir -p "$D/logs"
@@ -100,6 +112,8 @@ case "$ACTION" in
       exit $?
     fi
     stop
+    require_free_port "$PORT" "webhook HTTPS"
+    require_free_port "$ADMIN" "webhook admin"
     log "building rollouts-webhook"
     (cd "$ROOT" && cargo build --quiet --locked -p rollouts-webhook)
     "$KUBECTL" apply -f "$ROOT/manifests/namespace.yaml" >/dev/null
