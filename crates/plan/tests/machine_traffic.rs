@@ -344,7 +344,7 @@ fn continuous_release_restores_routes_before_removing_the_canary_service_and_res
     let mut sim = sim_at(TRAFFIC_STEPS, 2, 3, StepPaused, releasing().updated(5, 5));
     sim.traffic = Some(routed(2, 3));
     sim.workload = Some(releasing().revision("rev-v3", "hash-v3"));
-    for second in [0, 3] {
+    for second in [0, 1] {
         sim.now = at(second);
         let d = sim.step();
         assert_eq!(
@@ -358,9 +358,21 @@ fn continuous_release_restores_routes_before_removing_the_canary_service_and_res
             Some(("True", "InRolling"))
         );
         assert_eq!(canary(&d).canary_revision.as_deref(), Some("rev-v2"));
-        assert!(d.events.is_empty());
+        // One Finalising event for the task, not one per reconcile.
+        let expected: Vec<&str> = if second == 0 {
+            vec!["Finalising"]
+        } else {
+            vec![]
+        };
+        assert_eq!(event_reasons(&d), expected, "at {second}s");
     }
     apply(&mut sim, &[Action::RouteTrafficToStable]);
+    // Routes restored at 0s: the canary Service stays until the 3 s grace period has passed.
+    sim.now = at(2);
+    let d = sim.step();
+    assert!(d.actions.is_empty(), "{:?}", d.actions);
+    assert_eq!(d.requeue_after, Some(std::time::Duration::from_secs(1)));
+    sim.now = at(3);
     let d = sim.step();
     assert_eq!(
         d.actions,

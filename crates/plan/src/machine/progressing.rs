@@ -3,6 +3,7 @@
 
 use super::conditions::{messages, progressing_reason, set_condition};
 use super::phase::{completed_status, rollout_id};
+use super::traffic::{Stage, run_stages};
 use super::{Action, Decision, Event, Snapshot, finalise, next_step_index, steps as machine};
 use crate::{plan_hash, steps};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -98,10 +99,9 @@ fn in_rolling(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
         return;
     }
     if !recorded.is_empty() && new_version {
-        // Traffic goes back to stable before the old canary goes away (reference §4.6.4).
-        if s.traffic.as_ref().is_some_and(|v| !v.routes_restored) {
-            d.actions.push(Action::RouteTrafficToStable);
-            d.requeue_after = Some(super::ACTIVE_RECHECK);
+        // Traffic goes back to stable, and the data plane gets its grace period, before the
+        // old canary goes away (reference §4.6.4, §5.8).
+        if s.traffic.is_some() && !run_stages(s, d, &[Stage::RouteTrafficToStable], false) {
             return;
         }
         if s.traffic.as_ref().is_some_and(|v| !v.canary_service_gone) {
