@@ -517,3 +517,78 @@ async fn a_release_waits_with_a_clear_message_until_its_ingress_exists() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_newer_version_mid_release_reroutes_the_canary_to_it_and_keeps_the_stable_pin() {
+    let (client, ns) = release_namespace("trafficv3").await;
+    let ns = ns.name.clone();
+    let rollout = seed("rollout-canary.yaml").replace("duration: 60", "duration: 3");
+    deploy(
+        &client,
+        &ns,
+        &seed("echoserver-ingress-nginx.yaml"),
+        &rollout,
+    )
+    .await;
+    apply(&ns, &echoserver("version2", 5));
+    wait_row(
+        &ns,
+        NAME,
+        "Progressing",
+        "1",
+        "StepPaused",
+        Some(&manual(1)),
+    )
+    .await;
+    let stable_revision = status_field(&ns, ".status.canaryStatus.stableRevision");
+    let v2_revision = status_field(&ns, ".status.canaryStatus.podTemplateHash");
+
+    apply(&ns, &echoserver("version3", 5));
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 5), ("version3", 1)],
+    )
+    .await;
+    wait_row(
+        &ns,
+        NAME,
+        "Progressing",
+        "1",
+        "StepPaused",
+        Some(&manual(1)),
+    )
+    .await;
+    let v3_revision = status_field(&ns, ".status.canaryStatus.podTemplateHash");
+    assert_ne!(v3_revision, v2_revision);
+    assert_eq!(
+        status_field(&ns, ".status.canaryStatus.stableRevision"),
+        stable_revision
+    );
+    wait_for("the canary Service on version3", STEP_DEADLINE, || async {
+        let canary = selector(&client, &ns, "echoserver-canary").await;
+        match canary.as_ref().and_then(|s| s.get("pod-template-hash")) {
+            Some(hash) if *hash == v3_revision => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(
+        selector(&client, &ns, "echoserver").await.unwrap()["pod-template-hash"],
+        stable_revision
+    );
+    wait_canary_annotations(
+        &client,
+        &ns,
+        &[
+            ("nginx.ingress.kubernetes.io/canary", "true"),
+            ("nginx.ingress.kubernetes.io/canary-weight", "20"),
+        ],
+    )
+    .await;
+    approve(&ns, NAME);
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    assert_traffic_cleaned(&client, &ns).await;
+    wait_pods(&client, &ns, "echoserver", &[("version3", 5)]).await;
+}
