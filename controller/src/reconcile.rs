@@ -141,9 +141,11 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Re
     for action in &decision.actions {
         apply(&ctx.client, rollout, &targets, action).await?;
     }
+    // Events and metrics describe transitions, which happened only if the status was written:
+    // a decision made on a stale read ends in a conflict and is decided again.
+    write_status(rollout, &api, &decision).await?;
     publish_events(rollout, ctx, &decision).await;
     record_durations(rollout, ctx, &decision);
-    write_status(rollout, &api, &decision).await?;
     if decision.remove_finalizer {
         let finalizers: Vec<&String> = rollout
             .finalizers()
