@@ -46,7 +46,7 @@ pub async fn approve(conn: &Connection, name: &str) -> Result<String, CliError> 
     api.patch_status(name, &params(), &Patch::Merge(&patch))
         .await
         .map_err(|e| conn.explain("approve", name, e))?;
-    Ok(format!("rollout.rollouts.kruise.io/{name} approved"))
+    Ok(format!("rollout.{}/{name} approved", keys::GROUP))
 }
 
 /// Sets `spec.strategy.paused`.
@@ -58,7 +58,8 @@ pub async fn set_paused(conn: &Connection, name: &str, paused: bool) -> Result<S
         .await
         .map_err(|e| conn.explain("pause", name, e))?;
     Ok(format!(
-        "rollout.rollouts.kruise.io/{name} {}",
+        "rollout.{}/{name} {}",
+        keys::GROUP,
         if paused { "paused" } else { "resumed" }
     ))
 }
@@ -137,7 +138,9 @@ pub async fn undo(conn: &Connection, name: &str) -> Result<String, CliError> {
         }
     }
     Ok(format!(
-        "rollout.rollouts.kruise.io/{name}: {} {} rolled back to its stable revision {stable}",
-        workload.kind, workload.name
+        "rollout.{}/{name}: {} {} rolled back to its stable revision {stable}",
+        keys::GROUP,
+        workload.kind,
+        workload.name
     ))
 }

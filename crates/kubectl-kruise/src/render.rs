@@ -137,7 +137,7 @@ mod tests {
 
     fn rollout() -> Rollout {
         serde_json::from_value(serde_json::json!({
-            "apiVersion": "rollouts.kruise.io/v1beta1", "kind": "Rollout",
+            "apiVersion": format!("{}/v1beta1", rollouts_api::keys::GROUP), "kind": "Rollout",
             "metadata": {"name": "rollouts-demo", "namespace": "default"},
             "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "echoserver"},
                 "strategy": {"canary": {"steps": [

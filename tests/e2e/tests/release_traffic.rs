@@ -28,6 +28,13 @@ async fn deploy(client: &kube::Client, ns: &str, ingress: &str, rollout: &str) {
     wait_row(ns, NAME, "Healthy", "3", "Completed", None).await;
 }
 
+/// Deploys v1 with `ingress` and `rollout`, releases v2 and waits until step 1 pauses.
+async fn release_v2_to_step_1(client: &kube::Client, ns: &str, ingress: &str, rollout: &str) {
+    deploy(client, ns, ingress, rollout).await;
+    apply(ns, &echoserver("version2", 5));
+    wait_row(ns, NAME, "Progressing", "1", "StepPaused", Some(&manual(1))).await;
+}
+
 async fn canary_annotations(client: &kube::Client, ns: &str) -> Option<BTreeMap<String, String>> {
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
     let canary = ingresses.get_opt("echoserver-canary").await.unwrap()?;
@@ -396,21 +403,11 @@ async fn rollback_with_traffic_sends_traffic_to_stable_first_then_restores_the_w
     let (client, ns) = release_namespace("trafficback").await;
     let ns = ns.name.clone();
     let rollout = seed("rollout-canary.yaml").replace("pause: {duration: 60}", "pause: {}");
-    deploy(
+    release_v2_to_step_1(
         &client,
         &ns,
         &seed("echoserver-ingress-nginx.yaml"),
         &rollout,
-    )
-    .await;
-    apply(&ns, &echoserver("version2", 5));
-    wait_row(
-        &ns,
-        NAME,
-        "Progressing",
-        "1",
-        "StepPaused",
-        Some(&manual(1)),
     )
     .await;
     approve(&ns, NAME);
@@ -523,21 +520,11 @@ async fn a_newer_version_mid_release_reroutes_the_canary_to_it_and_keeps_the_sta
     let (client, ns) = release_namespace("trafficv3").await;
     let ns = ns.name.clone();
     let rollout = seed("rollout-canary.yaml").replace("duration: 60", "duration: 3");
-    deploy(
+    release_v2_to_step_1(
         &client,
         &ns,
         &seed("echoserver-ingress-nginx.yaml"),
         &rollout,
-    )
-    .await;
-    apply(&ns, &echoserver("version2", 5));
-    wait_row(
-        &ns,
-        NAME,
-        "Progressing",
-        "1",
-        "StepPaused",
-        Some(&manual(1)),
     )
     .await;
     let stable_revision = status_field(&ns, ".status.canaryStatus.stableRevision");
