@@ -134,22 +134,11 @@ async fn seed_canary_release_sets_weights_20_50_100_then_removes_the_canary_obje
     let (client, ns) = release_namespace("nginx").await;
     let ns = ns.name.clone();
     let rollout = seed("rollout-canary.yaml").replace("duration: 60", "duration: 3");
-    deploy(
+    release_v2_to_step_1(
         &client,
         &ns,
         &seed("echoserver-ingress-nginx.yaml"),
         &rollout,
-    )
-    .await;
-
-    apply(&ns, &echoserver("version2", 5));
-    wait_row(
-        &ns,
-        NAME,
-        "Progressing",
-        "1",
-        "StepPaused",
-        Some(&manual(1)),
     )
     .await;
     wait_canary_annotations(
@@ -220,22 +209,11 @@ async fn seed_ab_release_routes_by_header_without_a_weight() {
     let (client, ns) = release_namespace("ab").await;
     let ns = ns.name.clone();
     let rollout = seed("rollout-ab.yaml").replace("duration: 60", "duration: 3");
-    deploy(
+    release_v2_to_step_1(
         &client,
         &ns,
         &seed("echoserver-ingress-nginx.yaml"),
         &rollout,
-    )
-    .await;
-
-    apply(&ns, &echoserver("version2", 5));
-    wait_row(
-        &ns,
-        NAME,
-        "Progressing",
-        "1",
-        "StepPaused",
-        Some(&manual(1)),
     )
     .await;
     let header = [
@@ -283,17 +261,7 @@ async fn mse_ingress_gets_the_same_canary_plan() {
             "          name: echoserver\n",
             "          name: echoserver\n          classType: mse\n",
         );
-    deploy(&client, &ns, &seed("echoserver-ingress-mse.yaml"), &rollout).await;
-    apply(&ns, &echoserver("version2", 5));
-    wait_row(
-        &ns,
-        NAME,
-        "Progressing",
-        "1",
-        "StepPaused",
-        Some(&manual(1)),
-    )
-    .await;
+    release_v2_to_step_1(&client, &ns, &seed("echoserver-ingress-mse.yaml"), &rollout).await;
     wait_canary_annotations(
         &client,
         &ns,
@@ -375,17 +343,7 @@ async fn gateway_api_release_splits_the_httproute_80_20_then_50_50_then_restores
             "        ingress:\n          name: echoserver\n",
             "        gateway:\n          httpRouteName: echoserver\n",
         );
-    deploy(&client, &ns, HTTP_ROUTE, &rollout).await;
-    apply(&ns, &echoserver("version2", 5));
-    wait_row(
-        &ns,
-        NAME,
-        "Progressing",
-        "1",
-        "StepPaused",
-        Some(&manual(1)),
-    )
-    .await;
+    release_v2_to_step_1(&client, &ns, HTTP_ROUTE, &rollout).await;
     wait_weights(&ns, &[("echoserver", 80), ("echoserver-canary", 20)]).await;
     approve(&ns, NAME);
     wait_weights(&ns, &[("echoserver", 50), ("echoserver-canary", 50)]).await;
