@@ -1,24 +1,64 @@
-//! Test support: finds the shared conformance data and validates objects against our CRD schema.
+//! Test support: the repository's example and fixture Rollouts, the team's conformance data
+//! when it is available, and validation of objects against our CRD schema.
 
 #![allow(dead_code)]
 
 use serde_json::Value;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The `shared/` folder beside the repository (override with `ROLLOUTS_SHARED_DIR`).
-pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("ROLLOUTS_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    assert!(
-        dir.join("conformance").is_dir(),
-        "conformance data not found at {}: set ROLLOUTS_SHARED_DIR to the shared/ folder",
-        dir.display()
-    );
-    dir
+/// Names the folder of the team's conformance data (holding `seed/`, `upstream/` and
+/// `upstream-crds/`). When it is set, the folder must exist.
+pub const CONFORMANCE_ENV: &str = "ROLLOUTS_CONFORMANCE_DIR";
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// One YAML document of a conformance file.
+/// The conformance data folder: `$ROLLOUTS_CONFORMANCE_DIR` (which must then be a folder), else
+/// `shared/conformance` beside the repository when it exists, else none (a plain clone).
+pub fn conformance_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(CONFORMANCE_ENV) {
+        let dir = PathBuf::from(dir);
+        assert!(
+            dir.is_absolute(),
+            "{CONFORMANCE_ENV}={} must be an absolute path (tests run in their crate's folder)",
+            dir.display()
+        );
+        assert!(
+            dir.is_dir(),
+            "{CONFORMANCE_ENV}={} is not a folder: point it at the conformance data or unset it",
+            dir.display()
+        );
+        return Some(dir);
+    }
+    let beside = repo_root().join("../shared/conformance");
+    beside.canonicalize().ok().filter(|dir| dir.is_dir())
+}
+
+/// Prints one line to the test process's stderr, past the test harness's capture, so that it
+/// shows in a normal `cargo test` run.
+pub fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Says that `test` ran over `files` files of the conformance data in `dir`.
+pub fn report_ran(test: &str, dir: &Path, files: usize) {
+    say(&format!(
+        "conformance data: {test}: ran over {} ({files} files)",
+        dir.display()
+    ));
+}
+
+/// Says that `test` skipped its conformance part because there is no conformance data.
+pub fn report_skipped(test: &str) {
+    say(&format!(
+        "conformance data: {test}: not found (set {CONFORMANCE_ENV}); skipped upstream part"
+    ));
+}
+
+/// One YAML document of a file.
 pub struct Doc {
     pub file: PathBuf,
     pub index: usize,
@@ -31,27 +71,47 @@ impl Doc {
     }
 }
 
-/// Every `kind: Rollout` document under `shared/conformance/<sub>` (recursively).
-pub fn rollout_docs(sub: &str) -> Vec<Doc> {
-    let mut files = Vec::new();
-    collect_yaml(&shared_dir().join("conformance").join(sub), &mut files);
-    files.sort();
-    let mut docs = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        for (index, de) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+/// Every `kind: Rollout` document in the YAML files under `dir` (recursively), sorted by file.
+pub fn rollout_docs_in(dir: &Path) -> Vec<Doc> {
+    yaml_files(dir)
+        .iter()
+        .flat_map(|file| yaml_docs(file))
+        .filter(|doc| doc.value.get("kind").and_then(Value::as_str) == Some("Rollout"))
+        .collect()
+}
+
+/// The Rollouts of this repository: `examples/` and `tests/fixtures/rollouts/`.
+pub fn own_rollout_docs() -> Vec<Doc> {
+    let mut docs = rollout_docs_in(&repo_root().join("examples"));
+    docs.extend(rollout_docs_in(
+        &repo_root().join("tests/fixtures/rollouts"),
+    ));
+    docs
+}
+
+/// Every document of one YAML file.
+pub fn yaml_docs(file: &Path) -> Vec<Doc> {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    serde_yaml::Deserializer::from_str(&text)
+        .enumerate()
+        .map(|(index, de)| {
             let value: Value = serde::Deserialize::deserialize(de)
                 .unwrap_or_else(|e| panic!("{}#{index}: not YAML: {e}", file.display()));
-            if value.get("kind").and_then(Value::as_str) == Some("Rollout") {
-                docs.push(Doc {
-                    file: file.clone(),
-                    index,
-                    value,
-                });
+            Doc {
+                file: file.to_path_buf(),
+                index,
+                value,
             }
-        }
-    }
-    docs
+        })
+        .collect()
+}
+
+/// The YAML files under `dir` (recursively), sorted. A missing folder fails the test.
+pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    collect_yaml(dir, &mut files);
+    files.sort();
+    files
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) {
