@@ -26,11 +26,45 @@ pub fn table_header(table: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The team's `shared/` folder beside the repository (override with `ROLLOUTS_SHARED_DIR`).
-pub fn shared_dir() -> PathBuf {
-    std::env::var_os("ROLLOUTS_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared"))
+/// Names the folder of the team's conformance data (holding `seed/`, `upstream/` and
+/// `upstream-crds/`). When it is set, the folder must exist.
+pub const CONFORMANCE_ENV: &str = "ROLLOUTS_CONFORMANCE_DIR";
+
+/// The conformance data folder: `$ROLLOUTS_CONFORMANCE_DIR` (which must then be a folder), else
+/// `shared/conformance` beside the repository when it exists, else none (a plain clone).
+pub fn conformance_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(CONFORMANCE_ENV) {
+        let dir = PathBuf::from(dir);
+        assert!(
+            dir.is_absolute(),
+            "{CONFORMANCE_ENV}={} must be an absolute path (tests run in their crate's folder)",
+            dir.display()
+        );
+        assert!(
+            dir.is_dir(),
+            "{CONFORMANCE_ENV}={} is not a folder: point it at the conformance data or unset it",
+            dir.display()
+        );
+        return Some(dir);
+    }
+    let beside = repo_root().join("../shared/conformance");
+    beside.canonicalize().ok().filter(|dir| dir.is_dir())
+}
+
+/// Says, past the test harness's capture (so a normal `cargo test` run shows it), whether
+/// `test` ran over the conformance data (`Some((dir, files))`) or skipped that part.
+pub fn report_conformance(test: &str, ran: Option<(&Path, usize)>) {
+    use std::io::Write;
+    let line = match ran {
+        Some((dir, files)) => format!(
+            "conformance data: {test}: ran over {} ({files} files)",
+            dir.display()
+        ),
+        None => format!(
+            "conformance data: {test}: not found (set {CONFORMANCE_ENV}); skipped upstream part"
+        ),
+    };
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// The control plane the tests run against.

@@ -12,7 +12,10 @@ mod wait;
 mod webhook;
 
 pub use apply::{apply_json, apply_yaml};
-pub use cluster::{Cluster, ROLLOUT_COLUMNS, cluster, repo_root, shared_dir, table_header};
+pub use cluster::{
+    CONFORMANCE_ENV, Cluster, ROLLOUT_COLUMNS, cluster, conformance_dir, repo_root,
+    report_conformance, table_header,
+};
 pub use controller::{ControllerProcess, controller};
 pub use crd::install_rollout_crd;
 pub use namespace::TestNamespace;

@@ -1,5 +1,5 @@
 //! Helpers for release scenarios: a namespace served by this process's webhook and controller,
-//! the seed's YAML, the `kubectl get rollout` row, approval, and pods counted per version.
+//! the example YAML, the `kubectl get rollout` row, approval, and pods counted per version.
 
 use crate::cluster::cluster;
 use crate::controller::controller;
@@ -16,17 +16,17 @@ use std::time::Duration;
 /// How long one step of a release may take on a loaded CI machine.
 pub const STEP_DEADLINE: Duration = Duration::from_secs(120);
 
-/// A file of the seed (`conformance/seed/`).
-pub fn seed(file: &str) -> String {
-    let path = crate::cluster::shared_dir()
-        .join("conformance/seed")
+/// A file of the sample application in `examples/echoserver/`.
+pub fn example(file: &str) -> String {
+    let path = crate::cluster::repo_root()
+        .join("examples/echoserver")
         .join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The seed's echoserver at `version` (`NODE_NAME`), with `replicas` pods.
+/// The example echoserver at `version` (`NODE_NAME`), with `replicas` pods.
 pub fn echoserver(version: &str, replicas: u32) -> String {
-    seed("echoserver.yaml")
+    example("echoserver.yaml")
         .replace("value: version1", &format!("value: {version}"))
         .replace("replicas: 5", &format!("replicas: {replicas}"))
 }

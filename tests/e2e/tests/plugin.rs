@@ -38,7 +38,7 @@ fn plugin(args: &[&str]) -> (i32, String, String) {
 }
 
 fn manual_rollout() -> String {
-    seed("rollout-partition.yaml").replace("pause: {duration: 60}", "pause: {}")
+    example("rollout-partition.yaml").replace("pause: {duration: 60}", "pause: {}")
 }
 
 async fn release_to_step_1(client: &kube::Client, ns: &str) {

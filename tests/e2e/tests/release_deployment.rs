@@ -14,7 +14,7 @@ const MANUAL_1: &str =
 
 /// The seed's partition Rollout with its 60 s pauses shortened to `seconds`.
 fn partition_rollout(seconds: u32) -> String {
-    seed("rollout-partition.yaml").replace("duration: 60", &format!("duration: {seconds}"))
+    example("rollout-partition.yaml").replace("duration: 60", &format!("duration: {seconds}"))
 }
 
 /// The seed's plan in the canary style (no rolling-style annotation), no traffic routing.

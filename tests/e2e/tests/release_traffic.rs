@@ -133,11 +133,11 @@ async fn assert_traffic_cleaned(client: &kube::Client, ns: &str) {
 async fn seed_canary_release_sets_weights_20_50_100_then_removes_the_canary_objects() {
     let (client, ns) = release_namespace("nginx").await;
     let ns = ns.name.clone();
-    let rollout = seed("rollout-canary.yaml").replace("duration: 60", "duration: 3");
+    let rollout = example("rollout-canary.yaml").replace("duration: 60", "duration: 3");
     release_v2_to_step_1(
         &client,
         &ns,
-        &seed("echoserver-ingress-nginx.yaml"),
+        &example("echoserver-ingress-nginx.yaml"),
         &rollout,
     )
     .await;
@@ -208,11 +208,11 @@ async fn seed_canary_release_sets_weights_20_50_100_then_removes_the_canary_obje
 async fn seed_ab_release_routes_by_header_without_a_weight() {
     let (client, ns) = release_namespace("ab").await;
     let ns = ns.name.clone();
-    let rollout = seed("rollout-ab.yaml").replace("duration: 60", "duration: 3");
+    let rollout = example("rollout-ab.yaml").replace("duration: 60", "duration: 3");
     release_v2_to_step_1(
         &client,
         &ns,
-        &seed("echoserver-ingress-nginx.yaml"),
+        &example("echoserver-ingress-nginx.yaml"),
         &rollout,
     )
     .await;
@@ -255,13 +255,19 @@ async fn seed_ab_release_routes_by_header_without_a_weight() {
 async fn mse_ingress_gets_the_same_canary_plan() {
     let (client, ns) = release_namespace("mse").await;
     let ns = ns.name.clone();
-    let rollout = seed("rollout-canary.yaml")
+    let rollout = example("rollout-canary.yaml")
         .replace("duration: 60", "duration: 3")
         .replace(
             "          name: echoserver\n",
             "          name: echoserver\n          classType: mse\n",
         );
-    release_v2_to_step_1(&client, &ns, &seed("echoserver-ingress-mse.yaml"), &rollout).await;
+    release_v2_to_step_1(
+        &client,
+        &ns,
+        &example("echoserver-ingress-mse.yaml"),
+        &rollout,
+    )
+    .await;
     wait_canary_annotations(
         &client,
         &ns,
@@ -337,7 +343,7 @@ async fn wait_weights(ns: &str, expected: &[(&str, i64)]) {
 async fn gateway_api_release_splits_the_httproute_80_20_then_50_50_then_restores_it() {
     let (client, ns) = release_namespace("gateway").await;
     let ns = ns.name.clone();
-    let rollout = seed("rollout-canary.yaml")
+    let rollout = example("rollout-canary.yaml")
         .replace("duration: 60", "duration: 3")
         .replace(
             "        ingress:\n          name: echoserver\n",
@@ -360,11 +366,11 @@ async fn rollback_with_traffic_sends_traffic_to_stable_first_then_restores_the_w
  {
     let (client, ns) = release_namespace("trafficback").await;
     let ns = ns.name.clone();
-    let rollout = seed("rollout-canary.yaml").replace("pause: {duration: 60}", "pause: {}");
+    let rollout = example("rollout-canary.yaml").replace("pause: {duration: 60}", "pause: {}");
     release_v2_to_step_1(
         &client,
         &ns,
-        &seed("echoserver-ingress-nginx.yaml"),
+        &example("echoserver-ingress-nginx.yaml"),
         &rollout,
     )
     .await;
@@ -426,7 +432,7 @@ async fn rollback_with_traffic_sends_traffic_to_stable_first_then_restores_the_w
 async fn a_release_waits_with_a_clear_message_until_its_ingress_exists() {
     let (client, ns) = release_namespace("noingress").await;
     let ns = ns.name.clone();
-    let rollout = seed("rollout-canary.yaml").replace("duration: 60", "duration: 3");
+    let rollout = example("rollout-canary.yaml").replace("duration: 60", "duration: 3");
     apply(&ns, &echoserver("version1", 5));
     apply(&ns, &rollout);
     wait_webhook_sees(&ns, &rollout).await;
@@ -452,7 +458,7 @@ async fn a_release_waits_with_a_clear_message_until_its_ingress_exists() {
         "no pod changes before the traffic objects exist"
     );
 
-    apply(&ns, &seed("echoserver-ingress-nginx.yaml"));
+    apply(&ns, &example("echoserver-ingress-nginx.yaml"));
     wait_row(
         &ns,
         NAME,
@@ -477,11 +483,11 @@ async fn a_release_waits_with_a_clear_message_until_its_ingress_exists() {
 async fn a_newer_version_mid_release_reroutes_the_canary_to_it_and_keeps_the_stable_pin() {
     let (client, ns) = release_namespace("trafficv3").await;
     let ns = ns.name.clone();
-    let rollout = seed("rollout-canary.yaml").replace("duration: 60", "duration: 3");
+    let rollout = example("rollout-canary.yaml").replace("duration: 60", "duration: 3");
     release_v2_to_step_1(
         &client,
         &ns,
-        &seed("echoserver-ingress-nginx.yaml"),
+        &example("echoserver-ingress-nginx.yaml"),
         &rollout,
     )
     .await;

@@ -10,16 +10,11 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::ListParams;
+use rollouts_e2e::release::example;
 use rollouts_e2e::*;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-
-fn seed(file: &str) -> String {
-    let shared = shared_dir();
-    std::fs::read_to_string(shared.join("conformance/seed").join(file))
-        .unwrap_or_else(|e| panic!("{file}: {e}"))
-}
 
 async fn webhook_namespace(prefix: &str) -> (kube::Client, TestNamespace) {
     let hook = webhook();
@@ -56,10 +51,10 @@ async fn wait_deployment_settled(deployments: &Api<Deployment>, name: &str) -> D
 #[tokio::test]
 async fn governed_deployment_image_update_is_frozen_and_creates_no_pods() {
     let (client, ns) = webhook_namespace("frozen").await;
-    apply(&ns.name, &seed("echoserver.yaml")).unwrap();
-    apply(&ns.name, &seed("rollout-partition.yaml"))
-        .expect("the seed's v1alpha1 Rollout is admitted");
-    wait_webhook_sees(&ns.name, &seed("rollout-partition.yaml")).await;
+    apply(&ns.name, &example("echoserver.yaml")).unwrap();
+    apply(&ns.name, &example("rollout-partition.yaml"))
+        .expect("the example v1alpha1 Rollout is admitted");
+    wait_webhook_sees(&ns.name, &example("rollout-partition.yaml")).await;
     cluster().kubectl(&[
         "label",
         "-n",
@@ -82,10 +77,7 @@ async fn governed_deployment_image_update_is_frozen_and_creates_no_pods() {
     })
     .await;
 
-    let v2 = seed("echoserver.yaml")
-        .replace("demo:1.10.2", "demo:1.10.3")
-        .replace("value: version1", "value: version2");
-    apply(&ns.name, &v2).unwrap();
+    apply(&ns.name, &example("echoserver-v2.yaml")).unwrap();
     let d = wait_deployment_settled(&deployments, "echoserver").await;
     assert_eq!(d.spec.paused, Some(true));
     let annotations = d.metadata.annotations.clone().unwrap_or_default();
@@ -128,7 +120,7 @@ async fn governed_deployment_image_update_is_frozen_and_creates_no_pods() {
 #[tokio::test]
 async fn ungoverned_deployment_rolls_normally() {
     let (client, ns) = webhook_namespace("ungoverned").await;
-    apply(&ns.name, &seed("echoserver.yaml")).unwrap();
+    apply(&ns.name, &example("echoserver.yaml")).unwrap();
     cluster().kubectl(&[
         "label",
         "-n",
@@ -136,7 +128,7 @@ async fn ungoverned_deployment_rolls_normally() {
         "deployment/echoserver",
         "rollouts.kruise.io/workload-type=deployment",
     ]);
-    let v2 = seed("echoserver.yaml").replace("demo:1.10.2", "demo:1.10.3");
+    let v2 = example("echoserver.yaml").replace("demo:1.10.2", "demo:1.10.3");
     apply(&ns.name, &v2).unwrap();
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
     wait_for(
@@ -218,7 +210,7 @@ async fn statefulset_image_update_gets_partition_32767() {
 async fn invalid_rollout_is_refused_by_kubectl_apply_naming_the_field() {
     let (_client, ns) = webhook_namespace("invalid").await;
     // Steps that shrink pass the schema; only the webhook knows they are wrong.
-    let invalid = seed("rollout-canary.yaml").replace("replicas: 100%", "replicas: 40%");
+    let invalid = example("rollout-canary.yaml").replace("replicas: 100%", "replicas: 40%");
     let error = apply(&ns.name, &invalid).expect_err("refused");
     assert!(
         error.contains("admission webhook \"vrollout.kb.io\" denied the request"),
@@ -233,8 +225,8 @@ async fn invalid_rollout_is_refused_by_kubectl_apply_naming_the_field() {
 #[tokio::test]
 async fn both_api_versions_are_served_through_conversion() {
     let (_client, ns) = webhook_namespace("versions").await;
-    apply(&ns.name, &seed("echoserver.yaml")).unwrap();
-    apply(&ns.name, &seed("rollout-ab.yaml")).unwrap();
+    apply(&ns.name, &example("echoserver.yaml")).unwrap();
+    apply(&ns.name, &example("rollout-ab.yaml")).unwrap();
     for version in ["v1alpha1", "v1beta1"] {
         let table = cluster().kubectl(&[
             "get",
@@ -261,7 +253,7 @@ async fn both_api_versions_are_served_through_conversion() {
     );
     assert!(
         alpha["metadata"]["annotations"]["rollouts.kruise.io/conversion-data"].is_null(),
-        "the seed maps cleanly"
+        "the example maps cleanly"
     );
 }
 
@@ -322,7 +314,7 @@ async fn serving_certificate_is_renewed_without_restarting() {
     assert!(log.contains("serving a renewed certificate"), "{log}");
     // The API server still trusts it (same CA): admission keeps working across renewals.
     let (_client, ns) = webhook_namespace("after-renewal").await;
-    let invalid = seed("rollout-canary.yaml").replace("weight: 50", "weight: 10");
+    let invalid = example("rollout-canary.yaml").replace("weight: 50", "weight: 10");
     let error = apply(&ns.name, &invalid).expect_err("refused");
     assert!(
         error.contains("spec.strategy.canary.steps[1].weight"),
