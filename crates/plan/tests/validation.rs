@@ -358,48 +358,6 @@ fn v1alpha1_rules_name_v1alpha1_fields() {
 }
 
 #[test]
-fn seed_and_upstream_rollouts_are_valid() {
-    let shared = std::env::var_os("ROLLOUTS_SHARED_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-        });
-    let mut checked = 0;
-    for file in [
-        "seed/rollout-canary.yaml",
-        "seed/rollout-ab.yaml",
-        "seed/rollout-partition.yaml",
-        "upstream/rollout/rollout_v1beta1_canary_base.yaml",
-        "upstream/rollout/rollout_v1beta1_partition_base.yaml",
-        "upstream/rollout/rollout_v1beta1_bluegreen_base.yaml",
-        "upstream/rollout/rollout_canary_base.yaml",
-    ] {
-        let text = std::fs::read_to_string(shared.join("conformance").join(file))
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
-        let value: Value = serde_yaml::from_str(&text).unwrap();
-        let ctx = Context {
-            old: None,
-            others: &[],
-            partition_percent_limit: DEFAULT_PARTITION_PERCENT_LIMIT,
-        };
-        let found: Vec<String> = if value["apiVersion"] == "rollouts.kruise.io/v1alpha1" {
-            validate_v1alpha1(&serde_json::from_value(value).unwrap(), None, &ctx)
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        } else {
-            validate_v1beta1(&serde_json::from_value(value).unwrap(), &ctx)
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        };
-        assert!(found.is_empty(), "{file}: {found:?}");
-        checked += 1;
-    }
-    assert_eq!(checked, 7);
-}
-
-#[test]
 fn ingress_providers_refuse_match_conditions_they_would_ignore() {
     let with_match = |class: &str, matched: Value| {
         edit(|v| {
