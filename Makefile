@@ -1,29 +1,45 @@
 # The commands people and CI use. `make demo` runs the main job, `make test` runs all tests;
-# each installs what it needs.
+# each first checks the prerequisites (tests/local/prereqs.sh), then builds what it needs.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 CLUSTER_DIR ?= $(CURDIR)/.cluster
+# The team's conformance data, when it sits beside the repository (ROLLOUTS_CONFORMANCE_DIR wins).
+CONFORMANCE_BESIDE := $(abspath $(CURDIR)/../shared/conformance)
 
-.PHONY: help build test unit-test e2e lint fmt manifests check-manifests check-purity up down demo bench toolchain
+.PHONY: help prereqs build test unit-test e2e newcomer lint fmt manifests check-manifests check-purity up down demo bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-toolchain: ## Check that cargo is installed (rustup's default toolchain)
-	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
+prereqs: ## Check for cargo, a C linker, Go >= 1.26, make, curl and git; names what is missing and how to install it
+	@CARGO=$(CARGO) tests/local/prereqs.sh
 
-build: toolchain ## Build every crate and binary
+build: prereqs ## Build every crate and binary
 	$(CARGO) build --workspace --all-targets --locked
 
-test: toolchain check-manifests check-purity unit-test e2e ## Run all tests: unit, conformance, then e2e on the local control plane
+test: prereqs check-manifests check-purity unit-test e2e newcomer ## Run all tests: unit, conformance, e2e on the local control plane, then the newcomer check
 
-unit-test: ## Unit, conformance and manifest tests (no cluster)
-	$(CARGO) test --workspace --locked --exclude rollouts-e2e
+# The conformance tests also run over the team's conformance data when ROLLOUTS_CONFORMANCE_DIR
+# names it (a missing folder is an error) or when it sits beside the repository as
+# shared/conformance. The last line says which.
+unit-test: ## Unit, conformance and manifest tests (no cluster); the last line says whether conformance data was found
+	@if [ -n "$${ROLLOUTS_CONFORMANCE_DIR:-}" ]; then \
+	  dir="$$(cd "$$ROLLOUTS_CONFORMANCE_DIR" 2>/dev/null && pwd)" \
+	    || { echo "unit-test: ROLLOUTS_CONFORMANCE_DIR=$$ROLLOUTS_CONFORMANCE_DIR is not a folder"; exit 1; }; \
+	  export ROLLOUTS_CONFORMANCE_DIR="$$dir"; \
+	  summary="conformance data: found at $$dir (ROLLOUTS_CONFORMANCE_DIR); the conformance tests ran over it"; \
+	elif [ -d "$(CONFORMANCE_BESIDE)" ]; then \
+	  summary="conformance data: found at $(CONFORMANCE_BESIDE) (beside the repository); the conformance tests ran over it"; \
+	else \
+	  summary="conformance data: not found (no ROLLOUTS_CONFORMANCE_DIR, no shared/conformance beside the repository); the conformance tests skipped their upstream part"; \
+	fi; \
+	rc=0; $(CARGO) test --workspace --locked --exclude rollouts-e2e || rc=$$?; \
+	echo "$$summary"; exit $$rc
 
 # Starts the local control plane unless one already runs for $(CLUSTER_DIR) (then it is reused
 # and left running); a cluster started here is stopped afterwards, pass or fail.
-e2e: toolchain ## End-to-end tests against the local control plane (builds it when needed)
+e2e: prereqs ## End-to-end tests against the local control plane (builds it when needed)
 	@$(CARGO) build --locked -p rollouts-e2e --tests
 	@started=0; \
 	if ! tests/cluster/bin/k8scluster status --dir $(CLUSTER_DIR) >/dev/null 2>&1; then started=1; fi; \
@@ -32,20 +48,23 @@ e2e: toolchain ## End-to-end tests against the local control plane (builds it wh
 	trap 'if [ $$started = 1 ]; then tests/cluster/down.sh $(CLUSTER_DIR) >/dev/null 2>&1; fi' EXIT; \
 	KUBECONFIG=$(CLUSTER_DIR)/kubeconfig $(CARGO) test --locked -p rollouts-e2e
 
-lint: toolchain ## fmt check and clippy with warnings as errors
+newcomer: prereqs ## Clone the committed HEAD where nothing sits beside it: prereqs, make -n demo/test, unit tests (NEWCOMER_DEMO=1: also make demo)
+	@tests/local/newcomer.sh
+
+lint: prereqs ## fmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-manifests: toolchain ## Regenerate manifests/crds from the API types
+manifests: prereqs ## Regenerate manifests/crds from the API types
 	$(CARGO) run --locked -q -p rollouts-api --bin crdgen
 
-check-manifests: toolchain ## Fail if manifests/crds differ from the API types
+check-manifests: prereqs ## Fail if manifests/crds differ from the API types
 	$(CARGO) run --locked -q -p rollouts-api --bin crdgen -- --check
 
-check-purity: toolchain ## Fail if the pure crates depend on a client, a runtime or HTTP
+check-purity: prereqs ## Fail if the pure crates depend on a client, a runtime or HTTP
 	@for crate in rollouts-plan rollouts-workload; do \
 	  deps=$$($(CARGO) tree -p $$crate -e normal --prefix none --format '{p}') \
 	    || { echo "check-purity: cargo tree failed for $$crate"; exit 1; }; \
@@ -54,7 +73,7 @@ check-purity: toolchain ## Fail if the pure crates depend on a client, a runtime
 	  echo "check-purity: $$crate depends on none of kube-client, kube-runtime, tokio, hyper, reqwest"; \
 	done
 
-up: ## Build (when needed) and start the local control plane, the webhook and the controller; prints the lines to paste
+up: prereqs ## Build (when needed) and start the local control plane, the webhook and the controller; prints the lines to paste
 	@tests/cluster/up.sh $(CLUSTER_DIR) > $(CLUSTER_DIR).exports
 	@tests/local/services.sh up $(CLUSTER_DIR)
 	@cat $(CLUSTER_DIR).exports && rm -f $(CLUSTER_DIR).exports
@@ -63,9 +82,9 @@ down: ## Stop the controller, the webhook and the local control plane
 	@if [ -d $(CLUSTER_DIR) ]; then tests/local/services.sh down $(CLUSTER_DIR); fi
 	@tests/cluster/down.sh $(CLUSTER_DIR)
 
-demo: ## Play the seed's walkthrough end to end on the local control plane (builds what it needs)
+demo: prereqs ## Play the walkthrough with examples/ end to end on the local control plane (builds what it needs)
 	@tests/local/demo.sh
 
-bench: toolchain ## Admission benchmark: p50/p99, throughput and memory at 1, 16 and 64 connections
+bench: prereqs ## Admission benchmark: p50/p99, throughput and memory at 1, 16 and 64 connections
 	$(CARGO) build --release --locked -p rollouts-bench
 	target/release/admission-load --connections 1,16,64 --seconds 5

@@ -1,24 +1,23 @@
 #!/usr/bin/env bash
 # Usage: tests/local/demo.sh   (or `make demo`)
-# Plays the seed's walkthrough (conformance/seed/WALKTHROUGH.md) end to end on the local control
-# plane: `make up` (builds what is missing, starts the cluster, the webhook and the controller),
-# then four stages, each in a fresh namespace:
+# Plays the walkthrough of docs/getting-started.md end to end on the local control plane, with
+# the sample application of examples/echoserver/: `make up` (builds what is missing, starts the
+# cluster, the webhook and the controller), then four stages, each in a fresh namespace:
 #   1/4 canary release with traffic (rollout-canary.yaml + Nginx Ingress)
 #   2/4 A/B testing (rollout-ab.yaml + Nginx Ingress)
 #   3/4 phased release without Ingress (rollout-partition.yaml)
 #   4/4 rollback in the middle of a canary release
 # Every command is printed (`$ ...`) before it runs, followed by its real output. Every wait is
-# bounded; a stage that does not reach what the seed says stops the script with exit 1 and the
-# last observations. The cluster and the namespaces are left running (`make down` stops it).
-# Env: ROLLOUTS_SHARED_DIR (folder holding conformance/seed, default <repo>/../shared),
-#      DEMO_PAUSE_SECONDS (the seed's 60 s pauses become this, default 5),
+# bounded; a stage that does not reach what the walkthrough says stops the script with exit 1 and
+# the last observations. The cluster and the namespaces are left running (`make down` stops it).
+# Needs nothing outside the repository.
+# Env: DEMO_PAUSE_SECONDS (the examples' 60 s pauses become this, default 5),
 #      DEMO_WAIT_SECONDS (bound of each wait, default 120),
 #      DEMO_WATCH_SECONDS (bound of `kubectl-kruise rollout status -w`, default 300).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-SEED="${ROLLOUTS_SHARED_DIR:-$ROOT/../shared}/conformance/seed"
-SEED="$(cd "$SEED" 2>/dev/null && pwd || echo "$SEED")"
+EXAMPLES="$ROOT/examples/echoserver"
 PAUSE="${DEMO_PAUSE_SECONDS:-5}"
 WAIT="${DEMO_WAIT_SECONDS:-120}"
 WATCH="${DEMO_WATCH_SECONDS:-300}"
@@ -251,7 +250,7 @@ COUNT_PODS='-l app=echoserver -o jsonpath='"'"'{range .items[*]}{.spec.container
 count_pods() { run_sh "kubectl get pods -n $1 $COUNT_PODS"; }
 
 # Deploys echoserver version1 (and the Ingress when given), then the Rollout, and waits until
-# the Rollout is Healthy, as the seed's steps 1 and 2.
+# the Rollout is Healthy (steps 1 and 2 of the walkthrough).
 deploy() {
   local ns="$1" rollout="$2" ingress="${3:-}"
   if [[ -n "$ingress" ]]; then
@@ -266,18 +265,18 @@ deploy() {
   wait_webhook_cache "$ns" "$rollout"
 }
 
-# Triggers the release (the seed's step 3) and waits for step 1 to pause for approval.
+# Triggers the release (step 3 of the walkthrough) and waits for step 1 to pause for approval.
 release_to_step_1() {
   local ns="$1"
   note "trigger a release: image demo:1.10.2 -> demo:1.10.3 and NODE_NAME version1 -> version2"
-  show diff echoserver.yaml echoserver-v2.yaml
-  diff echoserver.yaml echoserver-v2.yaml || true
+  show diff -I '^#' echoserver.yaml echoserver-v2.yaml
+  diff -I '^#' echoserver.yaml echoserver-v2.yaml || true
   run kubectl apply -n "$ns" -f echoserver-v2.yaml
   wait_rollout "$ns" Progressing 1 StepPaused "$MANUAL_1"
   run kubectl get rollouts "$NAME" -n "$ns"
 }
 
-# Approves step 1 with the plugin and watches the release to its end (the seed's step 5).
+# Approves step 1 with the plugin and watches the release to its end (step 5 of the walkthrough).
 approve_and_watch() {
   local ns="$1"
   run kubectl-kruise rollout approve "rollouts/$NAME" -n "$ns"
@@ -285,7 +284,7 @@ approve_and_watch() {
   local watch="kubectl-kruise rollout status rollouts/$NAME -n $ns -w --timeout $WATCH | cat"
   printf '$ %s\n' "$watch"
   if ! eval "$watch"; then
-    # Not a step of the seed (which watches with `kubectl get -w`): say so loudly, go on watching.
+    # The walkthrough's own watch is `kubectl get -w`: say so loudly, go on watching.
     note "WARNING: '$watch' failed (its error is above); watching with kubectl get instead"
   fi
   wait_rollout "$ns" Healthy 3 Completed ""
@@ -314,8 +313,8 @@ MANUAL_1='Rollout is in step(1/3), and you need manually confirm to enter the ne
 # ---------------------------------------------------------------------------------------------
 # Start
 
-for f in echoserver.yaml echoserver-ingress-nginx.yaml rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml; do
-  [[ -f "$SEED/$f" ]] || { echo "ERROR: seed file $SEED/$f not found (set ROLLOUTS_SHARED_DIR to the folder holding conformance/seed)" >&2; exit 1; }
+for f in echoserver.yaml echoserver-v2.yaml echoserver-ingress-nginx.yaml rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml; do
+  [[ -f "$EXAMPLES/$f" ]] || { echo "ERROR: example file $EXAMPLES/$f not found: is this a complete checkout?" >&2; exit 1; }
 done
 
 heading "Starting the local control plane, the webhook and the controller (make up)"
@@ -337,24 +336,23 @@ for tool in kubectl kubectl-kruise; do
 done
 run kubectl get nodes
 
-# The seed's files are applied from copies: the 60 s pauses shortened, and version2 of echoserver.
+# The examples are applied from copies, with the Rollouts' 60 s pauses shortened.
 FILES="$(dirname "$KUBECONFIG")/demo"
 mkdir -p "$FILES"
-cp "$SEED/echoserver.yaml" "$SEED/echoserver-ingress-nginx.yaml" "$FILES/"
-sed -e 's/demo:1\.10\.2/demo:1.10.3/' -e 's/version1/version2/' "$SEED/echoserver.yaml" > "$FILES/echoserver-v2.yaml"
+cp "$EXAMPLES/echoserver.yaml" "$EXAMPLES/echoserver-v2.yaml" "$EXAMPLES/echoserver-ingress-nginx.yaml" "$FILES/"
 for f in rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml; do
-  sed "s/duration: 60/duration: $PAUSE/" "$SEED/$f" > "$FILES/$f"
+  sed "s/duration: 60/duration: $PAUSE/" "$EXAMPLES/$f" > "$FILES/$f"
 done
-heading "The seed's files"
-note "copied from $SEED to $FILES; the commands below run there"
+heading "The example files (examples/echoserver/)"
+note "copied from $EXAMPLES to $FILES; the commands below run there"
 cd "$FILES"
-note "the seed's 60 s pauses are shortened to ${PAUSE} s in the copies: sed 's/duration: 60/duration: $PAUSE/'"
+note "the Rollouts' 60 s pauses are shortened to ${PAUSE} s in the copies: sed 's/duration: 60/duration: $PAUSE/'"
 note "echoserver-v2.yaml is echoserver.yaml with demo:1.10.3 and NODE_NAME=version2"
 note "there is no ingress controller and no real container here: KWOK makes pods Running and Ready,"
 note "so instead of curl answers the demo shows the Ingress and Service objects an ingress controller reads"
 
 # ---------------------------------------------------------------------------------------------
-heading '1/4 Canary release with traffic (seed: "canary release")'
+heading '1/4 Canary release with traffic (examples/echoserver/rollout-canary.yaml)'
 T=$SECONDS
 NS=demo-canary
 fresh_namespace "$NS"
@@ -375,7 +373,7 @@ show_traffic_cleaned "$NS" version2
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '2/4 A/B testing (seed: "A/B testing")'
+heading '2/4 A/B testing (examples/echoserver/rollout-ab.yaml)'
 T=$SECONDS
 NS=demo-ab
 fresh_namespace "$NS"
@@ -393,7 +391,7 @@ show_traffic_cleaned "$NS" version2
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '3/4 Phased release without Ingress (seed: "phased release", rolling-style: partition)'
+heading '3/4 Phased release without Ingress (examples/echoserver/rollout-partition.yaml, rolling-style: partition)'
 T=$SECONDS
 NS=demo-partition
 fresh_namespace "$NS"
@@ -409,7 +407,7 @@ count_pods "$NS"
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '4/4 Rollback in the middle of a release (seed: "roll back at any step")'
+heading '4/4 Rollback in the middle of a release (re-apply examples/echoserver/echoserver.yaml)'
 T=$SECONDS
 NS=demo-rollback
 fresh_namespace "$NS"
@@ -426,7 +424,7 @@ count_pods "$NS"
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading "Done: the seed's walkthrough played end to end in $(( SECONDS - T0 ))s"
+heading "Done: the walkthrough played end to end in $(( SECONDS - T0 ))s"
 note "the cluster keeps running, with the namespaces demo-canary, demo-ab, demo-partition and demo-rollback"
 note "to reach it:"
 echo "$EXPORTS"
