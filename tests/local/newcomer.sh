@@ -10,7 +10,8 @@
 #   4. only with NEWCOMER_DEMO=1: `make demo` (builds the local control plane in the clone, about
 #      12 minutes cold), then `make down` there.
 # Uncommitted changes of this checkout are not in the clone. The temporary folder (and a cluster
-# the demo started there) is removed on exit. Every step is bounded by a timeout.
+# the demo started there) is removed on exit; the unit-test output stays in
+# target/newcomer/unit-test.log. Every step is bounded by a timeout.
 # The clone's target/ is a link to target/newcomer/ of this checkout, seeded once from
 # target/debug/, so the clone reuses the compiled dependencies instead of building them cold.
 # Env: NEWCOMER_DEMO=1, NEWCOMER_UNIT_TIMEOUT (seconds, default 2400),
@@ -47,7 +48,6 @@ case "$base/" in
 esac
 WORK="$base/rollouts-newcomer-$(id -u)-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)"
 CLONE="$WORK/rollouts-rs"
-LOG="$WORK/unit-test.log"
 
 exec 9>"$WORK.lock"
 flock -w 10 9 || die "another newcomer run for $ROOT holds $WORK.lock"
@@ -97,6 +97,7 @@ if [[ ! -d "$BUILD/debug" && -d "$ROOT/target/debug" ]]; then
 fi
 mkdir -p "$BUILD"
 ln -s "$BUILD" "$CLONE/target"
+LOG="$BUILD/unit-test.log"   # kept after the run
 cd "$CLONE"
 
 step() { log "step $1"; }
