@@ -41,8 +41,6 @@ pub const BATCH_RELEASE_CONTROL_INFO: &str = "batchrelease.rollouts.kruise.io/co
 /// Partition-style Deployment strategy JSON; written by the webhook and controller, read by the
 /// controller.
 pub const DEPLOYMENT_STRATEGY: &str = "rollouts.kruise.io/deployment-strategy";
-/// Extra Deployment status JSON; written and read by the controller.
-pub const DEPLOYMENT_EXTRA_STATUS: &str = "rollouts.kruise.io/deployment-extra-status";
 /// `"true"` while the controller drives a partition-style Deployment; removed on finalise.
 pub const CONTROLLED_BY_ADVANCED_DEPLOYMENT: &str =
     "rollouts.kruise.io/controlled-by-advanced-deployment-controller";
@@ -53,6 +51,10 @@ pub const ORIGINAL_DEPLOYMENT_STRATEGY: &str = "rollouts.kruise.io/original-depl
 /// `maxUnavailable` the controller drives it with); written by the controller, enforced by the
 /// webhook against other edits, removed on finish, disable, delete and rollback.
 pub const BATCH_POD_LIMIT: &str = "rollouts.kruise.io/batch-pod-limit";
+/// Progress of a partition-style Deployment's batch as upstream's tools read it,
+/// `{"updatedReadyReplicas":N,"expectedUpdatedReplicas":M}`; written by the controller with each
+/// batch, removed on finish, disable, delete and rollback.
+pub const DEPLOYMENT_EXTRA_STATUS: &str = "rollouts.kruise.io/deployment-extra-status";
 /// Native DaemonSet canary/stable revisions JSON; written and read by the controller.
 pub const DAEMONSET_REVISION: &str = "rollouts.kruise.io/daemonset-revision";
 /// Native DaemonSet partition and batch revision JSON; written and read by the controller.

@@ -85,24 +85,18 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Re
     }
     let api: Api<Rollout> =
         Api::namespaced(ctx.client.clone(), &rollout.namespace().unwrap_or_default());
-    let name = rollout.name_any();
     let deleting = rollout.metadata.deletion_timestamp.is_some();
-    if !deleting
-        && !rollout
-            .finalizers()
-            .iter()
-            .any(|f| f == keys::ROLLOUT_FINALIZER)
-    {
-        let mut finalizers = rollout.finalizers().to_vec();
-        finalizers.push(keys::ROLLOUT_FINALIZER.to_string());
-        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": rollout.resource_version()}});
-        api.patch(&name, &params(), &Patch::Merge(&patch))
-            .await
-            .map_err(api_failed("add the finalizer"))?;
-        return Ok(Requeue::await_change());
-    }
+    // Finalizer and plan hash in one guarded write, and the reconcile goes on with the object it
+    // returned: a new Rollout gets its first status in this same pass, without a conflict.
+    let updated = ensure_metadata(rollout, &api).await?;
+    let rollout = updated.as_ref().unwrap_or(rollout);
     let control = match control_of(rollout) {
         Ok(control) => control,
+        // We never touch a workload we cannot release, so a deletion has nothing to restore.
+        Err(_) if deleting => {
+            remove_finalizer(rollout, &api).await?;
+            return Ok(Requeue::await_change());
+        }
         Err(message) => return unsupported(rollout, ctx, &api, message).await,
     };
     let observed = observe(&ctx.stores, rollout, control);
@@ -110,7 +104,6 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Re
     if let Some(object) = observed.object.as_ref().filter(|_| !deleting) {
         label_workload(ctx, &observed, object).await?;
     }
-    ensure_plan_hash(rollout, &api).await?;
     let deadline = facts
         .as_ref()
         .and_then(|f| f.progress_deadline_seconds)
@@ -147,20 +140,34 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Re
     publish_events(rollout, ctx, &decision).await;
     record_durations(rollout, ctx, &decision);
     if decision.remove_finalizer {
-        let finalizers: Vec<&String> = rollout
-            .finalizers()
-            .iter()
-            .filter(|f| *f != keys::ROLLOUT_FINALIZER)
-            .collect();
-        let patch = json!({"metadata": {"finalizers": finalizers}});
-        api.patch(&name, &params(), &Patch::Merge(&patch))
-            .await
-            .map_err(api_failed("remove the finalizer"))?;
+        remove_finalizer(rollout, &api).await?;
     }
     Ok(match decision.requeue_after {
         Some(after) => Requeue::requeue(after),
         None => Requeue::requeue(RESYNC),
     })
+}
+
+/// Removes our finalizer, and only it: a JSON patch that first tests the entry is still ours at
+/// that position, so a concurrent change of the list conflicts instead of being overwritten.
+async fn remove_finalizer(rollout: &Rollout, api: &Api<Rollout>) -> Result<(), ApplyError> {
+    let Some(position) = rollout
+        .finalizers()
+        .iter()
+        .position(|f| f == keys::ROLLOUT_FINALIZER)
+    else {
+        return Ok(());
+    };
+    let path = format!("/metadata/finalizers/{position}");
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "test", "path": path, "value": keys::ROLLOUT_FINALIZER},
+        {"op": "remove", "path": path},
+    ]))
+    .expect("a well-formed JSON patch");
+    api.patch(&rollout.name_any(), &params(), &Patch::Json::<()>(patch))
+        .await
+        .map_err(api_failed("remove the finalizer"))?;
+    Ok(())
 }
 
 /// A kind or style this controller cannot release: say so in the status, once as an Event.
@@ -233,16 +240,38 @@ async fn label_workload(
     Ok(())
 }
 
-async fn ensure_plan_hash(rollout: &Rollout, api: &Api<Rollout>) -> Result<(), ApplyError> {
-    let hash = rollouts_plan::plan_hash(rollout);
-    if rollout.annotations().get(keys::ROLLOUT_HASH) == Some(&hash) {
-        return Ok(());
+/// Adds our finalizer (unless the Rollout is being deleted) and records the plan hash, in one
+/// merge patch guarded by the resourceVersion. Returns the updated Rollout when it wrote.
+async fn ensure_metadata(
+    rollout: &Rollout,
+    api: &Api<Rollout>,
+) -> Result<Option<Rollout>, ApplyError> {
+    let mut metadata = serde_json::Map::new();
+    let deleting = rollout.metadata.deletion_timestamp.is_some();
+    if !deleting
+        && !rollout
+            .finalizers()
+            .iter()
+            .any(|f| f == keys::ROLLOUT_FINALIZER)
+    {
+        let mut finalizers = rollout.finalizers().to_vec();
+        finalizers.push(keys::ROLLOUT_FINALIZER.to_string());
+        metadata.insert("finalizers".into(), json!(finalizers));
     }
-    let patch = json!({"metadata": {"annotations": {keys::ROLLOUT_HASH: hash}}});
-    api.patch(&rollout.name_any(), &params(), &Patch::Merge(&patch))
+    let hash = rollouts_plan::plan_hash(rollout);
+    if rollout.annotations().get(keys::ROLLOUT_HASH) != Some(&hash) {
+        metadata.insert("annotations".into(), json!({keys::ROLLOUT_HASH: hash}));
+    }
+    if metadata.is_empty() {
+        return Ok(None);
+    }
+    metadata.insert("resourceVersion".into(), json!(rollout.resource_version()));
+    let patch = json!({ "metadata": metadata });
+    let updated = api
+        .patch(&rollout.name_any(), &params(), &Patch::Merge(&patch))
         .await
-        .map_err(api_failed("record the plan hash"))?;
-    Ok(())
+        .map_err(api_failed("add the finalizer and record the plan hash"))?;
+    Ok(Some(updated))
 }
 
 /// The current step has been upgrading for longer than the deadline (then pods are listed).

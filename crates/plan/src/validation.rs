@@ -411,29 +411,19 @@ pub fn validate_v1alpha1(
         }
     }
     if let Some(old) = old {
-        let old_style = old
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(keys::ROLLING_STYLE));
         let phase = old.status.as_ref().and_then(|s| s.phase);
         let releasing = matches!(
             phase,
             Some(RolloutPhase::Progressing) | Some(RolloutPhase::Terminating)
         );
-        if releasing && old_style != style {
-            errors.push(err(
-                format!("metadata.annotations[{}]", keys::ROLLING_STYLE),
-                "cannot change while a release is in progress",
-            ));
+        if releasing {
+            check_v1alpha1_immutable(old, rollout, &mut errors);
         }
     }
+    // v1alpha1 has its own update rules (above): the number of steps and the style fields of
+    // v1beta1 may change during a release, and the controller re-plans.
     let beta = alpha_to_beta(rollout);
-    let old_beta = old.map(alpha_to_beta);
-    let beta_ctx = Context {
-        old: old_beta.as_ref(),
-        ..*ctx
-    };
+    let beta_ctx = Context { old: None, ..*ctx };
     let weight_steps: Vec<bool> = steps.iter().map(|s| s.weight.is_some()).collect();
     for mut e in validate_v1beta1(&beta, &beta_ctx) {
         if e.field.starts_with("spec.workloadRef") {
@@ -458,6 +448,41 @@ pub fn validate_v1alpha1(
         }
     }
     errors
+}
+
+/// What a v1alpha1 Rollout may not change while it releases: its workload, its traffic routing
+/// and its rolling-style annotation.
+fn check_v1alpha1_immutable(
+    old: &v1alpha1::Rollout,
+    new: &v1alpha1::Rollout,
+    errors: &mut Vec<FieldError>,
+) {
+    let while_releasing = "cannot change while a release is in progress";
+    if old.spec.object_ref.workload_ref != new.spec.object_ref.workload_ref {
+        errors.push(err("spec.objectRef.workloadRef", while_releasing));
+    }
+    let routings = |r: &v1alpha1::Rollout| {
+        r.spec
+            .strategy
+            .canary
+            .as_ref()
+            .map(|c| c.traffic_routings.clone())
+    };
+    if routings(old) != routings(new) {
+        errors.push(err("spec.strategy.canary.trafficRoutings", while_releasing));
+    }
+    let style = |r: &v1alpha1::Rollout| {
+        r.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(keys::ROLLING_STYLE).cloned())
+    };
+    if style(old) != style(new) {
+        errors.push(err(
+            format!("metadata.annotations[{}]", keys::ROLLING_STYLE),
+            while_releasing,
+        ));
+    }
 }
 
 fn step_index(field: &str) -> Option<usize> {

@@ -207,16 +207,17 @@ fn paused_at(steps: &str, current: i32, next: i32, updated: i32) -> Sim {
 #[test]
 fn next_step_index_patch_jumps_forwards_and_backwards_and_invalid_values_are_corrected() {
     // (replicas of the steps, current, patched next, updated, expected position, upgrade)
+    // A paused step keeps its batch applied: asking for as many pods as already run changes nothing.
     let cases = [
         ("10% 30% 100%", 1, 3, 1, (3, -1, StepUpgrade), Some(10)),
-        ("40% 40% 40%", 1, 3, 4, (3, -1, StepPaused), None), // target reached: no upgrade
-        ("10% 30% 60%", 3, 1, 6, (1, 2, StepPaused), Some(1)), // pods are never scaled down
-        ("10% 30%", 5, 2, 1, (2, -1, StepUpgrade), Some(3)), // current out of range
-        ("10% 30%", 1, 2, 1, (1, 2, StepPaused), None),
-        ("10% 30%", 1, -1, 1, (1, 2, StepPaused), None),
-        ("10% 30%", 1, 0, 1, (1, 2, StepPaused), None),
-        ("10% 30%", 1, -2, 1, (1, 2, StepPaused), None),
-        ("10% 30%", 1, 5, 1, (1, 2, StepPaused), None),
+        ("40% 40% 40%", 1, 3, 4, (3, -1, StepPaused), Some(4)), // target reached: same batch
+        ("10% 30% 60%", 3, 1, 6, (1, 2, StepPaused), Some(1)),  // pods are never scaled down
+        ("10% 30%", 5, 2, 1, (2, -1, StepUpgrade), Some(3)),    // current out of range
+        ("10% 30%", 1, 2, 1, (1, 2, StepPaused), Some(1)),
+        ("10% 30%", 1, -1, 1, (1, 2, StepPaused), Some(1)),
+        ("10% 30%", 1, 0, 1, (1, 2, StepPaused), Some(1)),
+        ("10% 30%", 1, -2, 1, (1, 2, StepPaused), Some(1)),
+        ("10% 30%", 1, 5, 1, (1, 2, StepPaused), Some(1)),
     ];
     for (steps, current, patched, updated, (index, next, state), planned) in cases {
         let d = paused_at(&plan(steps), current, patched, updated).step();
@@ -237,6 +238,8 @@ fn a_changed_plan_recalculates_the_step_from_the_pods_already_updated() {
         ("20% 40% 100%", 1, 2, "40% 60% 100%", (1, 2, StepUpgrade), Some(4)), // re-run, more pods
         ("20% 40% 100%", 2, 4, "40% 60% 100%", (2, 3, StepUpgrade), Some(6)), // current step first
         ("20% 50% 100%", 2, 5, "10% 30% 100%", (3, -1, StepUpgrade), Some(10)),
+        // Fewer steps (a v1alpha1 update may do that): step 4 is gone, so the search starts at 1.
+        ("20% 40% 60% 80% 100%", 4, 8, "50% 90% 100%", (2, 3, StepUpgrade), Some(9)),
     ];
     for (old, current, updated, new, (index, next, state), planned) in cases {
         let mut sim = paused_at(&plan(old), current, current + 1, updated);
@@ -260,7 +263,7 @@ fn a_traffic_only_plan_change_reruns_the_current_step_without_upgrading() {
     sim.rollout.spec = rollout("[{replicas: 20%, traffic: 20%}, {replicas: 100%}]").spec;
     let d = sim.step();
     assert_eq!(position(&d), pos(1, 2, StepPaused));
-    assert!(upgrades(&d).is_empty());
+    assert_eq!(upgrades(&d), vec![2], "the same batch, no new pod");
     assert_eq!(
         canary(&d).common.rollout_hash,
         Some(plan_hash(&sim.rollout))
@@ -325,4 +328,34 @@ fn an_approval_left_from_the_last_release_is_cleared_and_ignored_by_the_new_one(
     assert!(d.actions.contains(&Action::ClearApprovedStep));
     assert_eq!(position(&d), pos(1, 2, StepPaused));
     assert_eq!(message(&d), Some(manual(1, 3).as_str()));
+}
+
+#[test]
+fn scaling_the_workload_while_a_step_is_paused_resizes_the_batch_and_stays_paused() {
+    let steps = "[{replicas: 20%, pause: {}}, {replicas: 40%, pause: {}}, {replicas: 100%}]";
+    for control in [
+        Control::CanaryDeployment,
+        Control::PartitionDeployment,
+        Control::StatefulSet,
+    ] {
+        let mut sim = sim_at(
+            steps,
+            2,
+            3,
+            StepPaused,
+            releasing().replicas(5).updated(2, 2),
+        );
+        sim.control = control;
+        let d = sim.step();
+        assert_eq!(upgrades(&d), vec![2], "{control:?}: the batch as it is");
+        sim.workload = Some(releasing().replicas(10).updated(2, 2));
+        let d = sim.step();
+        assert_eq!(position(&d), pos(2, 3, StepPaused), "{control:?}");
+        assert_eq!(upgrades(&d), vec![4], "{control:?}");
+        sim.workload = Some(releasing().replicas(10).updated(4, 3));
+        let d = sim.step();
+        assert_eq!(position(&d), pos(2, 3, StepPaused), "{control:?}");
+        assert_eq!(upgrades(&d), vec![4], "{control:?}");
+        assert_eq!(canary(&d).canary_replicas, Some(4), "{control:?}");
+    }
 }

@@ -136,15 +136,16 @@ fn a_ready_batch_routes_its_step_until_converged_then_waits_the_grace_period_bef
     let route = Action::RouteTraffic { step: 1 };
     let upgrade = Action::UpgradeBatch { planned: 1 };
     let secs = |s| Some(Duration::from_secs(s));
-    // (second, view, actions, events, state, lastUpdateTime, requeue)
+    // (second, view, actions, events, state, lastUpdateTime, requeue); once upgraded, the step
+    // keeps its batch applied in every decision (a no-op while nothing changes).
     #[rustfmt::skip]
     let rounds = [
-        (0, TrafficView { step_converged: false, ..routed(1, 10) }, vec![upgrade, route.clone()],
+        (0, TrafficView { step_converged: false, ..routed(1, 10) }, vec![upgrade.clone(), route.clone()],
             vec!["Progressing", "TrafficRouting"], StepTrafficRouting, 0, secs(10)),
-        (4, routed(2, 10), vec![route], vec!["TrafficRouting"], StepTrafficRouting, 4, secs(10)),
-        (5, routed(1, 10), vec![], vec![], StepTrafficRouting, 4, secs(9)),
-        (13, routed(1, 10), vec![], vec![], StepTrafficRouting, 4, secs(1)),
-        (14, routed(1, 10), vec![], vec!["StepPaused"], StepPaused, 14, None),
+        (4, routed(2, 10), vec![route, upgrade.clone()], vec!["TrafficRouting"], StepTrafficRouting, 4, secs(10)),
+        (5, routed(1, 10), vec![upgrade.clone()], vec![], StepTrafficRouting, 4, secs(9)),
+        (13, routed(1, 10), vec![upgrade.clone()], vec![], StepTrafficRouting, 4, secs(1)),
+        (14, routed(1, 10), vec![upgrade], vec!["StepPaused"], StepPaused, 14, None),
     ];
     for (second, view, actions, events, state, since_at, requeue) in rounds {
         sim.now = at(second);
@@ -165,15 +166,18 @@ fn a_ready_batch_routes_its_step_until_converged_then_waits_the_grace_period_bef
 #[test]
 fn grace_zero_goes_on_as_soon_as_the_step_is_routed() {
     // (view, actions, state, requeue)
-    let route = vec![Action::RouteTraffic { step: 1 }];
+    let (route, upgrade) = (
+        Action::RouteTraffic { step: 1 },
+        Action::UpgradeBatch { planned: 1 },
+    );
     let cases = [
         (
             routed(0, 0),
-            route,
+            vec![route, upgrade.clone()],
             StepTrafficRouting,
             Some(Duration::from_secs(1)),
         ),
-        (routed(1, 0), vec![], StepPaused, None),
+        (routed(1, 0), vec![upgrade], StepPaused, None),
     ];
     for (view, actions, state, requeue) in cases {
         let ready = releasing().updated(1, 1);

@@ -391,3 +391,72 @@ fn ingress_providers_refuse_match_conditions_they_would_ignore() {
         json!({"service": "s", "gateway": {"httpRouteName": "r"}});
     assert_eq!(errors(gateway), Vec::<String>::new());
 }
+
+#[test]
+fn v1alpha1_updates_while_progressing_may_change_steps_but_not_workload_routing_or_style() {
+    let five =
+        json!([{"weight": 20}, {"weight": 40}, {"weight": 60}, {"weight": 80}, {"weight": 100}]);
+    let three = json!([{"weight": 20}, {"weight": 60}, {"weight": 100}]);
+    let mut old = alpha(json!({}), five, "Deployment");
+    old.status = Some(serde_json::from_value(json!({"phase": "Progressing"})).unwrap());
+    let ctx = Context {
+        old: None,
+        others: &[],
+        partition_percent_limit: 100,
+    };
+    let check = |new: &v1alpha1::Rollout| -> Vec<String> {
+        validate_v1alpha1(new, Some(&old), &ctx)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        check(&alpha(json!({}), three.clone(), "Deployment")),
+        Vec::<String>::new()
+    );
+    let mut extra = alpha(json!({}), three.clone(), "Deployment");
+    extra
+        .spec
+        .strategy
+        .canary
+        .as_mut()
+        .unwrap()
+        .steps
+        .as_mut()
+        .unwrap()[0]
+        .replicas = Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(2));
+    assert_eq!(check(&extra), Vec::<String>::new());
+    let styled = check(&alpha(
+        json!({"rollouts.kruise.io/rolling-style": "partition"}),
+        three.clone(),
+        "Deployment",
+    ));
+    assert!(
+        styled.len() == 1
+            && styled[0].starts_with("metadata.annotations[rollouts.kruise.io/rolling-style]"),
+        "{styled:?}"
+    );
+    let mut moved = alpha(json!({}), three.clone(), "Deployment");
+    moved.spec.object_ref.workload_ref.as_mut().unwrap().name = "other".into();
+    let moved = check(&moved);
+    assert!(
+        moved.len() == 1 && moved[0].starts_with("spec.objectRef.workloadRef"),
+        "{moved:?}"
+    );
+    let mut rerouted = alpha(json!({}), three, "Deployment");
+    rerouted
+        .spec
+        .strategy
+        .canary
+        .as_mut()
+        .unwrap()
+        .traffic_routings
+        .as_mut()
+        .unwrap()[0]
+        .service = "t".into();
+    let rerouted = check(&rerouted);
+    assert!(
+        rerouted.len() == 1 && rerouted[0].starts_with("spec.strategy.canary.trafficRoutings"),
+        "{rerouted:?}"
+    );
+}

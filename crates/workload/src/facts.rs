@@ -131,6 +131,7 @@ pub fn partition_deployment(deployment: &Value, replica_sets: &[Value]) -> Workl
         keys::IN_PROGRESSING,
         keys::ORIGINAL_DEPLOYMENT_STRATEGY,
         keys::BATCH_POD_LIMIT,
+        keys::DEPLOYMENT_EXTRA_STATUS,
     ]
     .iter()
     .any(|key| annotation(deployment, key).is_some());

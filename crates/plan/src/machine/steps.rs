@@ -68,7 +68,37 @@ pub(super) fn run(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
             break;
         }
     }
+    keep_batch_applied(s, workload, plan, &canary, d);
     d.status.canary_status = Some(canary);
+}
+
+/// After its batch is upgraded, a step keeps asking for its planned pods in every later state:
+/// when the workload is scaled while the step routes traffic or is paused, the batch follows the
+/// new replica count, and the batch's published progress stays current. Applying an unchanged
+/// batch changes nothing.
+fn keep_batch_applied(
+    s: &Snapshot,
+    workload: &WorkloadFacts,
+    plan: &[CanaryStep],
+    canary: &CanaryStatus,
+    d: &mut Decision,
+) {
+    let upgraded = matches!(
+        canary.common.current_step_state,
+        Some(
+            StepState::StepTrafficRouting | StepState::StepMetricsAnalysis | StepState::StepPaused
+        )
+    );
+    let asked = d
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::UpgradeBatch { .. }));
+    if !upgraded || asked {
+        return;
+    }
+    let step = &plan[index_of(canary, plan.len()) as usize - 1];
+    let planned = s.control.planned(&step_replicas(step), workload.replicas);
+    d.actions.push(Action::UpgradeBatch { planned });
 }
 
 fn index_of(canary: &CanaryStatus, total: usize) -> i32 {
@@ -373,9 +403,15 @@ fn recalculate_after_plan_change(
         return;
     }
     let total = plan.len();
-    let index = index_of(canary, total);
-    let order = std::iter::once(index).chain((1..=total as i32).filter(|i| *i != index));
-    let mut target = index;
+    // The current step goes first while it still exists (the plan may have fewer steps now).
+    let current = canary
+        .common
+        .current_step_index
+        .filter(|i| (1..=total as i32).contains(i));
+    let order = current
+        .into_iter()
+        .chain((1..=total as i32).filter(|i| Some(*i) != current));
+    let mut target = index_of(canary, total);
     for candidate in order {
         target = candidate;
         let planned = s.control.planned(

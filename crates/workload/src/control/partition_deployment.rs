@@ -65,10 +65,12 @@ pub fn partition_batch_patch(deployment: &Value, planned: i32, new_ready: i32) -
     )
     .max(1);
     let limit = planned.min(new_ready.saturating_add(wave)).max(1);
+    let progress = json!({"updatedReadyReplicas": new_ready, "expectedUpdatedReplicas": planned});
     let patch = json!({
         "metadata": {"annotations": {
             keys::ORIGINAL_DEPLOYMENT_STRATEGY: original.to_string(),
             keys::BATCH_POD_LIMIT: limit.to_string(),
+            keys::DEPLOYMENT_EXTRA_STATUS: progress.to_string(),
         }},
         "spec": {
             "paused": planned == 0,
@@ -102,6 +104,7 @@ pub fn partition_release_patch(deployment: &Value) -> Option<Value> {
                 keys::IN_PROGRESSING: null,
                 keys::ORIGINAL_DEPLOYMENT_STRATEGY: null,
                 keys::BATCH_POD_LIMIT: null,
+                keys::DEPLOYMENT_EXTRA_STATUS: null,
             },
             "labels": {keys::STABLE_REVISION: null},
         },
@@ -187,6 +190,32 @@ mod tests {
         expected["metadata"]["labels"] = json!({});
         assert_eq!(restored, expected);
         assert_eq!(partition_release_patch(&restored), None);
+    }
+
+    #[test]
+    fn each_batch_publishes_its_progress_and_the_release_removes_it() {
+        let before = deployment(5, json!("25%"));
+        let patch = partition_batch_patch(&before, 3, 1).unwrap();
+        let progress = patch["metadata"]["annotations"][keys::DEPLOYMENT_EXTRA_STATUS]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(progress).unwrap(),
+            json!({"updatedReadyReplicas": 1, "expectedUpdatedReplicas": 3})
+        );
+        let mut driven = before.clone();
+        json_patch::merge(&mut driven, &patch);
+        assert_eq!(partition_batch_patch(&driven, 3, 1), None);
+        let more_ready = partition_batch_patch(&driven, 3, 2).unwrap();
+        assert!(
+            more_ready["metadata"]["annotations"][keys::DEPLOYMENT_EXTRA_STATUS]
+                .as_str()
+                .unwrap()
+                .contains("\"updatedReadyReplicas\":2")
+        );
+        let release = partition_release_patch(&driven).unwrap();
+        json_patch::merge(&mut driven, &release);
+        assert_eq!(annotation(&driven, keys::DEPLOYMENT_EXTRA_STATUS), None);
     }
 
     #[test]

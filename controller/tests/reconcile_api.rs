@@ -1,0 +1,140 @@
+//! One reconcile against a fake API server: which writes a Rollout costs, and that they never
+//! conflict with each other.
+
+mod support;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, store::Writer};
+use kube::runtime::watcher;
+use rollouts_api::v1beta1::Rollout;
+use rollouts_controller::context::{Context, Settings, Stores};
+use rollouts_controller::metrics::Metrics;
+use rollouts_controller::reconcile::reconcile;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use support::FakeApi;
+
+const ROLLOUT: &str = "/apis/rollouts.kruise.io/v1beta1/namespaces/demo/rollouts/rollouts-demo";
+
+fn rollout() -> Value {
+    json!({
+        "apiVersion": "rollouts.kruise.io/v1beta1", "kind": "Rollout",
+        "metadata": {"name": "rollouts-demo", "namespace": "demo", "uid": "r-1", "generation": 1},
+        "spec": {
+            "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "echoserver"},
+            "strategy": {"canary": {"steps": [{"replicas": 1}, {"replicas": "100%"}]}}
+        }
+    })
+}
+
+fn deployment() -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": {"name": "echoserver", "namespace": "demo", "uid": "d-1", "generation": 1,
+            "labels": {"rollouts.kruise.io/workload-type": "deployment"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "echoserver"}},
+            "template": {"metadata": {"labels": {"app": "echoserver"}},
+                "spec": {"containers": [{"name": "echoserver", "image": "echoserver:1"}]}}},
+        "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2,
+            "readyReplicas": 2, "availableReplicas": 2}
+    }))
+    .unwrap()
+}
+
+fn filled<K>(objects: Vec<K>) -> (reflector::Store<K>, Writer<K>)
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let (store, mut writer) = reflector::store();
+    for object in objects {
+        writer.apply_watcher_event(&watcher::Event::Apply(object));
+    }
+    (store, writer)
+}
+
+fn context(api: &FakeApi) -> Arc<Context> {
+    let client = api.client();
+    let (rollouts, _) = filled::<Rollout>(vec![]);
+    let (deployments, _) = filled(vec![deployment()]);
+    let (replica_sets, _) = filled::<ReplicaSet>(vec![]);
+    let (stateful_sets, _) = filled::<StatefulSet>(vec![]);
+    Arc::new(Context {
+        client: client.clone(),
+        stores: Stores {
+            rollouts,
+            deployments,
+            replica_sets,
+            stateful_sets,
+        },
+        recorder: Recorder::new(
+            client,
+            Reporter {
+                controller: "rollouts-controller".into(),
+                instance: None,
+            },
+        ),
+        metrics: Arc::new(Metrics::new()),
+        settings: Settings {
+            progress_deadline_seconds: 600,
+        },
+        synced: Arc::new(AtomicBool::new(true)),
+    })
+}
+
+#[tokio::test]
+async fn a_new_rollout_gets_finalizer_hash_and_first_status_in_one_reconcile_without_conflict() {
+    let api = FakeApi::default();
+    api.put(ROLLOUT, rollout());
+    let stored: Rollout = serde_json::from_value(api.get(ROLLOUT).unwrap()).unwrap();
+    reconcile(Arc::new(stored), context(&api))
+        .await
+        .expect("the reconcile succeeds");
+    let writes = api.writes();
+    let rollout_writes: Vec<_> = writes
+        .iter()
+        .filter(|c| c.path.starts_with(ROLLOUT))
+        .collect();
+    assert_eq!(
+        rollout_writes
+            .iter()
+            .map(|c| (c.path.as_str(), c.status))
+            .collect::<Vec<_>>(),
+        vec![(ROLLOUT, 200), (format!("{ROLLOUT}/status").as_str(), 200)],
+        "{writes:#?}"
+    );
+    let now = api.get(ROLLOUT).unwrap();
+    assert_eq!(
+        now["metadata"]["finalizers"],
+        json!(["rollouts.kruise.io/rollout"])
+    );
+    assert!(now["metadata"]["annotations"]["rollouts.kruise.io/hash"].is_string());
+    assert_eq!(now["status"]["phase"], "Healthy");
+}
+
+#[tokio::test]
+async fn a_deleted_rollout_of_a_kind_we_cannot_release_loses_its_finalizer() {
+    let api = FakeApi::default();
+    let mut object = rollout();
+    object["spec"]["workloadRef"] =
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent"});
+    object["metadata"]["finalizers"] = json!(["example.com/other", "rollouts.kruise.io/rollout"]);
+    object["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    api.put(ROLLOUT, object);
+    let stored: Rollout = serde_json::from_value(api.get(ROLLOUT).unwrap()).unwrap();
+    reconcile(Arc::new(stored), context(&api))
+        .await
+        .expect("the reconcile succeeds");
+    let now = api.get(ROLLOUT).unwrap();
+    assert_eq!(now["metadata"]["finalizers"], json!(["example.com/other"]));
+    let removal = api
+        .writes()
+        .into_iter()
+        .find(|c| c.body.is_array())
+        .expect("a JSON patch removed the finalizer");
+    assert_eq!(
+        removal.body[0],
+        json!({"op": "test", "path": "/metadata/finalizers/1", "value": "rollouts.kruise.io/rollout"})
+    );
+}
