@@ -183,9 +183,18 @@ impl Cluster {
         }
     }
 
-    /// `kubectl apply -f` of a file of this repository (path relative to its root).
+    /// Server-side `kubectl apply -f` of a file of this repository (path relative to its root):
+    /// an upsert, so test processes applying the same file at once never race on its creation.
     pub fn apply_repo_file(&self, path: &str) -> String {
-        self.kubectl(&["apply", "-f", &repo_root().join(path).display().to_string()])
+        let file = repo_root().join(path).display().to_string();
+        self.kubectl(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=rollouts-e2e",
+            "-f",
+            &file,
+        ])
     }
 
     /// Runs the cluster's kubectl with this cluster's kubeconfig; returns stdout or panics with stderr.
