@@ -194,3 +194,46 @@ async fn all_ready(client: &kube::Client, ns: &str, app: &str) -> bool {
             .any(|c| c.type_ == "Ready" && c.status == "True")
     })
 }
+
+/// Checks that the Rollout's `stableRevision` and `podTemplateHash` are exactly the revision
+/// label (`key`: `pod-template-hash` or `controller-revision-hash`) of the pods of `stable` and
+/// `canary` (their `NODE_NAME` versions).
+pub async fn assert_status_revisions(
+    client: &kube::Client,
+    ns: &str,
+    rollout: &str,
+    key: &str,
+    (stable, canary): (&str, &str),
+) {
+    let rollouts: Api<rollouts_api::v1beta1::Rollout> = Api::namespaced(client.clone(), ns);
+    let status = rollouts
+        .get(rollout)
+        .await
+        .unwrap()
+        .status
+        .unwrap_or_default();
+    let common = status.canary_status.unwrap_or_default().common;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let mut labels: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for pod in pods.list(&ListParams::default()).await.unwrap().items {
+        let version = serde_json::to_string(&pod.spec).unwrap_or_default();
+        let version = [stable, canary]
+            .into_iter()
+            .find(|v| version.contains(&format!("\"{v}\"")));
+        let value = pod.metadata.labels.unwrap_or_default().get(key).cloned();
+        if let (Some(version), Some(value)) = (version, value) {
+            labels.entry(version.to_string()).or_default().insert(value);
+        }
+    }
+    let one = |v: &str| labels.get(v).map(|s| s.iter().cloned().collect::<Vec<_>>());
+    assert_eq!(
+        one(stable),
+        common.stable_revision.map(|r| vec![r]),
+        "stableRevision vs {stable} pods' {key}: {labels:?}"
+    );
+    assert_eq!(
+        one(canary),
+        common.pod_template_hash.map(|r| vec![r]),
+        "podTemplateHash vs {canary} pods' {key}: {labels:?}"
+    );
+}

@@ -113,6 +113,9 @@ async fn statefulset_partition_release_updates_highest_ordinals_first_in_three_s
         versions_by_ordinal(&client, &ns).await,
         ["version1", "version1", "version1", "version2"]
     );
+    let revisions = ("version1", "version2");
+    let key = "controller-revision-hash";
+    assert_status_revisions(&client, &ns, "rollouts-sts", key, revisions).await;
 
     approve(&ns, "rollouts-sts");
     wait_row(

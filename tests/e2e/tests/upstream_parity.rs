@@ -134,6 +134,8 @@ async fn scaling_the_workload_while_a_canary_step_is_paused_resizes_the_canary()
     approve(&ns, NAME);
     wait_row(&ns, NAME, "Progressing", "2", "StepPaused", None).await;
     assert_eq!(canary_deployment_replicas(&client, &ns).await, Ok(2));
+    let revisions = ("version1", "version2");
+    assert_status_revisions(&client, &ns, NAME, "pod-template-hash", revisions).await;
 
     cluster().kubectl(&["scale", "deployment/echoserver", "-n", &ns, "--replicas=10"]);
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), &ns);
@@ -192,6 +194,8 @@ async fn a_partition_release_publishes_its_progress_and_removes_it_at_the_end() 
         }
     })
     .await;
+    let revisions = ("version1", "version2");
+    assert_status_revisions(&client, &ns, NAME, "pod-template-hash", revisions).await;
     approve(&ns, NAME);
     wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
     assert_eq!(extra_status(&deployments).await, None, "removed at the end");
