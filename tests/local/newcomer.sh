@@ -66,8 +66,9 @@ if [[ -e "$WORK" ]]; then
   remove_work
 fi
 trap 'rc=$?; remove_work; exit $rc' EXIT
+trap 'exit 130' INT TERM
 mkdir -p "$WORK"
-[[ ! -e "$WORK/shared" && ! -e "$base/shared" ]] || die "a shared/ folder sits beside $CLONE"
+[[ ! -e "$WORK/shared" ]] || die "a shared/ folder sits beside $CLONE"
 
 head="$(git -C "$ROOT" rev-parse --short HEAD)"
 if [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no)" ]]; then
