@@ -17,7 +17,8 @@
 # Env: NEWCOMER_DEMO=1, NEWCOMER_UNIT_TIMEOUT (seconds, default 2400),
 #      NEWCOMER_DEMO_TIMEOUT (seconds, default 3600), TMPDIR (where the temporary folder goes),
 #      NEWCOMER_WEBHOOK_PORT, NEWCOMER_WEBHOOK_ADMIN_PORT, NEWCOMER_CONTROLLER_ADMIN_PORT (the
-#      demo's service ports, default 29876, 28081, 28082, so a `make up` of this checkout may run).
+#      demo's service ports; by default the first free of 29876, 28081, 28082 plus a multiple of
+#      100, so the services of another checkout's `make up` may keep running).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -27,6 +28,19 @@ T0=$SECONDS
 
 log() { printf '[newcomer %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+
+# The first port of $1, $1+100, $1+200, ... that nothing on 127.0.0.1 listens on.
+free_port() {
+  local port="$1" tries
+  for tries in $(seq 1 50); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+    port=$((port + 100))
+  done
+  die "no free port found from $1 upwards"
+}
 
 # Runs "$@" bounded by $1 seconds; a timeout is reported as such.
 bounded() {
@@ -128,9 +142,13 @@ log "$skipped conformance tests said they skipped their upstream part; nothing o
 
 if [[ "${NEWCOMER_DEMO:-}" == 1 ]]; then
   step "4/4: make demo (NEWCOMER_DEMO=1)"
-  export WEBHOOK_PORT="${NEWCOMER_WEBHOOK_PORT:-29876}"
-  export WEBHOOK_ADMIN_PORT="${NEWCOMER_WEBHOOK_ADMIN_PORT:-28081}"
-  export CONTROLLER_ADMIN_PORT="${NEWCOMER_CONTROLLER_ADMIN_PORT:-28082}"
+  WEBHOOK_PORT="${NEWCOMER_WEBHOOK_PORT:-$(free_port 29876)}"
+  WEBHOOK_ADMIN_PORT="${NEWCOMER_WEBHOOK_ADMIN_PORT:-$(free_port 28081)}"
+  CONTROLLER_ADMIN_PORT="${NEWCOMER_CONTROLLER_ADMIN_PORT:-$(free_port 28082)}"
+  [[ -n "$WEBHOOK_PORT" && -n "$WEBHOOK_ADMIN_PORT" && -n "$CONTROLLER_ADMIN_PORT" ]] \
+    || die "no free ports for the clone's services"
+  export WEBHOOK_PORT WEBHOOK_ADMIN_PORT CONTROLLER_ADMIN_PORT
+  log "the clone's services use ports $WEBHOOK_PORT, $WEBHOOK_ADMIN_PORT and $CONTROLLER_ADMIN_PORT"
   t=$SECONDS
   bounded "$DEMO_TIMEOUT" make demo >&2 || die "make demo failed in the clone"
   log "make demo passed in the clone in $((SECONDS - t))s"
