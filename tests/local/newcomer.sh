@@ -92,7 +92,7 @@ log "cloning $ROOT (HEAD $head) into $CLONE"
 bounded 300 git clone --quiet --no-local "$ROOT" "$CLONE" || die "git clone failed"
 
 # The clone's environment: nothing points outside it except its build folder (below).
-unset ROLLOUTS_CONFORMANCE_DIR ROLLOUTS_SHARED_DIR KUBECONFIG CARGO_TARGET_DIR CARGO_BUILD_BUILD_DIR
+unset ROLLOUTS_CONFORMANCE_DIR KUBECONFIG CARGO_TARGET_DIR CARGO_BUILD_BUILD_DIR
 
 # The clone's target/ links to target/newcomer/ here. That folder is seeded once with a copy of
 # target/debug/ (taken under cargo's lock, so no half-written file is copied): the clone then
