@@ -31,8 +31,8 @@ die() { log "ERROR: $*"; exit 1; }
 
 # The first port of $1, $1+100, $1+200, ... that nothing on 127.0.0.1 listens on.
 free_port() {
-  local port="$1" tries
-  for tries in $(seq 1 50); do
+  local port="$1" _
+  for _ in $(seq 1 50); do
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0
@@ -53,8 +53,8 @@ bounded() {
 }
 
 # The temporary folder: outside this checkout's parent folder, so the clone cannot find a
-# shared/ that sits beside this checkout. Its name is fixed per checkout, so the clone's crates
-# keep the same paths from run to run and cargo reuses their builds.
+# shared/ that sits beside this checkout. Its name is fixed per checkout, so a run that was
+# killed before its cleanup is found and removed by the next one.
 base="$(cd "${TMPDIR:-/tmp}" && pwd -P)"
 parent="$(cd "$ROOT/.." && pwd -P)"
 case "$base/" in
