@@ -1,4 +1,4 @@
-//! Table tests of the v1alpha1 <-> v1beta1 mapping (reference §1.11) and of the stash that makes
+//! Table tests of the v1alpha1 <-> v1beta1 mapping and of the stash that makes
 //! the round trip lossless.
 
 use rollouts_api::conversion::*;

@@ -1,8 +1,13 @@
-//! What every reconcile shares: the client, the watch-backed caches of workloads, the event
-//! recorder, metrics and settings.
+//! What every reconcile shares: the client, the watch caches (and their indexes), the event
+//! recorder, metrics, settings and the retry backoff.
 
+use crate::error::Backoff;
+use crate::index::Index;
 use crate::metrics::Metrics;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::DynamicObject;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use rollouts_api::v1beta1::Rollout;
@@ -15,16 +20,26 @@ pub struct Stores {
     pub rollouts: Store<Rollout>,
     /// Deployments (workloads and canary Deployments).
     pub deployments: Store<Deployment>,
+    /// Canary Deployments by `namespace/<stable name>`.
+    pub canaries: Index<Deployment>,
     /// ReplicaSets (revisions and readiness of Deployments).
     pub replica_sets: Store<ReplicaSet>,
+    /// ReplicaSets by the UID of their controlling Deployment.
+    pub replica_sets_by_owner: Index<ReplicaSet>,
     /// StatefulSets.
     pub stateful_sets: Store<StatefulSet>,
+    /// Services (stable and canary).
+    pub services: Store<Service>,
+    /// Ingresses (the user's and the canary ones).
+    pub ingresses: Store<Ingress>,
+    /// HTTPRoutes, when the Gateway API CRDs are installed.
+    pub http_routes: Option<Store<DynamicObject>>,
 }
 
 /// Settings from the command line.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Seconds a step's pods may take to become Ready.
+    /// Seconds a step's pods may take to become Ready when the workload sets no deadline.
     pub progress_deadline_seconds: i64,
 }
 
@@ -43,4 +58,6 @@ pub struct Context {
     /// Every cache has done its first list. Until then a missing workload may only be not yet
     /// listed, so nothing is decided.
     pub synced: Arc<std::sync::atomic::AtomicBool>,
+    /// Retry delays of failed reconciles.
+    pub backoff: Backoff,
 }

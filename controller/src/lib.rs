@@ -2,12 +2,15 @@
 //! election, metrics and the admin HTTP server.
 
 pub mod admin;
-pub mod apply;
+pub mod cache;
 pub mod context;
+pub mod error;
+pub mod execute;
+pub mod index;
+pub mod kinds;
 pub mod lease;
 pub mod metrics;
 pub mod pods;
 pub mod reconcile;
 pub mod run;
 pub mod traffic;
-pub mod workload;

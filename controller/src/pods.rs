@@ -1,42 +1,26 @@
 //! Which new-version pods are not Ready and why, for the step-deadline message. Listed from the
-//! API only when a step is overdue, so a healthy release never lists pods.
+//! API only when the step machine says a step is overdue, so a healthy release never lists pods.
 
-use crate::workload::Observed;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
-use rollouts_api::keys;
-use rollouts_plan::machine::Control;
-use rollouts_workload::facts::WorkloadFacts;
+use rollouts_workload::release::Release;
 
 /// At most this many pods are named in a message.
 const NAMED: usize = 5;
 
-/// `name (reason)` for each new-version pod that is not Ready.
-pub async fn not_ready_pods(
-    client: &kube::Client,
-    observed: &Observed,
-    facts: &WorkloadFacts,
-) -> Vec<String> {
-    let Some(object) = observed.object.as_ref() else {
-        return Vec::new();
-    };
-    let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
-    let revision_key = match observed.control {
-        Control::StatefulSet => keys::CONTROLLER_REVISION_HASH,
-        _ => keys::POD_TEMPLATE_HASH,
-    };
-    let mut selector: Vec<String> = object
-        .pointer("/spec/selector/matchLabels")
-        .and_then(|m| m.as_object())
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-        .collect();
-    if facts.pod_template_hash.is_empty() {
+/// `name (reason)` for each new-version pod of `release` that is not Ready.
+pub async fn not_ready_pods(client: &kube::Client, release: &dyn Release) -> Vec<String> {
+    let revision = &release.facts().pod_template_hash;
+    if revision.is_empty() {
         return Vec::new();
     }
-    selector.push(format!("{revision_key}={}", facts.pod_template_hash));
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let mut selector: Vec<String> = release
+        .pod_selector()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    selector.push(format!("{}={revision}", release.revision_key()));
+    let api: Api<Pod> = Api::namespaced(client.clone(), &release.object().namespace);
     let pods = match api
         .list(&ListParams::default().labels(&selector.join(",")))
         .await

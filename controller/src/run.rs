@@ -1,18 +1,29 @@
-//! Watch wiring: one kube-runtime Controller over Rollouts, triggered also by the workloads
-//! they reference and the ReplicaSets of those workloads. Workload events are mapped to
-//! Rollouts through the in-memory Rollout cache, never a LIST.
+//! Watch wiring: one kube-runtime Controller over Rollouts, woken also by every object a
+//! Rollout refers to (its workload, the workload's ReplicaSets and canary Deployments, its
+//! Services, Ingresses and HTTPRoute). Changes are mapped to Rollouts through the in-memory
+//! Rollout cache, never a LIST. Nothing polls: besides changes, a Rollout is only looked at
+//! again when a pause, a grace period or a deadline ends, or after the long resync.
 
+use crate::cache::{cache, ignore, indexing, store};
 use crate::context::{Context, Settings, Stores};
+use crate::error::ControllerError;
+use crate::index::{Index, canary_of, controller_uid};
+use crate::kinds::deployment::{rollouts_of_deployment, rollouts_of_replica_set};
+use crate::kinds::statefulset::rollouts_of_statefulset;
 use crate::metrics::Metrics;
-use crate::reconcile::{ReconcileError, reconcile};
+use crate::reconcile::{key_of, reconcile};
+use crate::traffic::{
+    gateway_resource, rollouts_of_http_route, rollouts_of_ingress, rollouts_of_service,
+};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::ResourceExt;
-use kube::api::Api;
+use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::store::Writer;
 use rollouts_api::keys;
 use rollouts_api::v1beta1::Rollout;
 use std::collections::BTreeMap;
@@ -20,20 +31,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Rollouts of `namespace` whose workloadRef names a `kind` called `name`.
-fn rollouts_of(
-    store: &Store<Rollout>,
-    namespace: &str,
-    kind: &str,
-    name: &str,
-) -> Vec<ObjectRef<Rollout>> {
-    store
-        .state()
-        .iter()
-        .filter(|r| r.namespace().as_deref() == Some(namespace))
-        .filter(|r| r.spec.workload_ref.kind == kind && r.spec.workload_ref.name == name)
-        .map(|r| ObjectRef::from_obj(r.as_ref()))
-        .collect()
+/// Whether the API server serves Gateway API HTTPRoutes.
+async fn serves_http_routes(client: &kube::Client) -> bool {
+    let route = rollouts_change::Resource::HTTP_ROUTE;
+    match client.list_api_group_resources(route.api_version).await {
+        Ok(list) => list.resources.iter().any(|r| r.name == route.plural),
+        Err(_) => false,
+    }
 }
 
 /// Runs the controller until `shutdown` resolves. `ready` turns true once the caches are synced.
@@ -44,34 +48,57 @@ pub async fn run(
     ready: Arc<AtomicBool>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let config = watcher::Config::default();
-    let (deployments, deployment_writer) = reflector::store();
-    let (replica_sets, replica_set_writer) = reflector::store();
-    let (stateful_sets, stateful_set_writer) = reflector::store();
-    let deployment_events = watcher(Api::<Deployment>::all(client.clone()), config.clone())
-        .default_backoff()
-        .reflect(deployment_writer)
-        .touched_objects();
-    let replica_set_events = watcher(Api::<ReplicaSet>::all(client.clone()), config.clone())
-        .default_backoff()
-        .reflect(replica_set_writer)
-        .touched_objects();
-    let stateful_set_events = watcher(Api::<StatefulSet>::all(client.clone()), config.clone())
-        .default_backoff()
-        .reflect(stateful_set_writer)
-        .touched_objects();
+    let (rollouts, rollout_writer) = store::<Rollout>();
+    let (deployments, deployment_writer) = store::<Deployment>();
+    let (replica_sets, replica_set_writer) = store::<ReplicaSet>();
+    let (stateful_sets, stateful_set_writer) = store::<StatefulSet>();
+    let (services, service_writer) = store::<Service>();
+    let (ingresses, ingress_writer) = store::<Ingress>();
+    let canaries = Index::new(canary_of);
+    let replica_sets_by_owner = Index::new(controller_uid);
+    let all = |c: &kube::Client| c.clone();
+    let rollout_events = cache(Api::<Rollout>::all(all(&client)), rollout_writer, ignore);
+    let deployment_events = cache(
+        Api::all(all(&client)),
+        deployment_writer,
+        indexing(canaries.clone()),
+    );
+    let replica_set_events = cache(
+        Api::all(all(&client)),
+        replica_set_writer,
+        indexing(replica_sets_by_owner.clone()),
+    );
+    let stateful_set_events = cache(
+        Api::<StatefulSet>::all(all(&client)),
+        stateful_set_writer,
+        ignore,
+    );
+    let service_events = cache(Api::<Service>::all(all(&client)), service_writer, ignore);
+    let ingress_events = cache(Api::<Ingress>::all(all(&client)), ingress_writer, ignore);
+    let http_routes = if serves_http_routes(&client).await {
+        let writer = Writer::<DynamicObject>::new(gateway_resource());
+        let reader = writer.as_reader();
+        let api = Api::<DynamicObject>::all_with(client.clone(), &gateway_resource());
+        Some((reader, cache(api, writer, ignore)))
+    } else {
+        tracing::info!(
+            "the Gateway API HTTPRoute CRD is not installed: HTTPRoutes are not watched"
+        );
+        None
+    };
     let synced = Arc::new(AtomicBool::new(false));
-    let controller = Controller::new(Api::<Rollout>::all(client.clone()), config)
-        .with_config(kube::runtime::controller::Config::default().concurrency(4))
-        .graceful_shutdown_on(shutdown);
-    let rollouts = controller.store();
     let ctx = Arc::new(Context {
         client: client.clone(),
         stores: Stores {
             rollouts: rollouts.clone(),
             deployments: deployments.clone(),
+            canaries,
             replica_sets: replica_sets.clone(),
+            replica_sets_by_owner,
             stateful_sets: stateful_sets.clone(),
+            services: services.clone(),
+            ingresses: ingresses.clone(),
+            http_routes: http_routes.as_ref().map(|(reader, _)| reader.clone()),
         },
         recorder: Recorder::new(
             client,
@@ -83,54 +110,68 @@ pub async fn run(
         metrics: metrics.clone(),
         settings,
         synced: synced.clone(),
+        backoff: Default::default(),
     });
-    let by_deployment = rollouts.clone();
-    let by_replica_set = rollouts.clone();
-    let by_stateful_set = rollouts.clone();
-    let owner_deployments = deployments.clone();
-    let controller = controller
+    let by = |store: &kube::runtime::reflector::Store<Rollout>| store.clone();
+    let (r1, r2, r3, r4, r5) = (
+        by(&rollouts),
+        by(&rollouts),
+        by(&rollouts),
+        by(&rollouts),
+        by(&rollouts),
+    );
+    let owners = deployments.clone();
+    let mut controller = Controller::for_stream(rollout_events, rollouts.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(4))
+        .graceful_shutdown_on(shutdown)
         .watches_stream(deployment_events, move |d: Deployment| {
-            let namespace = d.namespace().unwrap_or_default();
-            // A canary Deployment wakes the Rollout of its stable Deployment.
-            let stable = d
-                .labels()
-                .get(keys::CANARY_DEPLOYMENT)
-                .cloned()
-                .unwrap_or_else(|| d.name_any());
-            rollouts_of(&by_deployment, &namespace, "Deployment", &stable)
+            rollouts_of_deployment(&r1, &d)
         })
         .watches_stream(replica_set_events, move |rs: ReplicaSet| {
-            let namespace = rs.namespace().unwrap_or_default();
-            let owner = rs
-                .owner_references()
-                .iter()
-                .find(|o| o.controller == Some(true) && o.kind == "Deployment");
-            let Some(owner) = owner else {
-                return Vec::new();
-            };
-            let deployment = owner_deployments.get(&ObjectRef::new(&owner.name).within(&namespace));
-            let stable = deployment
-                .and_then(|d| d.labels().get(keys::CANARY_DEPLOYMENT).cloned())
-                .unwrap_or_else(|| owner.name.clone());
-            rollouts_of(&by_replica_set, &namespace, "Deployment", &stable)
+            rollouts_of_replica_set(&r2, &owners, &rs)
         })
         .watches_stream(stateful_set_events, move |s: StatefulSet| {
-            rollouts_of(
-                &by_stateful_set,
-                &s.namespace().unwrap_or_default(),
-                "StatefulSet",
-                &s.name_any(),
-            )
+            rollouts_of_statefulset(&r3, &s)
+        })
+        .watches_stream(service_events, move |s: Service| {
+            rollouts_of_service(&r4, &s.namespace().unwrap_or_default(), &s.name_any())
+        })
+        .watches_stream(ingress_events, move |i: Ingress| {
+            rollouts_of_ingress(&r5, &i.namespace().unwrap_or_default(), &i.name_any())
         });
+    let routes_ready = http_routes.as_ref().map(|(reader, _)| reader.clone());
+    if let Some((_, events)) = http_routes {
+        let by_route = rollouts.clone();
+        controller = controller.watches_stream_with(
+            events,
+            move |r: DynamicObject| {
+                rollouts_of_http_route(&by_route, &r.namespace().unwrap_or_default(), &r.name_any())
+            },
+            gateway_resource(),
+        );
+    }
     let phases = rollouts.clone();
     let sync_ready = async move {
         let listed = futures::join!(
             rollouts.wait_until_ready(),
             deployments.wait_until_ready(),
             replica_sets.wait_until_ready(),
-            stateful_sets.wait_until_ready()
+            stateful_sets.wait_until_ready(),
+            services.wait_until_ready(),
+            ingresses.wait_until_ready(),
         );
-        if listed.0.is_ok() && listed.1.is_ok() && listed.2.is_ok() && listed.3.is_ok() {
+        let routes = match &routes_ready {
+            Some(reader) => reader.wait_until_ready().await.is_ok(),
+            None => true,
+        };
+        let all_listed = listed.0.is_ok()
+            && listed.1.is_ok()
+            && listed.2.is_ok()
+            && listed.3.is_ok()
+            && listed.4.is_ok()
+            && listed.5.is_ok()
+            && routes;
+        if all_listed {
             synced.store(true, Ordering::SeqCst);
             ready.store(true, Ordering::SeqCst);
             tracing::info!("caches synced; reconciling");
@@ -162,11 +203,10 @@ pub async fn run(
     }
 }
 
-fn error_policy(rollout: Arc<Rollout>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(
-        rollout = %format!("{}/{}", rollout.namespace().unwrap_or_default(), rollout.name_any()),
-        %error,
-        "reconcile failed; retrying"
-    );
-    Action::requeue(Duration::from_secs(2))
+/// Retries a failed reconcile after the Rollout's next backoff delay.
+fn error_policy(rollout: Arc<Rollout>, error: &ControllerError, ctx: Arc<Context>) -> Action {
+    let key = key_of(&rollout);
+    let delay = ctx.backoff.failed(&key);
+    tracing::warn!(rollout = %key, %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
 }

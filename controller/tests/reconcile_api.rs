@@ -4,11 +4,14 @@
 mod support;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
 use rollouts_api::v1beta1::Rollout;
 use rollouts_controller::context::{Context, Settings, Stores};
+use rollouts_controller::index::{Index, canary_of, controller_uid};
 use rollouts_controller::metrics::Metrics;
 use rollouts_controller::reconcile::reconcile;
 use serde_json::{Value, json};
@@ -60,13 +63,20 @@ fn context(api: &FakeApi) -> Arc<Context> {
     let (deployments, _) = filled(vec![deployment()]);
     let (replica_sets, _) = filled::<ReplicaSet>(vec![]);
     let (stateful_sets, _) = filled::<StatefulSet>(vec![]);
+    let (services, _) = filled::<Service>(vec![]);
+    let (ingresses, _) = filled::<Ingress>(vec![]);
     Arc::new(Context {
         client: client.clone(),
         stores: Stores {
             rollouts,
             deployments,
+            canaries: Index::new(canary_of),
             replica_sets,
+            replica_sets_by_owner: Index::new(controller_uid),
             stateful_sets,
+            services,
+            ingresses,
+            http_routes: None,
         },
         recorder: Recorder::new(
             client,
@@ -80,6 +90,7 @@ fn context(api: &FakeApi) -> Arc<Context> {
             progress_deadline_seconds: 600,
         },
         synced: Arc::new(AtomicBool::new(true)),
+        backoff: Default::default(),
     })
 }
 
@@ -137,4 +148,92 @@ async fn a_deleted_rollout_of_a_kind_we_cannot_release_loses_its_finalizer() {
         removal.body[0],
         json!({"op": "test", "path": "/metadata/finalizers/1", "value": "rollouts.kruise.io/rollout"})
     );
+}
+
+#[tokio::test]
+async fn the_finalizer_is_added_with_the_observed_resource_version() {
+    let api = FakeApi::default();
+    api.put(ROLLOUT, rollout());
+    let stored: Rollout = serde_json::from_value(api.get(ROLLOUT).unwrap()).unwrap();
+    let observed = stored.metadata.resource_version.clone().unwrap();
+    reconcile(Arc::new(stored), context(&api)).await.unwrap();
+    let first = api.writes().into_iter().next().expect("a write");
+    assert_eq!(first.body["metadata"]["resourceVersion"], json!(observed));
+    assert_eq!(
+        first.body["metadata"]["finalizers"],
+        json!(["rollouts.kruise.io/rollout"])
+    );
+}
+
+#[tokio::test]
+async fn a_stale_read_changes_nothing_else_and_records_no_event() {
+    let api = FakeApi::default();
+    let mut object = rollout();
+    object["spec"]["workloadRef"] =
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent"});
+    api.put(ROLLOUT, object);
+    let stale: Rollout = serde_json::from_value(api.get(ROLLOUT).unwrap()).unwrap();
+    // Someone else writes the Rollout after our read.
+    api.put(ROLLOUT, api.get(ROLLOUT).unwrap());
+    let error = reconcile(Arc::new(stale), context(&api))
+        .await
+        .expect_err("the guarded write conflicts");
+    assert_eq!(error.metric_label(), "conflict");
+    let calls = api.calls();
+    assert_eq!(calls.len(), 1, "nothing after the conflict: {calls:#?}");
+    assert!(calls.iter().all(|c| !c.path.contains("/events")));
+}
+
+#[tokio::test]
+async fn no_event_is_published_when_the_status_write_conflicts() {
+    let api = FakeApi::default();
+    let mut object = rollout();
+    object["spec"]["workloadRef"] =
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent"});
+    object["metadata"]["finalizers"] = json!(["rollouts.kruise.io/rollout"]);
+    api.put(ROLLOUT, object);
+    let mut stored: Rollout = serde_json::from_value(api.get(ROLLOUT).unwrap()).unwrap();
+    let hash = rollouts_plan::plan_hash(&stored);
+    stored
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert("rollouts.kruise.io/hash".into(), hash);
+    api.put(ROLLOUT, serde_json::to_value(&stored).unwrap());
+    let stored: Rollout = serde_json::from_value(api.get(ROLLOUT).unwrap()).unwrap();
+    api.fail_next(http::Method::PATCH, "/status", 409);
+    let error = reconcile(Arc::new(stored.clone()), context(&api))
+        .await
+        .expect_err("the status write conflicts");
+    assert_eq!(error.metric_label(), "conflict");
+    assert!(api.calls().iter().all(|c| !c.path.contains("/events")));
+    // The same decision on a fresh read writes the status and records the Warning.
+    reconcile(Arc::new(stored), context(&api)).await.unwrap();
+    assert!(api.calls().iter().any(|c| c.path.contains("/events")));
+}
+
+#[tokio::test]
+async fn creating_what_exists_and_deleting_what_is_gone_are_not_failures() {
+    use rollouts_change::{Effect, ObjectKey, Resource};
+    use rollouts_controller::execute::apply;
+    let api = FakeApi::default();
+    let service = "/api/v1/namespaces/demo/services/echoserver-canary";
+    api.put(
+        service,
+        json!({"metadata": {"name": "echoserver-canary", "namespace": "demo"}}),
+    );
+    let client = api.client();
+    let body = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "echoserver-canary", "namespace": "demo"}});
+    apply(&client, &Effect::create(Resource::SERVICE, body, "test"))
+        .await
+        .expect("409 on create is fine");
+    let key = ObjectKey::new(Resource::SERVICE, "demo", "gone");
+    apply(&client, &Effect::delete(key.clone(), "test"))
+        .await
+        .expect("404 on delete is fine");
+    let missing = apply(&client, &Effect::merge(key, json!({"spec": {}}), "test")).await;
+    assert_eq!(missing.unwrap_err().metric_label(), "not_found");
+    let statuses: Vec<u16> = api.calls().iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [409, 404, 404]);
 }

@@ -1,4 +1,4 @@
-//! The webhook's own certificates (reference §9.4, renewal at a fifth of validity left): kept in
+//! The webhook's own certificates: kept in
 //! a Secret that every replica converges on (create if absent, otherwise re-read), and the CA
 //! patched into the webhook configurations and the CRD's conversion webhook.
 

@@ -1,5 +1,5 @@
-//! The field-by-field mapping between v1alpha1 and v1beta1 Rollouts, as upstream converts
-//! (reference §1.11). This mapping alone can lose fields; `conversion` adds what makes it lossless.
+//! The field-by-field mapping between v1alpha1 and v1beta1 Rollouts, as upstream converts them.
+//! This mapping alone can lose fields; `conversion` adds what makes it lossless.
 
 use crate::common::ObjectRef;
 use crate::keys;

@@ -1,4 +1,4 @@
-//! Rollout validation (reference §1.12): every rule, for both versions, each error naming the
+//! Rollout validation: every rule, for both versions, each error naming the
 //! field. The webhook answers with these; nothing here reads the cluster.
 
 use crate::{is_real_partition, rolling_style};

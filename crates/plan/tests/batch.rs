@@ -1,4 +1,4 @@
-//! Batch arithmetic against upstream's tables (reference §8.1, §8.2) and the CloneSet
+//! Batch arithmetic against upstream's tables and the CloneSet
 //! percentage property.
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;

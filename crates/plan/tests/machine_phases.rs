@@ -1,4 +1,4 @@
-//! Phase transitions of the step machine (reference §4.2, §4.3, §4.6, §4.8): first sight,
+//! Phase transitions of the step machine: first sight,
 //! entering and finishing a release, delete, disable, rollback, pause, continuous release, and
 //! the mirrored step columns.
 
@@ -9,8 +9,9 @@ use StepState::*;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use machine_support::*;
 use rollouts_api::common::{FinalisingStep, RolloutPhase, StepState};
-use rollouts_plan::machine::{ACTIVE_RECHECK, Action, Control};
+
 use rollouts_plan::plan_hash;
+use std::time::Duration;
 
 const PROGRESSING: &str = "Progressing";
 const SUCCEEDED: &str = "Succeeded";
@@ -34,7 +35,7 @@ fn missing_workload_resets_the_status_to_initial_workload_not_found() {
         assert_eq!(d.status.conditions, None);
         assert_eq!(columns(&d), (None, None));
         assert_eq!(d.status.observed_generation, Some(1));
-        assert!(d.actions.is_empty());
+        assert!(d.actions().is_empty());
     }
 }
 
@@ -54,7 +55,7 @@ fn initial_becomes_healthy_and_first_sight_synthesizes_a_completed_canary_status
     assert_eq!(c.common.observed_rollout_id.as_deref(), Some("rev-v1"));
     assert_eq!(c.common.observed_workload_generation, Some(1));
     assert_eq!(c.common.rollout_hash, Some(plan_hash(&sim.rollout)));
-    assert!(d.actions.is_empty());
+    assert!(d.actions().is_empty());
 
     let again = sim.step();
     assert_eq!(again.status, d.status, "a second look changes nothing");
@@ -108,7 +109,8 @@ fn healthy_workload_in_progressing_starts_step_one_with_the_planned_count_of_its
             Some("rev-v1"),
             "{case}"
         );
-        assert_eq!(d.requeue_after, Some(ACTIVE_RECHECK), "{case}");
+        // Ready pods wake the controller through its watches; only the deadline needs a timer.
+        assert_eq!(d.requeue_after, Some(Duration::from_secs(601)), "{case}");
     }
 }
 
@@ -137,6 +139,10 @@ fn deletion_releases_the_workload_then_completes_terminating_and_drops_the_final
     let mut sim = Sim::new(rollout(STEPS), Some(releasing().updated(1, 1)));
     sim.rollout.status = Some(in_step(&sim.rollout, 1, 2, StepPaused, at(0)));
     sim.rollout.metadata.deletion_timestamp = Some(Time(at(0)));
+    sim.rollout.metadata.finalizers = Some(vec![
+        "example.com/other".into(),
+        "rollouts.kruise.io/rollout".into(),
+    ]);
     for _ in 0..2 {
         let d = sim.step();
         assert_eq!(d.status.phase, Some(RolloutPhase::Terminating));
@@ -145,8 +151,8 @@ fn deletion_releases_the_workload_then_completes_terminating_and_drops_the_final
             condition_reason(&d, "Terminating"),
             Some(("True", "InTerminating"))
         );
-        assert_eq!(d.actions, vec![Action::Release { promote: false }]);
-        assert!(!d.remove_finalizer);
+        assert_eq!(d.actions(), vec![Action::Release { promote: false }]);
+        assert_eq!(d.remove_finalizer, None);
     }
     sim.workload = Some(releasing().updated(1, 1).released());
     let d = sim.step();
@@ -155,8 +161,15 @@ fn deletion_releases_the_workload_then_completes_terminating_and_drops_the_final
         condition_reason(&d, "Terminating"),
         Some(("False", "Completed"))
     );
-    assert!(d.actions.is_empty());
-    assert!(d.remove_finalizer);
+    assert!(d.actions().is_empty());
+    let removal = d.remove_finalizer.expect("the finalizer goes");
+    assert_eq!(
+        removal.change,
+        rollouts_change::Change::Json(serde_json::json!([
+            {"op": "test", "path": "/metadata/finalizers/1", "value": "rollouts.kruise.io/rollout"},
+            {"op": "remove", "path": "/metadata/finalizers/1"},
+        ]))
+    );
 }
 
 #[test]
@@ -167,7 +180,7 @@ fn disabling_a_progressing_rollout_releases_the_workload_then_disables_it() {
     let d = sim.step();
     assert_eq!(d.status.phase, Some(RolloutPhase::Disabling));
     assert_eq!(message(&d), Some("Disabling rollout, release resources"));
-    assert_eq!(d.actions, vec![Action::Release { promote: false }]);
+    assert_eq!(d.actions(), vec![Action::Release { promote: false }]);
 
     sim.workload = Some(releasing().updated(1, 1).released());
     let d = sim.step();
@@ -176,7 +189,7 @@ fn disabling_a_progressing_rollout_releases_the_workload_then_disables_it() {
     assert_eq!(d.status.canary_status, None);
     assert_eq!(columns(&d), (None, None));
     assert_eq!(condition(&d, PROGRESSING), None);
-    assert!(d.actions.is_empty());
+    assert!(d.actions().is_empty());
 }
 
 #[test]
@@ -188,7 +201,7 @@ fn disabling_a_rollout_without_a_release_disables_it_at_once_and_reenabling_make
         let d = sim.step();
         assert_eq!(d.status.phase, Some(RolloutPhase::Disabled));
         assert_eq!(message(&d), Some("Rollout is disabled"));
-        assert!(d.actions.is_empty());
+        assert!(d.actions().is_empty());
         assert_eq!(sim.step().status, d.status, "Disabled stays Disabled");
 
         sim.rollout.spec.disabled = Some(false);
@@ -199,16 +212,19 @@ fn disabling_a_rollout_without_a_release_disables_it_at_once_and_reenabling_make
 }
 
 #[test]
-fn an_unobserved_workload_generation_changes_nothing_and_requeues() {
+fn an_unobserved_workload_generation_changes_nothing_until_the_workload_catches_up() {
     let mut sim = Sim::new(rollout(STEPS), Some(releasing().updated(1, 1)));
     let status = in_step(&sim.rollout, 1, 2, StepUpgrade, at(0));
     sim.rollout.status = Some(status.clone());
     sim.workload = Some(releasing().updated(1, 1).unobserved());
     let d = sim.decide();
     assert_eq!(d.status, status);
-    assert!(d.actions.is_empty());
+    assert!(d.actions().is_empty());
     assert!(d.events.is_empty());
-    assert_eq!(d.requeue_after, Some(ACTIVE_RECHECK));
+    assert_eq!(
+        d.requeue_after, None,
+        "the workload's status change wakes the controller"
+    );
 }
 
 #[test]
@@ -226,7 +242,7 @@ fn reapplying_the_stable_version_cancels_the_release_and_ends_not_succeeded() {
             Some(("True", "Cancelling", cancelling))
         );
         assert_eq!(message(&d), Some(cancelling));
-        assert_eq!(d.actions, vec![Action::Release { promote: false }]);
+        assert_eq!(d.actions(), vec![Action::Release { promote: false }]);
         assert!(upgrades(&d).is_empty());
         assert_eq!(canary(&d).canary_revision.as_deref(), Some("rev-v1"));
         assert_eq!(
@@ -245,7 +261,7 @@ fn reapplying_the_stable_version_cancels_the_release_and_ends_not_succeeded() {
     );
     assert_eq!(condition_reason(&d, SUCCEEDED).map(|c| c.0), Some("False"));
     assert_eq!(position(&d), pos(3, -1, Completed));
-    assert!(d.actions.is_empty());
+    assert!(d.actions().is_empty());
 }
 
 #[test]
@@ -286,7 +302,7 @@ fn a_newer_version_mid_release_resets_and_restarts_the_plan_at_step_one() {
     sim.workload = Some(releasing().revision("rev-v3", "hash-v3").updated(0, 0));
     let d = sim.step();
     let continuous = "Workload is continuous release";
-    assert_eq!(d.actions, vec![Action::ResetRelease]);
+    assert_eq!(d.actions(), vec![Action::ResetRelease]);
     assert_eq!(d.status.canary_status, None);
     assert_eq!(columns(&d), (None, None));
     assert_eq!(
@@ -295,10 +311,13 @@ fn a_newer_version_mid_release_resets_and_restarts_the_plan_at_step_one() {
     );
     assert_eq!(message(&d), Some(continuous));
     assert_eq!(event_reasons(&d), vec!["ContinuousRelease"]);
-    assert_eq!(d.requeue_after, Some(ACTIVE_RECHECK));
+    assert_eq!(
+        d.requeue_after, None,
+        "the status write wakes the controller"
+    );
 
     let d = sim.step();
-    assert_eq!(d.actions, vec![Action::UpgradeBatch { planned: 1 }]);
+    assert_eq!(d.actions(), vec![Action::UpgradeBatch { planned: 1 }]);
     assert_eq!(position(&d), pos(1, 2, StepUpgrade));
     assert_eq!(canary(&d).canary_revision.as_deref(), Some("rev-v3"));
     assert_eq!(canary(&d).common.stable_revision.as_deref(), Some("rev-v1"));
@@ -318,7 +337,7 @@ fn completing_the_last_step_finalises_then_reports_success() {
         Some(("True", "Finalising"))
     );
     assert_eq!(
-        d.actions,
+        d.actions(),
         vec![
             Action::UpgradeBatch { planned: 10 },
             Action::Release { promote: true }
@@ -331,7 +350,7 @@ fn completing_the_last_step_finalises_then_reports_success() {
 
     let d = sim.step();
     assert_eq!(
-        d.actions,
+        d.actions(),
         vec![Action::Release { promote: true }],
         "until released"
     );
@@ -351,12 +370,12 @@ fn completing_the_last_step_finalises_then_reports_success() {
     );
     assert_eq!(canary(&d).common.finalising_step, Some(FinalisingStep::End));
     assert_eq!(position(&d), pos(3, -1, Completed));
-    assert!(d.actions.is_empty());
+    assert!(d.actions().is_empty());
     assert_eq!(d.requeue_after, None);
 
     let d = sim.step();
     assert_eq!(d.status.phase, Some(RolloutPhase::Healthy), "stays Healthy");
-    assert!(d.actions.is_empty());
+    assert!(d.actions().is_empty());
 }
 
 #[test]

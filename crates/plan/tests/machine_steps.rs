@@ -1,6 +1,6 @@
-//! The states of one step (reference §4.4): upgrade, pause, approval by status patch and by
-//! annotation (DESIGN §5), the last step, step jumps (§4.7, §8.5 table), plan changes
-//! (§4.6.5, §8.5) and the step deadline (DESIGN §5).
+//! The states of one step: upgrade, pause, approval by status patch and by annotation, the last
+//! step, step jumps by a patched `nextStepIndex` (upstream's table), plan changes while
+//! progressing, and the step deadline.
 
 #[allow(dead_code)]
 mod machine_support;
@@ -8,7 +8,7 @@ mod machine_support;
 use StepState::*;
 use machine_support::*;
 use rollouts_api::common::{RolloutPhase, StepState};
-use rollouts_plan::machine::{ACTIVE_RECHECK, Action, Control};
+
 use rollouts_plan::plan_hash;
 use std::time::Duration;
 
@@ -31,8 +31,12 @@ fn step_upgrade_waits_for_a_ready_batch_then_pauses_for_manual_approval() {
         sim.workload = Some(releasing().updated(updated, ready));
         let d = sim.step();
         assert_eq!(position(&d), pos(1, 2, StepUpgrade), "{updated}/{ready}");
-        assert_eq!(d.actions, vec![Action::UpgradeBatch { planned: 1 }]);
-        assert_eq!(d.requeue_after, Some(ACTIVE_RECHECK));
+        assert_eq!(d.actions(), vec![Action::UpgradeBatch { planned: 1 }]);
+        assert_eq!(
+            d.requeue_after,
+            Some(Duration::from_secs(601)),
+            "the deadline timer"
+        );
         assert_eq!(message(&d), Some(upgrading(1, 3).as_str()));
     }
     sim.workload = Some(releasing().updated(1, 1));
@@ -91,7 +95,7 @@ fn status_patch_to_step_ready_moves_to_the_next_step_upgrade() {
     sim.now = at(30);
     let d = sim.step();
     assert_eq!(position(&d), pos(2, 3, StepUpgrade));
-    assert_eq!(d.actions, vec![Action::UpgradeBatch { planned: 5 }]);
+    assert_eq!(d.actions(), vec![Action::UpgradeBatch { planned: 5 }]);
     assert_eq!(message(&d), Some(upgrading(2, 3).as_str()));
     let since = since(&d);
     assert_eq!(
@@ -176,7 +180,7 @@ fn only_a_last_step_of_string_100_percent_completes_without_approval() {
                 "{last}"
             );
             assert_eq!(
-                d.actions.last(),
+                d.actions().last(),
                 Some(&Action::Release { promote: true }),
                 "{last}"
             );
@@ -325,7 +329,7 @@ fn an_approval_left_from_the_last_release_is_cleared_and_ignored_by_the_new_one(
     annotate(&mut sim.rollout, APPROVED_STEP, "1");
     sim.workload = Some(releasing().replicas(0));
     let d = sim.step();
-    assert!(d.actions.contains(&Action::ClearApprovedStep));
+    assert!(d.actions().contains(&Action::ClearApprovedStep));
     assert_eq!(position(&d), pos(1, 2, StepPaused));
     assert_eq!(message(&d), Some(manual(1, 3).as_str()));
 }

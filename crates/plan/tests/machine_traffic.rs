@@ -1,7 +1,7 @@
-//! Traffic routing in the step machine (reference §4.4, §4.6, §4.8, §5.1, §5.8, §5.10, §8.6):
-//! the stable pin before step 1, routing a step and its grace period, tearing traffic down
-//! before a step without it, the finalisation orders, a missing traffic object at the start,
-//! and continuous release with traffic.
+//! Traffic routing in the step machine, on real Service and Ingress objects that each
+//! decision's effects are applied to: the stable pin before step 1, routing a step and its
+//! grace period, tearing traffic down before a step without it, the orders of the endings, a
+//! missing traffic object at the start, and continuous release with traffic.
 
 #[allow(dead_code)]
 mod machine_support;
@@ -10,7 +10,11 @@ use StepState::*;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use machine_support::*;
 use rollouts_api::common::{FinalisingStep, RolloutPhase, StepState};
-use rollouts_plan::machine::{ACTIVE_RECHECK, Action, Decision, TrafficView};
+use rollouts_change::{Effect, Resource};
+use rollouts_plan::machine::Decision;
+use rollouts_traffic::objects::{Revisions, TrafficObjects};
+use rollouts_traffic::{Provider, StepTraffic};
+use serde_json::json;
 use std::time::Duration;
 
 /// Traffic in every step but the last, which ends the release without traffic.
@@ -22,45 +26,93 @@ const MIXED: &str =
 const TO_THE_END: &str = "[{replicas: 1, traffic: 5%, pause: {}}, {replicas: 100%, traffic: 100%}]";
 const PROBLEM: &str = "Ingress echoserver not found: traffic routing needs it";
 
-/// Nothing of a release on the Services and routes.
-fn untouched(grace: i64) -> TrafficView {
-    TrafficView {
+fn traffic(why: &str) -> Action {
+    Action::Traffic(why.into())
+}
+const PIN: &str = "pin the stable Service to the stable pods";
+const UNPIN: &str = "unpin the stable Service";
+const CANARY_SERVICE: &str = "canary Service selects the new pods";
+const ROUTE: &str = "route the step's traffic";
+const TO_STABLE: &str = "route all traffic to stable";
+const REMOVE_CANARY_SERVICE: &str = "remove the canary Service";
+
+/// The user's Service and Ingress, nothing of a release on them.
+fn untouched(grace: i64) -> TrafficObjects {
+    TrafficObjects {
+        namespace: "default".into(),
+        provider: Ok(Provider::Nginx {
+            ingress: "echoserver".into(),
+        }),
+        stable_service_name: "echoserver".into(),
+        stable_service: Some(
+            json!({"metadata": {"name": "echoserver", "namespace": "default"},
+            "spec": {"ports": [{"port": 80}], "selector": {"app": "echoserver"}}}),
+        ),
+        canary_service: None,
+        route_object: Some(
+            json!({"metadata": {"name": "echoserver", "namespace": "default"},
+            "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "echoserver", "port": {"number": 80}}}}]}}]}}),
+        ),
+        canary_ingress: None,
         grace_seconds: grace,
-        stable_unpinned: true,
-        routes_restored: true,
-        canary_service_gone: true,
-        ..TrafficView::default()
+        canary_service_disabled: false,
     }
 }
 
-/// Step `step` routed: stable Service pinned, canary Service and routes in place.
-fn routed(step: i32, grace: i64) -> TrafficView {
-    TrafficView {
-        grace_seconds: grace,
-        step_converged: true,
-        for_step: step,
-        stable_pinned: true,
-        ..TrafficView::default()
+/// Applies the traffic effects to the objects, as the API server would.
+fn apply_traffic(objects: &mut TrafficObjects, effects: &[Effect]) {
+    for effect in effects {
+        let slot = match (effect.object.resource, effect.object.name.as_str()) {
+            (Resource::SERVICE, "echoserver") => &mut objects.stable_service,
+            (Resource::SERVICE, "echoserver-canary") => &mut objects.canary_service,
+            (Resource::INGRESS, "echoserver-canary") => &mut objects.canary_ingress,
+            _ => continue,
+        };
+        rollouts_change::apply(slot, &effect.change).unwrap();
     }
 }
 
-/// Applies the actions of a decision to the view and the workload, as the controller does.
-fn apply(sim: &mut Sim, actions: &[Action]) {
-    let view = sim.traffic.as_mut().expect("traffic view");
-    for action in actions {
-        match action {
-            Action::PinStableService => (view.stable_pinned, view.stable_unpinned) = (true, false),
-            Action::RouteTraffic { step } => *view = routed(*step, view.grace_seconds),
-            Action::RestoreStableService => {
-                (view.stable_pinned, view.stable_unpinned) = (false, true)
-            }
-            Action::RouteTrafficToStable => {
-                (view.routes_restored, view.step_converged) = (true, false)
-            }
-            Action::RemoveCanaryService => view.canary_service_gone = true,
-            Action::Release { .. } => sim.workload = sim.workload.take().map(FactsExt::released),
-            _ => {}
-        }
+/// The stable Service pinned to `rev-v1`, nothing else.
+fn pinned(grace: i64) -> TrafficObjects {
+    let mut objects = untouched(grace);
+    let pin = objects.stable_pin("pod-template-hash", Some("rev-v1"));
+    apply_traffic(&mut objects, &Vec::from_iter(pin));
+    objects
+}
+
+/// Step traffic `weight` routed to `hash-v2`: stable pinned, canary Service and Ingress.
+fn routed(weight: i32, grace: i64) -> TrafficObjects {
+    let mut objects = untouched(grace);
+    let step = StepTraffic {
+        weight: Some(weight),
+        ..Default::default()
+    };
+    let revisions = Revisions {
+        key: "pod-template-hash",
+        stable: "rev-v1",
+        canary: "hash-v2",
+    };
+    for _ in 0..3 {
+        let effects = objects.step_effects(&step, revisions, &json!({}));
+        apply_traffic(&mut objects, &effects);
+    }
+    assert!(
+        objects
+            .step_effects(&step, revisions, &json!({}))
+            .is_empty()
+    );
+    objects
+}
+
+/// Applies a decision to the traffic objects and the workload, as the controller does.
+fn apply(sim: &mut Sim, d: &Decision) {
+    apply_traffic(sim.traffic.as_mut().expect("traffic objects"), &d.effects);
+    if d.actions()
+        .iter()
+        .any(|a| matches!(a, Action::Release { .. }))
+    {
+        sim.workload = sim.workload.take().map(FactsExt::released);
     }
 }
 
@@ -78,10 +130,10 @@ fn drive(sim: &mut Sim, stop: impl Fn(&Decision) -> bool) -> Run {
     for second in 0..60 {
         sim.now = at(second);
         let d = sim.step();
-        acted.extend(d.actions.iter().map(|a| (second, a.clone())));
+        acted.extend(d.actions().into_iter().map(|a| (second, a)));
         let events = d.events.iter().filter(|e| e.reason == "Finalising");
         finalising.extend(events.map(|e| e.message.clone()));
-        apply(sim, &d.actions);
+        apply(sim, &d);
         if stop(&d) {
             return Run {
                 acted,
@@ -95,7 +147,7 @@ fn drive(sim: &mut Sim, stop: impl Fn(&Decision) -> bool) -> Run {
 
 /// The release is over: nothing left to do and nothing to wait for.
 fn over(d: &Decision) -> bool {
-    d.actions.is_empty() && d.requeue_after.is_none()
+    d.actions().is_empty() && d.requeue_after.is_none()
 }
 
 fn names(stages: &[&str]) -> Vec<String> {
@@ -104,28 +156,23 @@ fn names(stages: &[&str]) -> Vec<String> {
 
 #[test]
 fn step_one_with_traffic_pins_the_stable_service_before_the_first_batch_only_when_unpinned() {
-    let (pin, first, second) = (
-        Action::PinStableService,
+    let (first, second) = (
         Action::UpgradeBatch { planned: 1 },
         Action::UpgradeBatch { planned: 5 },
     );
     // (step, stable Service pinned, actions)
     let cases = [
-        (1, false, vec![pin, first.clone()]),
+        (1, false, vec![traffic(PIN), first.clone()]),
         (1, true, vec![first]),
         (2, false, vec![second]), // only step 1 pins; routing a later step pins anyway
     ];
-    for (index, pinned, expected) in cases {
+    for (index, is_pinned, expected) in cases {
         let state = BeforeStepUpgrade;
         let mut sim = sim_at(TRAFFIC_STEPS, index, index + 1, state, releasing());
-        sim.traffic = Some(TrafficView {
-            stable_pinned: pinned,
-            stable_unpinned: !pinned,
-            ..untouched(3)
-        });
+        sim.traffic = Some(if is_pinned { pinned(3) } else { untouched(3) });
         let d = sim.step();
-        let case = format!("step {index}, pinned {pinned}");
-        assert_eq!(d.actions, expected, "{case}");
+        let case = format!("step {index}, pinned {is_pinned}");
+        assert_eq!(d.actions(), expected, "{case}");
         assert_eq!(position(&d), pos(index, index + 1, StepUpgrade), "{case}");
     }
 }
@@ -133,26 +180,25 @@ fn step_one_with_traffic_pins_the_stable_service_before_the_first_batch_only_whe
 #[test]
 fn a_ready_batch_routes_its_step_until_converged_then_waits_the_grace_period_before_pausing() {
     let mut sim = sim_at(TRAFFIC_STEPS, 1, 2, StepUpgrade, releasing().updated(1, 1));
-    let route = Action::RouteTraffic { step: 1 };
+    sim.traffic = Some(pinned(10));
     let upgrade = Action::UpgradeBatch { planned: 1 };
     let secs = |s| Some(Duration::from_secs(s));
-    // (second, view, actions, events, state, lastUpdateTime, requeue); once upgraded, the step
-    // keeps its batch applied in every decision (a no-op while nothing changes).
+    // (second, actions, events, state, lastUpdateTime, requeue); once upgraded, the step keeps
+    // its batch applied in every decision. Services change first, the route one round later.
     #[rustfmt::skip]
     let rounds = [
-        (0, TrafficView { step_converged: false, ..routed(1, 10) }, vec![upgrade.clone(), route.clone()],
-            vec!["Progressing", "TrafficRouting"], StepTrafficRouting, 0, secs(10)),
-        (4, routed(2, 10), vec![route, upgrade.clone()], vec!["TrafficRouting"], StepTrafficRouting, 4, secs(10)),
-        (5, routed(1, 10), vec![upgrade.clone()], vec![], StepTrafficRouting, 4, secs(9)),
-        (13, routed(1, 10), vec![upgrade.clone()], vec![], StepTrafficRouting, 4, secs(1)),
-        (14, routed(1, 10), vec![upgrade], vec!["StepPaused"], StepPaused, 14, None),
+        (0, vec![upgrade.clone(), traffic(CANARY_SERVICE)], vec!["Progressing", "TrafficRouting"],
+            StepTrafficRouting, 0, secs(10)),
+        (4, vec![traffic(ROUTE), upgrade.clone()], vec!["TrafficRouting"], StepTrafficRouting, 4, secs(10)),
+        (5, vec![upgrade.clone()], vec![], StepTrafficRouting, 4, secs(9)),
+        (13, vec![upgrade.clone()], vec![], StepTrafficRouting, 4, secs(1)),
+        (14, vec![upgrade], vec!["StepPaused"], StepPaused, 14, None),
     ];
-    for (second, view, actions, events, state, since_at, requeue) in rounds {
+    for (second, actions, events, state, since_at, requeue) in rounds {
         sim.now = at(second);
-        sim.traffic = Some(view);
         let d = sim.step();
         let case = format!("at {second}s");
-        assert_eq!(d.actions, actions, "{case}");
+        assert_eq!(d.actions(), actions, "{case}");
         assert_eq!(event_reasons(&d), events, "{case}");
         assert_eq!(position(&d), pos(1, 2, state), "{case}");
         assert_eq!(since(&d), Some(at(since_at)), "{case}");
@@ -160,33 +206,42 @@ fn a_ready_batch_routes_its_step_until_converged_then_waits_the_grace_period_bef
         if let Some(e) = d.events.iter().find(|e| e.reason == "TrafficRouting") {
             assert_eq!(e.message, "step(1/3): weight 5%", "{case}");
         }
+        apply(&mut sim, &d);
     }
+    let ingress = sim
+        .traffic
+        .as_ref()
+        .unwrap()
+        .canary_ingress
+        .clone()
+        .unwrap();
+    assert_eq!(
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"],
+        "5"
+    );
 }
 
 #[test]
 fn grace_zero_goes_on_as_soon_as_the_step_is_routed() {
-    // (view, actions, state, requeue)
-    let (route, upgrade) = (
-        Action::RouteTraffic { step: 1 },
-        Action::UpgradeBatch { planned: 1 },
-    );
+    let upgrade = Action::UpgradeBatch { planned: 1 };
+    // (objects, actions, state, requeue)
     let cases = [
         (
-            routed(0, 0),
-            vec![route, upgrade.clone()],
+            untouched(0),
+            vec![traffic(CANARY_SERVICE), traffic(PIN), upgrade.clone()],
             StepTrafficRouting,
             Some(Duration::from_secs(1)),
         ),
-        (routed(1, 0), vec![upgrade], StepPaused, None),
+        (routed(5, 0), vec![upgrade], StepPaused, None),
     ];
-    for (view, actions, state, requeue) in cases {
+    for (objects, actions, state, requeue) in cases {
         let ready = releasing().updated(1, 1);
         let mut sim = sim_at(TRAFFIC_STEPS, 1, 2, StepTrafficRouting, ready);
-        sim.traffic = Some(view.clone());
+        sim.traffic = Some(objects);
         let d = sim.step();
-        assert_eq!(d.actions, actions, "{view:?}");
-        assert_eq!(position(&d), pos(1, 2, state), "{view:?}");
-        assert_eq!(d.requeue_after, requeue, "{view:?}");
+        assert_eq!(d.actions(), actions, "{state:?}");
+        assert_eq!(position(&d), pos(1, 2, state), "{state:?}");
+        assert_eq!(d.requeue_after, requeue, "{state:?}");
     }
 }
 
@@ -194,11 +249,14 @@ fn grace_zero_goes_on_as_soon_as_the_step_is_routed() {
 fn a_step_without_traffic_tears_traffic_down_one_stage_at_a_time_before_its_batch() {
     // Approved by status patch: the same decision enters step 2.
     let mut sim = sim_at(MIXED, 1, 2, StepReady, releasing().updated(1, 1));
-    sim.traffic = Some(routed(1, 5));
+    sim.traffic = Some(routed(5, 5));
     let first = sim.decide();
-    assert_eq!(first.actions, vec![Action::RestoreStableService]);
+    assert_eq!(first.actions(), vec![traffic(UNPIN)]);
     assert_eq!(position(&first), pos(2, 3, BeforeStepUpgrade));
-    assert_eq!(first.requeue_after, Some(ACTIVE_RECHECK));
+    assert_eq!(
+        first.requeue_after, None,
+        "the Service change wakes the controller"
+    );
     assert_eq!(
         canary(&first).common.finalising_step,
         Some(FinalisingStep::RestoreStableService)
@@ -206,9 +264,9 @@ fn a_step_without_traffic_tears_traffic_down_one_stage_at_a_time_before_its_batc
 
     let run = drive(&mut sim, |d| !upgrades(d).is_empty());
     let expected = [
-        (0, Action::RestoreStableService),
-        (5, Action::RouteTrafficToStable),
-        (10, Action::RemoveCanaryService),
+        (0, traffic(UNPIN)),
+        (5, traffic(TO_STABLE)),
+        (10, traffic(REMOVE_CANARY_SERVICE)),
         (15, Action::UpgradeBatch { planned: 5 }),
     ];
     assert_eq!(run.acted, expected);
@@ -222,6 +280,12 @@ fn a_step_without_traffic_tears_traffic_down_one_stage_at_a_time_before_its_batc
     );
     assert_eq!(position(&run.last), pos(2, 3, StepUpgrade));
     assert_eq!(canary(&run.last).common.finalising_step, None);
+    let objects = sim.traffic.as_ref().unwrap();
+    assert!(objects.canary_ingress.is_none() && objects.canary_service.is_none());
+    assert_eq!(
+        objects.stable_service.as_ref().unwrap()["spec"]["selector"],
+        json!({"app": "echoserver"})
+    );
 }
 
 #[test]
@@ -236,14 +300,14 @@ fn success_disable_and_delete_undo_traffic_in_success_order_and_rollback_in_its_
         seconds.into_iter().zip(actions).collect()
     };
     let (s1, s2, s3) = (
-        Action::RestoreStableService,
-        Action::RouteTrafficToStable,
-        Action::RemoveCanaryService,
+        traffic(UNPIN),
+        traffic(TO_STABLE),
+        traffic(REMOVE_CANARY_SERVICE),
     );
     let release = |promote| Action::Release { promote };
     // Success: the last step completes at once, then each stage after the last one's grace.
     let mut sim = sim_at(TO_THE_END, 2, -1, StepPaused, releasing().updated(10, 10));
-    sim.traffic = Some(routed(2, 5));
+    sim.traffic = Some(routed(100, 5));
     let run = drive(&mut sim, over);
     let expected = [s1.clone(), s2.clone(), s3.clone(), release(true)];
     assert_eq!(run.acted, timeline(expected, [0, 5, 10, 15]));
@@ -266,7 +330,7 @@ fn success_disable_and_delete_undo_traffic_in_success_order_and_rollback_in_its_
         StepPaused,
         releasing().updated(1, 1).rolled_back(),
     );
-    sim.traffic = Some(routed(1, 5));
+    sim.traffic = Some(routed(5, 5));
     let run = drive(&mut sim, over);
     let expected = [s2.clone(), release(false), s1.clone(), s3.clone()];
     assert_eq!(run.acted, timeline(expected, [0, 5, 6, 11]));
@@ -286,7 +350,8 @@ fn success_disable_and_delete_undo_traffic_in_success_order_and_rollback_in_its_
     // Disable and delete: the success order without promotion.
     for deleting in [false, true] {
         let mut sim = sim_at(TO_THE_END, 1, 2, StepPaused, releasing().updated(1, 1));
-        sim.traffic = Some(routed(1, 5));
+        sim.traffic = Some(routed(5, 5));
+        sim.rollout.metadata.finalizers = Some(vec!["rollouts.kruise.io/rollout".into()]);
         if deleting {
             sim.rollout.metadata.deletion_timestamp = Some(Time(at(0)));
         } else {
@@ -298,7 +363,7 @@ fn success_disable_and_delete_undo_traffic_in_success_order_and_rollback_in_its_
         assert_eq!(run.finalising, success_names, "deleting {deleting}");
         let phase = run.last.status.phase;
         if deleting {
-            assert!(run.last.remove_finalizer);
+            assert!(run.last.remove_finalizer.is_some());
             assert_eq!(phase, Some(RolloutPhase::Terminating));
         } else {
             assert_eq!(phase, Some(RolloutPhase::Disabled));
@@ -312,10 +377,9 @@ fn a_missing_traffic_object_holds_the_release_at_initializing_until_it_exists() 
     sim.traffic = Some(untouched(3));
     sim.step();
     sim.workload = Some(releasing());
-    sim.traffic = Some(TrafficView {
-        problem: Some(PROBLEM.into()),
-        ..untouched(3)
-    });
+    let mut missing = untouched(3);
+    missing.route_object = None;
+    sim.traffic = Some(missing);
     for second in [0, 3, 30] {
         sim.now = at(second);
         let d = sim.step();
@@ -326,16 +390,16 @@ fn a_missing_traffic_object_holds_the_release_at_initializing_until_it_exists() 
             "at {second}s"
         );
         assert_eq!(message(&d), Some(PROBLEM));
-        assert!(d.actions.is_empty(), "at {second}s: {:?}", d.actions);
-        assert_eq!(d.requeue_after, Some(ACTIVE_RECHECK));
+        assert!(d.actions().is_empty(), "at {second}s: {:?}", d.actions());
+        assert_eq!(
+            d.requeue_after, None,
+            "the Ingress's creation wakes the controller"
+        );
     }
     sim.traffic = Some(untouched(3));
     let d = sim.step();
-    let expected = [
-        Action::PinStableService,
-        Action::UpgradeBatch { planned: 1 },
-    ];
-    assert_eq!(d.actions, expected);
+    let expected = [traffic(PIN), Action::UpgradeBatch { planned: 1 }];
+    assert_eq!(d.actions(), expected);
     assert_eq!(
         condition_reason(&d, "Progressing"),
         Some(("True", "InRolling"))
@@ -346,17 +410,12 @@ fn a_missing_traffic_object_holds_the_release_at_initializing_until_it_exists() 
 #[test]
 fn continuous_release_restores_routes_before_removing_the_canary_service_and_resetting() {
     let mut sim = sim_at(TRAFFIC_STEPS, 2, 3, StepPaused, releasing().updated(5, 5));
-    sim.traffic = Some(routed(2, 3));
+    sim.traffic = Some(routed(50, 3));
     sim.workload = Some(releasing().revision("rev-v3", "hash-v3"));
     for second in [0, 1] {
         sim.now = at(second);
         let d = sim.step();
-        assert_eq!(
-            d.actions,
-            vec![Action::RouteTrafficToStable],
-            "at {second}s"
-        );
-        assert_eq!(d.requeue_after, Some(ACTIVE_RECHECK));
+        assert_eq!(d.actions(), vec![traffic(TO_STABLE)], "at {second}s");
         assert_eq!(
             condition_reason(&d, "Progressing"),
             Some(("True", "InRolling"))
@@ -369,18 +428,20 @@ fn continuous_release_restores_routes_before_removing_the_canary_service_and_res
             vec![]
         };
         assert_eq!(event_reasons(&d), expected, "at {second}s");
+        if second == 1 {
+            apply(&mut sim, &d);
+        }
     }
-    apply(&mut sim, &[Action::RouteTrafficToStable]);
     // Routes restored at 0s: the canary Service stays until the 3 s grace period has passed.
     sim.now = at(2);
     let d = sim.step();
-    assert!(d.actions.is_empty(), "{:?}", d.actions);
-    assert_eq!(d.requeue_after, Some(std::time::Duration::from_secs(1)));
+    assert!(d.actions().is_empty(), "{:?}", d.actions());
+    assert_eq!(d.requeue_after, Some(Duration::from_secs(1)));
     sim.now = at(3);
     let d = sim.step();
     assert_eq!(
-        d.actions,
-        vec![Action::RemoveCanaryService, Action::ResetRelease]
+        d.actions(),
+        vec![traffic(REMOVE_CANARY_SERVICE), Action::ResetRelease]
     );
     let continuous = "Workload is continuous release";
     assert_eq!(
@@ -391,8 +452,8 @@ fn continuous_release_restores_routes_before_removing_the_canary_service_and_res
     assert_eq!(d.status.canary_status, None);
 
     // The stable Service stays pinned: the new release needs no new pin.
-    apply(&mut sim, &d.actions);
+    apply(&mut sim, &d);
     let d = sim.step();
-    assert_eq!(d.actions, vec![Action::UpgradeBatch { planned: 1 }]);
+    assert_eq!(d.actions(), vec![Action::UpgradeBatch { planned: 1 }]);
     assert_eq!(canary(&d).canary_revision.as_deref(), Some("rev-v3"));
 }

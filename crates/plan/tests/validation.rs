@@ -1,4 +1,4 @@
-//! Rollout validation table (reference §8.11, limit 30 as upstream's tests) and the v1alpha1
+//! Rollout validation table (upstream's table, limit 30 as upstream's tests) and the v1alpha1
 //! rules; every error names its field.
 
 use rollouts_api::v1beta1::Rollout;

@@ -1,4 +1,4 @@
-//! Gateway API HTTPRoutes (reference §5.7): a weight step splits each rule that leads to the
+//! Gateway API HTTPRoutes: a weight step splits each rule that leads to the
 //! stable Service between it and the canary Service; an A/B step appends, per such rule, a rule
 //! that sends the matching requests to the canary Service only. The end of a release removes
 //! every canary backend and rule and sets the stable weight to 1.
@@ -170,7 +170,7 @@ pub fn ensure(
 mod tests {
     use super::*;
 
-    /// Reference §8.8's fixture: R0 /web -> web-svc; R1 /store + header, /v2/store -> store-svc;
+    /// Upstream's HTTPRoute fixture: R0 /web -> web-svc; R1 /store + header, /v2/store -> store-svc;
     /// R2 /list -> list-svc; R3 /storage -> store-svc.
     fn rules() -> Vec<Value> {
         let backend = |name: &str| json!([{"name": name, "port": 8080}]);

@@ -1,4 +1,4 @@
-//! Nginx and MSE Ingress canaries (reference §5.2, §5.3): a twin `<ingress>-canary` of the
+//! Nginx and MSE Ingress canaries: a twin `<ingress>-canary` of the
 //! user's Ingress whose paths lead to the canary Service, with the canary weight or header,
 //! cookie and (MSE) query matches as annotations.
 
@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn nginx_annotations_follow_the_step_and_clear_the_previous_one() {
-        // Reference §8.7 ensure-routes tests 1-3 and the seed's canary and A/B steps.
+        // Upstream's ensure-routes cases 1-3 and the seed's canary and A/B steps.
         let cases = [
             (
                 "traffic: 20%",
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn mse_adds_query_matches_header_modifier_and_the_gray_subset() {
-        // Reference §8.7 ensure-routes tests 1 and 5.
+        // Upstream's ensure-routes cases 1 and 5.
         let existing = json!({"mse.ingress.kubernetes.io/service-subset": "", "mse.ingress.kubernetes.io/canary-by-query": "old"});
         let got = desired_annotations(
             &annotations(existing),

@@ -1,12 +1,12 @@
-//! Traffic routing of a release (reference §5): the canary Service, the stable Service
+//! Traffic routing of a release: the canary Service, the stable Service
 //! selector, and one provider per data plane (Nginx and MSE Ingress, Gateway API HTTPRoute).
 //! Everything here is pure: from the objects as they are and the step, the change to make.
 //! The controller applies the changes and reports "converged" when none is left.
 
 pub mod gateway;
 pub mod ingress;
+pub mod objects;
 pub mod service;
-pub mod view;
 
 use rollouts_api::common::TrafficRoutingRef;
 use rollouts_api::keys::CANARY_SUFFIX;

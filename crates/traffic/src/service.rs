@@ -1,5 +1,5 @@
 //! The canary Service `<service>-canary` selecting the new revision, and the stable Service's
-//! selector pinned to the stable revision during a release and unpinned after (reference §5.6).
+//! selector pinned to the stable revision during a release and unpinned after.
 
 use crate::Change;
 use serde_json::{Value, json};

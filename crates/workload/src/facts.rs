@@ -1,5 +1,5 @@
 //! What the step machine needs to know about a workload, read from the objects themselves
-//! (reference §4.2 "finder" table): revisions, replica counts, release marks, rollback.
+//!: revisions, replica counts, release marks, rollback.
 
 use crate::hash::content_hash;
 use crate::revision::{annotation, label, template_without_hash};

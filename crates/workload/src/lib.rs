@@ -2,12 +2,15 @@
 //! Rollout can govern, which Rollout governs a workload, whether an update is a new release,
 //! and how each kind is frozen when a release starts.
 
+pub mod batch;
 pub mod control;
 pub mod facts;
 pub mod hash;
 pub mod matching;
 pub mod mutation;
+pub mod release;
 pub mod revision;
+pub mod style;
 
 use rollouts_api::common::ObjectRef;
 
@@ -31,7 +34,7 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
-    /// The kind a workload reference names, if it is supported (reference §1.12 rule 1).
+    /// The kind a workload reference names, if it is supported.
     pub fn of(reference: &ObjectRef) -> Option<Self> {
         let kind = reference.kind.as_str();
         match (reference.group(), kind) {

@@ -1,4 +1,4 @@
-//! Which Rollout governs a workload (reference §3.1 step 4, plus: disabled Rollouts never do).
+//! Which Rollout governs a workload.
 
 use rollouts_api::common::RolloutPhase;
 use rollouts_api::v1beta1::Rollout;

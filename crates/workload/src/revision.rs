@@ -1,4 +1,4 @@
-//! Whether an update of a workload is a new release (reference §3.1 "effective revision change").
+//! Whether an update of a workload is a new release.
 
 use rollouts_api::keys;
 use serde_json::Value;

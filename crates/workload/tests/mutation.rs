@@ -1,4 +1,4 @@
-//! Table tests of how each kind is frozen when a release starts (reference §8.10 and §3),
+//! Table tests of how each kind is frozen when a release starts (upstream's table),
 //! plus scale-only, label-only, rollout-id, replicas 0 and empty-UID updates.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;

@@ -1,5 +1,5 @@
 //! Releases of the seed's echoserver Deployment with the real webhook and controller
-//! (reference §4.2–4.8, §7.5, §7.10; seed walkthrough "phased release"): the partition style
+//!: the partition style
 //! in place, the canary style with an extra Deployment, approval by status patch and by
 //! annotation, rollback, continuous release, disable and delete mid-release.
 

@@ -1,4 +1,4 @@
-//! A StatefulSet released through its partition (reference §4.9, §7.12): 4 replicas in steps
+//! A StatefulSet released through its partition: 4 replicas in steps
 //! of 1, 50% and 100%, highest ordinals first, the partition removed at the end.
 
 use k8s_openapi::api::apps::v1::StatefulSet;

@@ -1,4 +1,4 @@
-//! Releases that route traffic (reference §5, seed walkthrough "canary" and "A/B testing"):
+//! Releases that route traffic:
 //! the canary Ingress with its weight or header match, the canary Service selecting the new
 //! revision, the stable Service pinned to the stable one, all removed at the end; the same
 //! plan through MSE and through a Gateway API HTTPRoute; rollback order with traffic.

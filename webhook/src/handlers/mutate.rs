@@ -1,4 +1,4 @@
-//! `/mutate-*`: freezes an UPDATE of a governed workload that starts a release (reference §3).
+//! `/mutate-*`: freezes an UPDATE of a governed workload that starts a release.
 
 use super::{AdmissionRequest, AdmissionResponse, Decision, Lookup};
 use rollouts_workload::{matching::governing_rollout, mutation};

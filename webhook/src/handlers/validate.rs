@@ -1,4 +1,4 @@
-//! `/validate-rollouts-kruise-io-rollout`: every rule of reference §1.12, for both versions.
+//! `/validate-rollouts-kruise-io-rollout`: every rule of upstream's validation, for both versions.
 
 use super::{AdmissionRequest, AdmissionResponse, Decision, Lookup};
 use rollouts_api::{v1alpha1, v1beta1};

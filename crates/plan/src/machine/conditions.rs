@@ -1,4 +1,4 @@
-//! Conditions and the exact status messages of upstream (reference §4.2–4.4).
+//! Conditions and the exact status messages of upstream.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;

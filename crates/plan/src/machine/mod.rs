@@ -1,135 +1,35 @@
-//! The step machine (reference §4.2–4.8): from a Rollout, the facts of its workload and the
-//! current time to the next status and the effects the controller must apply. Pure: the
-//! controller reads the cluster, calls [`decide`], applies the actions, then writes the status.
+//! The step machine: from a [`Snapshot`] of the cluster and the current time to the next status
+//! and the concrete effects that get there ([`decide`]). Pure: the controller reads its caches,
+//! calls [`decide`], applies the effects in order, writes the status, then records the Events.
 
 mod conditions;
-mod finalise;
+mod model;
 mod phase;
 mod progressing;
+mod stages;
+mod status;
 mod steps;
-mod traffic;
 
 pub use conditions::{condition, messages};
-pub use traffic::{Stage, TrafficView};
+pub use model::{Decision, Event, Snapshot};
+pub use stages::Stage;
+pub use steps::REASON_DEADLINE;
 
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
-use rollouts_api::v1beta1::{Rollout, RolloutStatus};
-use rollouts_workload::facts::WorkloadFacts;
-use std::time::Duration;
+use rollouts_api::common::StepState;
+use rollouts_api::keys;
+use rollouts_api::v1beta1::Rollout;
+use rollouts_change::Effect;
+use serde_json::{Value, json};
 
-/// How the workload is moved through a release; decides how a step's replicas are counted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Control {
-    /// A Deployment replaced in place (`rolling-style: partition`).
-    PartitionDeployment,
-    /// A Deployment next to an extra canary Deployment.
-    CanaryDeployment,
-    /// A StatefulSet or Advanced StatefulSet through its partition.
-    StatefulSet,
-}
-
-impl Control {
-    /// Pods on the new version a step asks for (reference Appendix A, per control).
-    pub fn planned(self, step: &IntOrString, replicas: i32) -> i32 {
-        use crate::batch;
-        match self {
-            Self::PartitionDeployment => batch::deployment_updated_limit(step, replicas),
-            Self::CanaryDeployment => batch::canary_deployment_replicas(step, replicas, replicas),
-            Self::StatefulSet => batch::planned_replicas(step, replicas),
-        }
-    }
-}
-
-/// Everything a decision depends on.
-#[derive(Clone, Debug)]
-pub struct Snapshot<'a> {
-    /// The Rollout as read (spec, annotations, status, deletion).
-    pub rollout: &'a Rollout,
-    /// The referenced workload, `None` when it does not exist.
-    pub workload: Option<&'a WorkloadFacts>,
-    /// How the workload is released.
-    pub control: Control,
-    /// Now.
-    pub now: Timestamp,
-    /// Seconds a step may take to get its pods Ready before the Rollout is marked failed.
-    pub progress_deadline_seconds: i64,
-    /// New-version pods that are not Ready, as `name (reason)`, for the deadline message.
-    pub not_ready_pods: &'a [String],
-    /// The traffic objects, when the Rollout routes traffic.
-    pub traffic: Option<TrafficView>,
-}
-
-/// An effect on the cluster. Every action is idempotent: applying it twice is harmless.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Bring the workload to `planned` pods on the new version (never fewer than now).
-    UpgradeBatch {
-        /// Pods on the new version after this batch.
-        planned: i32,
-    },
-    /// A newer version replaced the one being released: drop the old release's canary objects.
-    ResetRelease,
-    /// Give the workload back to its own controller and remove every mark of the release.
-    /// `promote`: wait until the workload runs the new version everywhere before removing
-    /// the canary (success); otherwise remove it at once (rollback, disable, delete).
-    Release {
-        /// Success path.
-        promote: bool,
-    },
-    /// Remove the `approved-step` annotation so it cannot approve a step of a new release.
-    ClearApprovedStep,
-    /// Pin the stable Service to the stable revision before any new pod exists.
-    PinStableService,
-    /// Bring the canary Service, the stable pin and the routes to what step `step` asks.
-    RouteTraffic {
-        /// 1-based step.
-        step: i32,
-    },
-    /// Remove the stable Service's revision pin.
-    RestoreStableService,
-    /// Send all traffic to the stable Service again.
-    RouteTrafficToStable,
-    /// Delete the canary Service.
-    RemoveCanaryService,
-}
-
-/// A Kubernetes Event to record on the Rollout.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    /// `Warning` rather than `Normal`.
-    pub warning: bool,
-    /// Machine-readable reason (from `keys`).
-    pub reason: &'static str,
-    /// What happened.
-    pub message: String,
-}
-
-/// The outcome of one decision.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Decision {
-    /// The status to write.
-    pub status: RolloutStatus,
-    /// Effects to apply before writing the status, in order.
-    pub actions: Vec<Action>,
-    /// Events to record.
-    pub events: Vec<Event>,
-    /// Reconcile again after this long, even if nothing changes.
-    pub requeue_after: Option<Duration>,
-    /// Cleanup after deletion is done: the finalizer may go.
-    pub remove_finalizer: bool,
-}
-
-/// How often a running release is looked at even without events.
-pub const ACTIVE_RECHECK: Duration = Duration::from_secs(3);
-
-/// Decide the next status and effects (reference §4.1 steps 4–6).
+/// Decides the next status and the effects that lead there.
 pub fn decide(snapshot: &Snapshot) -> Decision {
     let mut decision = Decision {
         status: snapshot.rollout.status.clone().unwrap_or_default(),
         ..Decision::default()
     };
     decision.status.observed_generation = snapshot.rollout.metadata.generation;
+    keep_metadata(snapshot, &mut decision);
     phase::advance(snapshot, &mut decision);
     let (index, state) = decision
         .status
@@ -140,14 +40,98 @@ pub fn decide(snapshot: &Snapshot) -> Decision {
         });
     decision.status.current_step_index = index;
     decision.status.current_step_state = state;
+    let mut effects = Vec::new();
+    if !decision.rollout_metadata.is_empty() {
+        // First, and guarded: if the Rollout changed since it was read, nothing else is done.
+        let mut metadata = std::mem::take(&mut decision.rollout_metadata);
+        metadata.insert(
+            "resourceVersion".into(),
+            json!(snapshot.rollout.metadata.resource_version),
+        );
+        effects.push(Effect::merge(
+            snapshot.rollout_key(),
+            json!({ "metadata": metadata }),
+            "finalizer, plan hash and approval of the Rollout",
+        ));
+    }
+    let deleting = snapshot.rollout.metadata.deletion_timestamp.is_some();
+    if let Some(label) = snapshot
+        .workload
+        .filter(|_| !deleting)
+        .and_then(|w| w.label())
+    {
+        effects.push(label);
+    }
+    effects.append(&mut decision.effects);
+    decision.effects = effects;
     decision
 }
 
-/// `NextBatchIndex`: the step after `index`, or -1 after the last.
-pub fn next_step_index(index: i32, steps: usize) -> i32 {
-    if (index as usize) < steps {
-        index + 1
-    } else {
-        -1
+/// Our finalizer on a live Rollout, and the plan hash annotation, kept current.
+fn keep_metadata(s: &Snapshot, d: &mut Decision) {
+    let rollout = s.rollout;
+    let finalizers = rollout.metadata.finalizers.as_deref().unwrap_or_default();
+    let finalized = finalizers.iter().any(|f| f == keys::ROLLOUT_FINALIZER);
+    if rollout.metadata.deletion_timestamp.is_none() && !finalized {
+        let mut with_ours = finalizers.to_vec();
+        with_ours.push(keys::ROLLOUT_FINALIZER.to_string());
+        d.rollout_metadata
+            .insert("finalizers".into(), json!(with_ours));
     }
+    let hash = crate::plan_hash(rollout);
+    let recorded = rollout
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(keys::ROLLOUT_HASH));
+    if recorded != Some(&hash) {
+        d.annotate_rollout(keys::ROLLOUT_HASH, Value::String(hash));
+    }
+}
+
+/// Removes our finalizer, and only it: the JSON patch first tests the entry is still ours at
+/// that position, so a concurrent change of the list conflicts instead of being overwritten.
+fn finalizer_removal(s: &Snapshot) -> Option<Effect> {
+    let position = s
+        .rollout
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .position(|f| f == keys::ROLLOUT_FINALIZER)?;
+    let path = format!("/metadata/finalizers/{position}");
+    Some(Effect::json(
+        s.rollout_key(),
+        json!([
+            {"op": "test", "path": path, "value": keys::ROLLOUT_FINALIZER},
+            {"op": "remove", "path": path},
+        ]),
+        "everything given back: the Rollout may go",
+    ))
+}
+
+/// Label key the workload's pods carry their revision under (a `pod-template-hash` when the
+/// workload is gone).
+fn revision_key(s: &Snapshot) -> &'static str {
+    s.workload
+        .map_or(keys::POD_TEMPLATE_HASH, |w| w.revision_key())
+}
+
+/// Whether the Rollout's current step has been upgrading for longer than `deadline_seconds`:
+/// then the controller lists the step's pods so the decision can name those that are not Ready.
+pub fn step_overdue(rollout: &Rollout, now: Timestamp, deadline_seconds: i64) -> bool {
+    let Some(common) = rollout
+        .status
+        .as_ref()
+        .and_then(|s| s.canary_status.as_ref())
+        .map(|c| &c.common)
+    else {
+        return false;
+    };
+    let since = common
+        .last_update_time
+        .as_ref()
+        .map_or(0, |t| t.0.as_second());
+    common.current_step_state == Some(StepState::StepUpgrade)
+        && now.as_second() - since > deadline_seconds
 }

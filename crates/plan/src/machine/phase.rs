@@ -1,51 +1,30 @@
-//! Phase transitions (reference §4.2): Initial, Healthy, Progressing, Terminating, Disabling,
-//! Disabled, and the completed sub-status synthesized on first sight of a workload.
+//! Phase transitions: Initial, Healthy, Progressing, Terminating, Disabling, Disabled, a
+//! workload no release serves, and the completed sub-status synthesized on first sight.
 
 use super::conditions::{messages, remove_condition, set_condition};
-use super::{Decision, Snapshot, finalise, progressing};
-use crate::{plan_hash, steps};
-use rollouts_api::common::{RolloutPhase, StepState};
+use super::stages::finish;
+use super::status::{completed, rollout_id};
+use super::{Decision, Event, Snapshot, progressing};
+use rollouts_api::common::RolloutPhase;
 use rollouts_api::keys;
-use rollouts_api::v1beta1::{CanaryStatus, CommonStatus, RolloutStatus};
-use rollouts_workload::facts::WorkloadFacts;
+use rollouts_api::v1beta1::RolloutStatus;
+use rollouts_workload::release::Release;
 
 pub(super) fn advance(s: &Snapshot, d: &mut Decision) {
     let rollout = s.rollout;
     let phase = d.status.phase;
+    if let Err(message) = rollouts_workload::release::supported(rollout) {
+        return unsupported(s, d, message);
+    }
     if rollout.metadata.deletion_timestamp.is_some() {
-        if phase != Some(RolloutPhase::Terminating) {
-            d.status.phase = Some(RolloutPhase::Terminating);
-            d.status.message = Some(messages::TERMINATING.into());
-            let (reason, message) = (keys::REASON_IN_TERMINATING, messages::TERMINATING);
-            set_condition(
-                &mut d.status,
-                keys::CONDITION_TERMINATING,
-                true,
-                reason,
-                message,
-                s.now,
-            );
-        }
-        if finalise::release(s, d, false, false) {
-            let message = messages::TERMINATED;
-            set_condition(
-                &mut d.status,
-                keys::CONDITION_TERMINATING,
-                false,
-                keys::REASON_COMPLETED,
-                message,
-                s.now,
-            );
-            d.remove_finalizer = true;
-        }
-        return;
+        return terminating(s, d);
     }
     if rollout.spec.disabled == Some(true) {
         match phase {
             Some(RolloutPhase::Progressing) | Some(RolloutPhase::Disabling) => {
                 d.status.phase = Some(RolloutPhase::Disabling);
                 d.status.message = Some(messages::DISABLING.into());
-                if finalise::release(s, d, false, false) {
+                if finish(s, d, false, false) {
                     disabled(d);
                 }
             }
@@ -54,7 +33,7 @@ pub(super) fn advance(s: &Snapshot, d: &mut Decision) {
         }
         return;
     }
-    let Some(workload) = s.workload else {
+    let Some(release) = s.workload else {
         d.status = RolloutStatus {
             observed_generation: d.status.observed_generation,
             phase: Some(RolloutPhase::Initial),
@@ -63,8 +42,9 @@ pub(super) fn advance(s: &Snapshot, d: &mut Decision) {
         };
         return;
     };
+    let workload = release.facts();
     if !workload.generation_observed {
-        d.requeue_after = Some(super::ACTIVE_RECHECK);
+        // The workload's own controller has not caught up; its status change wakes us.
         return;
     }
     if let Some(canary) = d.status.canary_status.as_mut()
@@ -77,12 +57,55 @@ pub(super) fn advance(s: &Snapshot, d: &mut Decision) {
         None | Some(RolloutPhase::Initial) | Some(RolloutPhase::Disabled) => {
             d.status.phase = Some(RolloutPhase::Healthy);
             d.status.message = Some(messages::HEALTHY.into());
-            healthy(s, workload, d);
+            healthy(s, release, d);
         }
-        Some(RolloutPhase::Healthy) => healthy(s, workload, d),
-        Some(RolloutPhase::Progressing) => progressing::advance(s, workload, d),
+        Some(RolloutPhase::Healthy) => healthy(s, release, d),
+        Some(RolloutPhase::Progressing) => progressing::advance(s, release, d),
         // Terminating and Disabling without their cause: a deletion or a disable was undone.
         Some(_) => d.status.phase = Some(RolloutPhase::Healthy),
+    }
+}
+
+/// No release serves this kind or style: nothing of ours is ever on such a workload, so a
+/// deletion only drops the finalizer; otherwise the status says why, once with an Event.
+fn unsupported(s: &Snapshot, d: &mut Decision, message: String) {
+    if s.rollout.metadata.deletion_timestamp.is_some() {
+        d.remove_finalizer = super::finalizer_removal(s);
+        return;
+    }
+    if d.status.message.as_deref() != Some(message.as_str()) {
+        d.events.push(Event::warning(
+            keys::EVENT_UNSUPPORTED_WORKLOAD,
+            message.clone(),
+        ));
+        d.status.message = Some(message);
+    }
+}
+
+fn terminating(s: &Snapshot, d: &mut Decision) {
+    if d.status.phase != Some(RolloutPhase::Terminating) {
+        d.status.phase = Some(RolloutPhase::Terminating);
+        d.status.message = Some(messages::TERMINATING.into());
+        let (reason, message) = (keys::REASON_IN_TERMINATING, messages::TERMINATING);
+        set_condition(
+            &mut d.status,
+            keys::CONDITION_TERMINATING,
+            true,
+            reason,
+            message,
+            s.now,
+        );
+    }
+    if finish(s, d, false, false) {
+        set_condition(
+            &mut d.status,
+            keys::CONDITION_TERMINATING,
+            false,
+            keys::REASON_COMPLETED,
+            messages::TERMINATED,
+            s.now,
+        );
+        d.remove_finalizer = super::finalizer_removal(s);
     }
 }
 
@@ -93,7 +116,8 @@ fn disabled(d: &mut Decision) {
     remove_condition(&mut d.status, keys::CONDITION_PROGRESSING);
 }
 
-fn healthy(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
+fn healthy(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
+    let workload = release.facts();
     if workload.in_progressing {
         d.status.phase = Some(RolloutPhase::Progressing);
         d.status.message = Some(messages::PROGRESSING.into());
@@ -107,39 +131,9 @@ fn healthy(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
             s.now,
         );
         remove_condition(&mut d.status, keys::CONDITION_SUCCEEDED);
-        progressing::advance(s, workload, d);
+        progressing::advance(s, release, d);
     } else if d.status.canary_status.is_none() {
-        d.status.canary_status = Some(completed_status(s, workload));
+        d.status.canary_status = Some(completed(s, workload));
         d.status.message = Some(messages::COMPLETED_WORKLOAD.into());
-    }
-}
-
-/// The release identifier: the `rollout-id` label, else the new revision.
-pub(super) fn rollout_id(workload: &WorkloadFacts) -> String {
-    if workload.rollout_id.is_empty() {
-        workload.canary_revision.clone()
-    } else {
-        workload.rollout_id.clone()
-    }
-}
-
-/// A sub-status saying "every step done" for the workload as it is.
-pub(super) fn completed_status(s: &Snapshot, workload: &WorkloadFacts) -> CanaryStatus {
-    let total = steps(s.rollout).len() as i32;
-    CanaryStatus {
-        common: CommonStatus {
-            observed_workload_generation: Some(workload.generation),
-            observed_rollout_id: Some(rollout_id(workload)),
-            rollout_hash: Some(plan_hash(s.rollout)),
-            stable_revision: Some(workload.stable_revision.clone()),
-            pod_template_hash: Some(workload.pod_template_hash.clone()),
-            current_step_index: Some(total),
-            next_step_index: Some(-1),
-            current_step_state: Some(StepState::Completed),
-            last_update_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(s.now)),
-            ..CommonStatus::default()
-        },
-        canary_revision: Some(workload.canary_revision.clone()),
-        ..CanaryStatus::default()
     }
 }

@@ -1,16 +1,15 @@
-//! The Progressing phase (reference §4.3 and §4.6): Initializing, InRolling with its special
-//! cases (rollback, paused, continuous release, plan change), Finalising, Cancelling.
+//! The Progressing phase: Initializing, InRolling with its special cases (rollback, paused,
+//! continuous release, plan change), Finalising and Cancelling.
 
 use super::conditions::{messages, progressing_reason, set_condition};
-use super::phase::{completed_status, rollout_id};
-use super::traffic::{Stage, run_stages};
-use super::{Action, Decision, Event, Snapshot, finalise, next_step_index, steps as machine};
-use crate::{plan_hash, steps};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use super::stages::{Stage, finish, run_stages};
+use super::status::{completed, starting};
+use super::{Decision, Event, Snapshot, steps as machine};
 use rollouts_api::common::{RolloutPhase, StepState};
 use rollouts_api::keys;
-use rollouts_api::v1beta1::{CanaryStatus, CommonStatus};
 use rollouts_workload::facts::WorkloadFacts;
+use rollouts_workload::release::Release;
+use serde_json::Value;
 
 fn set_reason(s: &Snapshot, d: &mut Decision, reason: &str, message: &str) {
     set_condition(
@@ -24,14 +23,15 @@ fn set_reason(s: &Snapshot, d: &mut Decision, reason: &str, message: &str) {
     d.status.message = Some(message.to_string());
 }
 
-pub(super) fn advance(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
+pub(super) fn advance(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
+    let workload = release.facts();
     match progressing_reason(&d.status).unwrap_or(keys::REASON_INITIALIZING) {
-        keys::REASON_INITIALIZING => initialize(s, workload, d),
-        keys::REASON_IN_ROLLING => in_rolling(s, workload, d),
+        keys::REASON_INITIALIZING => initialize(s, release, d),
+        keys::REASON_IN_ROLLING => in_rolling(s, release, d),
         keys::REASON_PAUSED => {
             if s.rollout.spec.strategy.paused != Some(true) {
                 set_reason(s, d, keys::REASON_IN_ROLLING, messages::PROGRESSING);
-                in_rolling(s, workload, d);
+                in_rolling(s, release, d);
             }
         }
         keys::REASON_FINALISING => end(s, workload, d, true),
@@ -43,38 +43,26 @@ pub(super) fn advance(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) 
     }
 }
 
-fn initialize(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
-    if let Some(problem) = s.traffic.as_ref().and_then(|v| v.problem.clone()) {
-        // The Service, Ingress or HTTPRoute must exist before any pod changes.
+fn initialize(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
+    let workload = release.facts();
+    if let Some(problem) = s.traffic.and_then(|t| t.problem()) {
+        // The Service, Ingress or HTTPRoute must exist before any pod changes; its creation
+        // wakes us.
         set_reason(s, d, keys::REASON_INITIALIZING, &problem);
-        d.requeue_after = Some(super::ACTIVE_RECHECK);
         return;
     }
-    let total = steps(s.rollout).len();
-    d.status.canary_status = Some(CanaryStatus {
-        common: CommonStatus {
-            observed_workload_generation: Some(workload.generation),
-            observed_rollout_id: Some(rollout_id(workload)),
-            rollout_hash: Some(plan_hash(s.rollout)),
-            stable_revision: Some(workload.stable_revision.clone()),
-            current_step_index: Some(1),
-            next_step_index: Some(next_step_index(1, total)),
-            current_step_state: Some(StepState::BeforeStepUpgrade),
-            last_update_time: Some(Time(s.now)),
-            ..CommonStatus::default()
-        },
-        canary_revision: Some(workload.canary_revision.clone()),
-        ..CanaryStatus::default()
-    });
-    let approved = s.rollout.metadata.annotations.as_ref();
-    if approved.is_some_and(|a| a.contains_key(keys::APPROVED_STEP)) {
-        d.actions.push(Action::ClearApprovedStep);
+    d.status.canary_status = Some(starting(s, workload));
+    let annotations = s.rollout.metadata.annotations.as_ref();
+    if annotations.is_some_and(|a| a.contains_key(keys::APPROVED_STEP)) {
+        // An approval left from an earlier release must not approve a step of this one.
+        d.annotate_rollout(keys::APPROVED_STEP, Value::Null);
     }
     set_reason(s, d, keys::REASON_IN_ROLLING, messages::PROGRESSING);
-    in_rolling(s, workload, d);
+    in_rolling(s, release, d);
 }
 
-fn in_rolling(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
+fn in_rolling(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
+    let workload = release.facts();
     let recorded = d
         .status
         .canary_status
@@ -86,11 +74,10 @@ fn in_rolling(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
         if let Some(canary) = d.status.canary_status.as_mut() {
             canary.canary_revision = Some(workload.canary_revision.clone());
         }
-        d.events.push(Event {
-            warning: false,
-            reason: keys::EVENT_ROLLBACK,
-            message: "workload has been rollback, then rollout is canceled".into(),
-        });
+        d.events.push(Event::normal(
+            keys::EVENT_ROLLBACK,
+            "workload has been rollback, then rollout is canceled",
+        ));
         set_reason(s, d, keys::REASON_CANCELLING, messages::CANCELLING);
         return end(s, workload, d, false);
     }
@@ -99,27 +86,9 @@ fn in_rolling(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
         return;
     }
     if !recorded.is_empty() && new_version {
-        // Traffic goes back to stable, and the data plane gets its grace period, before the
-        // old canary goes away (reference §4.6.4, §5.8).
-        if s.traffic.is_some() && !run_stages(s, d, &[Stage::RouteTrafficToStable], false) {
-            return;
-        }
-        if s.traffic.as_ref().is_some_and(|v| !v.canary_service_gone) {
-            d.actions.push(Action::RemoveCanaryService);
-        }
-        d.events.push(Event {
-            warning: false,
-            reason: keys::EVENT_CONTINUOUS_RELEASE,
-            message: "workload continuous publishing canaryRevision, then restart publishing"
-                .into(),
-        });
-        d.actions.push(Action::ResetRelease);
-        d.status.canary_status = None;
-        set_reason(s, d, keys::REASON_INITIALIZING, messages::CONTINUOUS);
-        d.requeue_after = Some(super::ACTIVE_RECHECK);
-        return;
+        return restart_for_newer_version(s, d);
     }
-    machine::run(s, workload, d);
+    machine::run(s, release, d);
     let completed = d
         .status
         .canary_status
@@ -132,9 +101,29 @@ fn in_rolling(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
     }
 }
 
+/// A newer version was applied mid-release: traffic goes back to stable and the data plane
+/// gets its grace period before the old canary goes away; then the plan restarts at step 1.
+fn restart_for_newer_version(s: &Snapshot, d: &mut Decision) {
+    if s.traffic.is_some() && !run_stages(s, d, &[Stage::RouteTrafficToStable], false) {
+        return;
+    }
+    if let Some(remove) = s.traffic.and_then(|t| t.remove_canary_service()) {
+        d.effects.push(remove);
+    }
+    if let Some(workload) = s.workload {
+        d.effects.extend(workload.reset());
+    }
+    d.events.push(Event::normal(
+        keys::EVENT_CONTINUOUS_RELEASE,
+        "workload continuous publishing canaryRevision, then restart publishing",
+    ));
+    d.status.canary_status = None;
+    set_reason(s, d, keys::REASON_INITIALIZING, messages::CONTINUOUS);
+}
+
 /// Finalising (success) or Cancelling (rollback): release the workload, then complete.
 fn end(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision, success: bool) {
-    if !finalise::release(s, d, success, !success) {
+    if !finish(s, d, success, !success) {
         return;
     }
     let message = if success {
@@ -142,31 +131,23 @@ fn end(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision, success: bool) 
     } else {
         messages::CANCELED
     };
-    set_condition(
-        &mut d.status,
-        keys::CONDITION_PROGRESSING,
-        false,
-        keys::REASON_COMPLETED,
-        message,
-        s.now,
-    );
-    set_condition(
-        &mut d.status,
-        keys::CONDITION_SUCCEEDED,
-        success,
-        keys::REASON_COMPLETED,
-        message,
-        s.now,
-    );
+    for type_ in [keys::CONDITION_PROGRESSING, keys::CONDITION_SUCCEEDED] {
+        let value = type_ == keys::CONDITION_SUCCEEDED && success;
+        set_condition(
+            &mut d.status,
+            type_,
+            value,
+            keys::REASON_COMPLETED,
+            message,
+            s.now,
+        );
+    }
     d.status.phase = Some(RolloutPhase::Healthy);
     d.status.message = Some(message.to_string());
     if !success {
-        d.status.canary_status = Some(completed_status(s, workload));
+        d.status.canary_status = Some(completed(s, workload));
     }
-    d.events.push(Event {
-        warning: false,
-        reason: keys::EVENT_COMPLETED,
-        message: message.to_string(),
-    });
+    d.events
+        .push(Event::normal(keys::EVENT_COMPLETED, message.to_string()));
     d.requeue_after = None;
 }

@@ -1,18 +1,20 @@
-//! Normal rolling (reference §4.4): the states of one step, pause and approval, step jumps
-//! (§4.7), plan changes while progressing (§4.6.5), and the step deadline (DESIGN §5).
+//! Normal rolling: the states of one step (upgrade, traffic, pause, approval), step jumps by a
+//! patched `nextStepIndex`, plan changes while progressing, and the step deadline.
 
 use super::conditions::{condition, messages, remove_condition, set_condition};
-use super::traffic::{TEARDOWN, run_stages};
-use super::{Action, Decision, Event, Snapshot, next_step_index};
+use super::stages::{TEARDOWN, run_stages};
+use super::{Decision, Event, Snapshot};
 use crate::batch::{BatchProgress, is_batch_ready};
-use crate::{plan_hash, steps};
+use crate::{next_step_index, plan_hash, steps};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use rollouts_api::common::StepState;
 use rollouts_api::keys;
 use rollouts_api::v1beta1::{CanaryStatus, CanaryStep};
-use rollouts_workload::facts::WorkloadFacts;
+use rollouts_traffic::StepTraffic;
+use rollouts_traffic::objects::Revisions;
+use rollouts_workload::release::Release;
 use std::time::Duration;
 
 /// Condition reason when a step's pods miss the deadline.
@@ -28,7 +30,8 @@ fn seconds_since(since: Option<&Time>, now: Timestamp) -> i64 {
     since.map_or(0, |t| now.as_second() - t.0.as_second())
 }
 
-pub(super) fn run(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
+pub(super) fn run(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
+    let workload = release.facts();
     let plan = steps(s.rollout);
     let total = plan.len();
     let Some(mut canary) = d.status.canary_status.take() else {
@@ -50,10 +53,11 @@ pub(super) fn run(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
     {
         canary.common.pod_template_hash = Some(workload.pod_template_hash.clone());
     }
-    recalculate_after_plan_change(s, workload, plan, &mut canary);
-    jump_if_asked(s, workload, plan, &mut canary);
+    recalculate_after_plan_change(s, release, plan, &mut canary);
+    jump_if_asked(s, release, plan, &mut canary);
+    let mut batched = false;
     for _ in 0..8 {
-        // A step without traffic runs on a plain Service: tear the routes down first (§4.4),
+        // A step without traffic runs on a plain Service: tear the routes down first,
         // also when this decision has just entered the step.
         let step_index = index_of(&canary, total) as usize;
         if s.traffic.is_some() && !crate::step_has_traffic(&plan[step_index - 1]) {
@@ -64,11 +68,13 @@ pub(super) fn run(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
             canary = d.status.canary_status.take().expect("set above");
             canary.common.finalising_step = None;
         }
-        if !advance_state(s, workload, plan, &mut canary, d) {
+        if !advance_state(s, release, plan, &mut canary, d, &mut batched) {
             break;
         }
     }
-    keep_batch_applied(s, workload, plan, &canary, d);
+    if !batched {
+        keep_batch_applied(release, plan, &canary, d);
+    }
     d.status.canary_status = Some(canary);
 }
 
@@ -77,8 +83,7 @@ pub(super) fn run(s: &Snapshot, workload: &WorkloadFacts, d: &mut Decision) {
 /// new replica count, and the batch's published progress stays current. Applying an unchanged
 /// batch changes nothing.
 fn keep_batch_applied(
-    s: &Snapshot,
-    workload: &WorkloadFacts,
+    release: &dyn Release,
     plan: &[CanaryStep],
     canary: &CanaryStatus,
     d: &mut Decision,
@@ -89,16 +94,11 @@ fn keep_batch_applied(
             StepState::StepTrafficRouting | StepState::StepMetricsAnalysis | StepState::StepPaused
         )
     );
-    let asked = d
-        .actions
-        .iter()
-        .any(|a| matches!(a, Action::UpgradeBatch { .. }));
-    if !upgraded || asked {
-        return;
+    if upgraded {
+        let step = &plan[index_of(canary, plan.len()) as usize - 1];
+        d.effects
+            .extend(release.batch(release.planned(&step_replicas(step))));
     }
-    let step = &plan[index_of(canary, plan.len()) as usize - 1];
-    let planned = s.control.planned(&step_replicas(step), workload.replicas);
-    d.actions.push(Action::UpgradeBatch { planned });
 }
 
 fn index_of(canary: &CanaryStatus, total: usize) -> i32 {
@@ -112,11 +112,13 @@ fn index_of(canary: &CanaryStatus, total: usize) -> i32 {
 /// Runs one state; `true` when the next state can run at once.
 fn advance_state(
     s: &Snapshot,
-    workload: &WorkloadFacts,
+    release: &dyn Release,
     plan: &[CanaryStep],
     canary: &mut CanaryStatus,
     d: &mut Decision,
+    batched: &mut bool,
 ) -> bool {
+    let workload = release.facts();
     let total = plan.len();
     let index = index_of(canary, total);
     let step = &plan[index as usize - 1];
@@ -131,16 +133,19 @@ fn advance_state(
     };
     match state {
         StepState::BeforeStepUpgrade => {
-            let pinned = s.traffic.as_ref().is_none_or(|v| v.stable_pinned);
-            if index == 1 && crate::step_has_traffic(step) && !pinned {
-                // Before any new pod exists, so new pods never get unrouted traffic.
-                d.actions.push(Action::PinStableService);
-            }
+            let stable = common.stable_revision.as_deref().unwrap_or_default();
+            let pin = s
+                .traffic
+                .filter(|_| index == 1 && crate::step_has_traffic(step) && !stable.is_empty())
+                .and_then(|t| t.stable_pin(release.revision_key(), Some(stable)));
+            // Before any new pod exists, so new pods never get unrouted traffic.
+            d.effects.extend(pin);
             enter(common, StepState::StepUpgrade)
         }
         StepState::StepUpgrade => {
-            let planned = s.control.planned(&step_replicas(step), workload.replicas);
-            d.actions.push(Action::UpgradeBatch { planned });
+            let planned = release.planned(&step_replicas(step));
+            d.effects.extend(release.batch(planned));
+            *batched = true;
             let message = messages::upgrading(index, total);
             let progress = BatchProgress {
                 desired: planned,
@@ -150,15 +155,17 @@ fn advance_state(
                 labelled: None,
             };
             if !is_batch_ready(&progress) {
+                let deadline = s.deadline_seconds();
                 let waited = seconds_since(common.last_update_time.as_ref(), s.now);
-                let message = if waited > s.progress_deadline_seconds {
+                let message = if waited > deadline {
                     deadline_exceeded(s, d, index, planned, waited, message)
                 } else {
+                    // Pods becoming ready wake us; the deadline needs a timer.
+                    d.requeue(Duration::from_secs((deadline - waited + 1).max(1) as u64));
                     message
                 };
                 common.message = Some(message.clone());
                 d.status.message = Some(message);
-                d.requeue_after = Some(super::ACTIVE_RECHECK);
                 return false;
             }
             if condition(&d.status, keys::CONDITION_SUCCEEDED)
@@ -174,10 +181,12 @@ fn advance_state(
             common.pod_template_hash = Some(workload.pod_template_hash.clone());
             enter(common, StepState::StepTrafficRouting)
         }
-        StepState::StepTrafficRouting => match route_traffic(s, index, total, step, common, d) {
-            true => enter(common, StepState::StepMetricsAnalysis),
-            false => false,
-        },
+        StepState::StepTrafficRouting => {
+            match route_traffic(s, release, index, total, step, common, d) {
+                true => enter(common, StepState::StepMetricsAnalysis),
+                false => false,
+            }
+        }
         // Metric analysis is not built: it passes at once.
         StepState::StepMetricsAnalysis => {
             common.current_step_state = Some(StepState::StepPaused);
@@ -187,7 +196,7 @@ fn advance_state(
             let last_full = index as usize == total
                 && step.replicas == Some(IntOrString::String("100%".into()));
             // An annotation being cleared (a new release started in this decision) is stale.
-            let cleared = d.actions.contains(&Action::ClearApprovedStep);
+            let cleared = d.clears_approval();
             let approved = !cleared
                 && s.rollout
                     .metadata
@@ -217,7 +226,7 @@ fn advance_state(
                 None => messages::manual_confirm(index, total),
                 Some(seconds) => {
                     let left = (i64::from(seconds) - waited).max(1) as u64;
-                    d.requeue_after = Some(Duration::from_secs(left));
+                    d.requeue(Duration::from_secs(left));
                     messages::wait_duration(index, total, seconds)
                 }
             };
@@ -257,35 +266,43 @@ fn advance_state(
 /// Applies the step's traffic; `true` once it is in place and the grace period has passed.
 fn route_traffic(
     s: &Snapshot,
+    release: &dyn Release,
     index: i32,
     total: usize,
     step: &CanaryStep,
     common: &mut rollouts_api::v1beta1::CommonStatus,
     d: &mut Decision,
 ) -> bool {
-    let Some(view) = s.traffic.as_ref().filter(|_| crate::step_has_traffic(step)) else {
+    let (Some(traffic), Some(wanted)) = (s.traffic, StepTraffic::of(step)) else {
         return true;
     };
-    if let Some(problem) = &view.problem {
+    if let Some(problem) = traffic.problem() {
+        // The missing object's creation wakes us.
         common.message = Some(problem.clone());
-        d.status.message = Some(problem.clone());
-        d.requeue_after = Some(super::ACTIVE_RECHECK);
+        d.status.message = Some(problem);
         return false;
     }
-    if !(view.step_converged && view.for_step == index) {
-        d.actions.push(Action::RouteTraffic { step: index });
+    let revisions = Revisions {
+        key: release.revision_key(),
+        stable: common.stable_revision.as_deref().unwrap_or_default(),
+        canary: common.pod_template_hash.as_deref().unwrap_or_default(),
+    };
+    let owner = rollouts_workload::release::owner_reference(s.rollout);
+    let changes = traffic.step_effects(&wanted, revisions, &owner);
+    if !changes.is_empty() {
+        d.effects.extend(changes);
         d.events.push(Event {
             warning: false,
             reason: keys::EVENT_TRAFFIC_ROUTING,
             message: format!("step({index}/{total}): {}", describe_traffic(step)),
         });
         common.last_update_time = Some(Time(s.now));
-        d.requeue_after = Some(Duration::from_secs(view.grace_seconds.max(1) as u64));
+        d.requeue(Duration::from_secs(traffic.grace_seconds.max(1) as u64));
         return false;
     }
-    let left = view.grace_seconds - seconds_since(common.last_update_time.as_ref(), s.now);
+    let left = traffic.grace_seconds - seconds_since(common.last_update_time.as_ref(), s.now);
     if left > 0 {
-        d.requeue_after = Some(Duration::from_secs(left as u64));
+        d.requeue(Duration::from_secs(left as u64));
         return false;
     }
     true
@@ -336,16 +353,15 @@ fn deadline_exceeded(
     };
     let detail = format!(
         "step({index}) wants {planned} ready pod(s) on the new version but they are not ready after {waited}s (deadline {}s); {pods}",
-        s.progress_deadline_seconds
+        s.deadline_seconds()
     );
     let known = condition(&d.status, keys::CONDITION_SUCCEEDED)
         .is_some_and(|c| c.reason == REASON_DEADLINE);
     if !known {
-        d.events.push(Event {
-            warning: true,
-            reason: keys::EVENT_PROGRESS_DEADLINE_EXCEEDED,
-            message: detail.clone(),
-        });
+        d.events.push(Event::warning(
+            keys::EVENT_PROGRESS_DEADLINE_EXCEEDED,
+            detail.clone(),
+        ));
     }
     set_condition(
         &mut d.status,
@@ -358,13 +374,14 @@ fn deadline_exceeded(
     format!("{upgrading}; {detail}")
 }
 
-/// A user patched `nextStepIndex` to another step: go there (reference §4.7).
+/// A user patched `nextStepIndex` to another step: go there.
 fn jump_if_asked(
     s: &Snapshot,
-    workload: &WorkloadFacts,
+    release: &dyn Release,
     plan: &[CanaryStep],
     canary: &mut CanaryStatus,
 ) {
+    let workload = release.facts();
     let total = plan.len();
     let index = index_of(canary, total);
     let expected = next_step_index(index, total);
@@ -376,9 +393,7 @@ fn jump_if_asked(
         canary.common.next_step_index = Some(expected);
         return;
     }
-    let planned = s
-        .control
-        .planned(&step_replicas(&plan[next as usize - 1]), workload.replicas);
+    let planned = release.planned(&step_replicas(&plan[next as usize - 1]));
     canary.common.current_step_index = Some(next);
     canary.common.next_step_index = Some(next_step_index(next, total));
     canary.common.last_update_time = Some(Time(s.now));
@@ -390,13 +405,14 @@ fn jump_if_asked(
 }
 
 /// The steps changed while progressing: continue at the first step that does not need fewer
-/// new pods than already run (reference §4.6.5).
+/// new pods than already run.
 fn recalculate_after_plan_change(
     s: &Snapshot,
-    workload: &WorkloadFacts,
+    release: &dyn Release,
     plan: &[CanaryStep],
     canary: &mut CanaryStatus,
 ) {
+    let workload = release.facts();
     let hash = plan_hash(s.rollout);
     let recorded = canary.common.rollout_hash.clone().unwrap_or_default();
     if recorded.is_empty() || recorded == hash {
@@ -414,10 +430,7 @@ fn recalculate_after_plan_change(
     let mut target = index_of(canary, total);
     for candidate in order {
         target = candidate;
-        let planned = s.control.planned(
-            &step_replicas(&plan[candidate as usize - 1]),
-            workload.replicas,
-        );
+        let planned = release.planned(&step_replicas(&plan[candidate as usize - 1]));
         if planned >= workload.updated {
             break;
         }

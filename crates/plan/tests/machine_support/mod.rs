@@ -1,14 +1,154 @@
 //! Builders shared by the step-machine tests: a Rollout from YAML, workload facts, a status
-//! in the middle of a release, and a loop that feeds each decision's status back in, as the
-//! controller does.
+//! in the middle of a release, a release double that turns each change into a readable
+//! [`Action`], and a loop that feeds each decision's status back in, as the controller does.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use rollouts_api::common::{RolloutCondition, RolloutPhase, StepState};
 use rollouts_api::v1beta1::{CanaryStatus, CommonStatus, Rollout, RolloutStatus};
-use rollouts_plan::machine::{self, Action, Control, Decision, Snapshot};
+use rollouts_change::{Change, Effect, ObjectKey, Resource};
+use rollouts_plan::machine::{self, Decision, Snapshot};
 use rollouts_plan::plan_hash;
+use rollouts_traffic::objects::TrafficObjects;
+use rollouts_workload::batch;
 use rollouts_workload::facts::WorkloadFacts;
+use rollouts_workload::release::Release;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// How the release double counts a step's pods: as the real release of each kind does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// A Deployment replaced in place.
+    PartitionDeployment,
+    /// A Deployment next to an extra canary Deployment.
+    CanaryDeployment,
+    /// A StatefulSet through its partition.
+    StatefulSet,
+}
+
+/// What a decision asked of the workload or the Rollout, read back from its effects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Bring the workload to `planned` new pods.
+    UpgradeBatch { planned: i32 },
+    /// Drop the old release's objects (a newer version arrived).
+    ResetRelease,
+    /// Give the workload back (`promote` on success).
+    Release { promote: bool },
+    /// Remove the `approved-step` annotation.
+    ClearApprovedStep,
+    /// A change of a traffic object, by its reason.
+    Traffic(String),
+}
+
+/// The workload key every double uses.
+pub fn workload_key() -> ObjectKey {
+    ObjectKey::new(Resource::DEPLOYMENT, "default", "echoserver")
+}
+
+/// A release whose facts are given and whose changes say what they ask for.
+pub struct FakeRelease {
+    pub facts: WorkloadFacts,
+    pub control: Control,
+    key: ObjectKey,
+}
+
+impl FakeRelease {
+    pub fn new(facts: WorkloadFacts, control: Control) -> Self {
+        Self {
+            facts,
+            control,
+            key: workload_key(),
+        }
+    }
+}
+
+impl Release for FakeRelease {
+    fn object(&self) -> &ObjectKey {
+        &self.key
+    }
+    fn facts(&self) -> &WorkloadFacts {
+        &self.facts
+    }
+    fn planned(&self, step: &IntOrString) -> i32 {
+        let replicas = self.facts.replicas;
+        match self.control {
+            Control::PartitionDeployment => batch::deployment_updated_limit(step, replicas),
+            Control::CanaryDeployment => {
+                batch::canary_deployment_replicas(step, replicas, replicas)
+            }
+            Control::StatefulSet => batch::planned_replicas(step, replicas),
+        }
+    }
+    fn batch(&self, planned: i32) -> Vec<Effect> {
+        vec![Effect::merge(
+            self.key.clone(),
+            json!({"batch": planned}),
+            "batch",
+        )]
+    }
+    fn reset(&self) -> Vec<Effect> {
+        let canary = ObjectKey::new(Resource::DEPLOYMENT, "default", "echoserver-old");
+        vec![Effect::delete(canary, "reset")]
+    }
+    fn finish(&self, promote: bool) -> Vec<Effect> {
+        vec![Effect::merge(
+            self.key.clone(),
+            json!({"finish": promote}),
+            "finish",
+        )]
+    }
+    fn revision_key(&self) -> &'static str {
+        match self.control {
+            Control::StatefulSet => "controller-revision-hash",
+            _ => "pod-template-hash",
+        }
+    }
+    fn pod_selector(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([("app".to_string(), "echoserver".to_string())])
+    }
+    fn label(&self) -> Option<Effect> {
+        None
+    }
+}
+
+/// The effects of a decision as actions (the Rollout's finalizer and plan hash left out).
+pub fn actions_of(effects: &[Effect]) -> Vec<Action> {
+    effects
+        .iter()
+        .filter_map(|e| match (&e.object.resource, &e.change) {
+            (&Resource::ROLLOUT, Change::Merge(patch)) => patch
+                .pointer("/metadata/annotations/rollouts.kruise.io~1approved-step")
+                .filter(|v| v.is_null())
+                .map(|_| Action::ClearApprovedStep),
+            (_, Change::Merge(patch)) if e.object == workload_key() => {
+                if let Some(planned) = patch.get("batch").and_then(Value::as_i64) {
+                    Some(Action::UpgradeBatch {
+                        planned: planned as i32,
+                    })
+                } else {
+                    let promote = patch.get("finish").and_then(Value::as_bool)?;
+                    Some(Action::Release { promote })
+                }
+            }
+            (&Resource::DEPLOYMENT, Change::Delete) => Some(Action::ResetRelease),
+            _ => Some(Action::Traffic(e.why.clone())),
+        })
+        .collect()
+}
+
+/// Reads a decision's effects as [`Action`]s.
+pub trait Actions {
+    fn actions(&self) -> Vec<Action>;
+}
+
+impl Actions for Decision {
+    fn actions(&self) -> Vec<Action> {
+        actions_of(&self.effects)
+    }
+}
 
 /// Seconds since the epoch of the fixed `now` (2024-05-01T12:00:00Z).
 const BASE: i64 = 1_714_564_800;
@@ -188,7 +328,7 @@ pub struct Sim {
     pub now: Timestamp,
     pub deadline: i64,
     pub not_ready: Vec<String>,
-    pub traffic: Option<machine::TrafficView>,
+    pub traffic: Option<TrafficObjects>,
 }
 
 impl Sim {
@@ -213,14 +353,17 @@ impl Sim {
 
     /// The decision for the current snapshot, without writing it back.
     pub fn decide(&self) -> Decision {
+        let release = self
+            .workload
+            .clone()
+            .map(|facts| FakeRelease::new(facts, self.control));
         machine::decide(&Snapshot {
             rollout: &self.rollout,
-            workload: self.workload.as_ref(),
-            control: self.control,
+            workload: release.as_ref().map(|r| r as &dyn Release),
+            traffic: self.traffic.as_ref(),
             now: self.now,
-            progress_deadline_seconds: self.deadline,
+            default_deadline_seconds: self.deadline,
             not_ready_pods: &self.not_ready,
-            traffic: self.traffic.clone(),
         })
     }
 
@@ -306,7 +449,7 @@ pub fn plan(replicas: &str) -> String {
 
 /// The `planned` of every UpgradeBatch action.
 pub fn upgrades(d: &Decision) -> Vec<i32> {
-    d.actions
+    d.actions()
         .iter()
         .filter_map(|a| match a {
             Action::UpgradeBatch { planned } => Some(*planned),

@@ -1,4 +1,4 @@
-//! Canary-style Deployments (reference §4.9 "extra workload"): the stable Deployment stays
+//! Canary-style Deployments: the stable Deployment stays
 //! paused and untouched; a canary Deployment running the new template is scaled up per batch
 //! and never down, then deleted once the stable Deployment has taken over.
 

@@ -1,5 +1,5 @@
 //! Partition-style Deployments, replaced in place batch by batch WITHOUT changing them to
-//! `Recreate` (DESIGN §5). While a release drives a Deployment it runs unpaused with
+//! `Recreate`. While a release drives a Deployment it runs unpaused with
 //! `maxSurge: 0`, `maxUnavailable: <new pods allowed>` and a `minReadySeconds` so large that new
 //! pods never count as available: the Deployment controller then replaces exactly that many old
 //! pods and stops, because every new pod counts against `maxUnavailable`. Old pods keep their

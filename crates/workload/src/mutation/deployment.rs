@@ -1,4 +1,4 @@
-//! Deployments (reference §3.2): paused with the `in-progressing` annotation and the
+//! Deployments: paused with the `in-progressing` annotation and the
 //! `stable-revision` label when a release starts, and kept paused while it runs.
 
 use super::{has_traffic_routing, mark_in_progressing, replicas, set_meta};

@@ -1,4 +1,4 @@
-//! How each workload kind is frozen when a release starts (reference §3.2–3.6): pure functions
+//! How each workload kind is frozen when a release starts: pure functions
 //! from (object before, object after, governing Rollout) to the object to admit, or `None`
 //! when the update must be admitted untouched.
 

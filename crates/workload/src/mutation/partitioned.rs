@@ -1,4 +1,4 @@
-//! Kinds frozen through their update strategy (reference §3.3–3.6): CloneSet partition "100%",
+//! Kinds frozen through their update strategy: CloneSet partition "100%",
 //! StatefulSet / Advanced StatefulSet and Advanced DaemonSet partition 32767, native DaemonSet
 //! OnDelete with the original strategy saved.
 

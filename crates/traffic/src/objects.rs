@@ -1,25 +1,16 @@
-//! From the traffic objects as observed to what the step machine needs to know (a
-//! `TrafficView`) and to the changes a step or the end of a release asks for.
+//! The traffic objects of one Rollout as observed (Services, the Ingress or HTTPRoute, the
+//! canary Ingress), and the concrete changes a step or the end of a release asks of them.
 
 use crate::service::{canary_service_change, stable_selector_change};
 use crate::{Change, Provider, StepTraffic, TrafficProvider, canary_name};
-use rollouts_plan::machine::TrafficView;
+use rollouts_change::{Effect, ObjectKey, Resource};
 use serde_json::Value;
 
-/// Which kind of object a change is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// A core Service.
-    Service,
-    /// A networking.k8s.io Ingress.
-    Ingress,
-    /// A gateway.networking.k8s.io HTTPRoute.
-    HttpRoute,
-}
-
-/// The traffic objects of one Rollout, as read in one reconcile.
+/// The traffic objects of one Rollout, as read from the caches.
 #[derive(Clone, Debug)]
-pub struct Observed {
+pub struct TrafficObjects {
+    /// Namespace of the Rollout and of every object here.
+    pub namespace: String,
     /// The provider, or why the reference is not supported.
     pub provider: Result<Provider, String>,
     /// Name of the stable Service.
@@ -49,11 +40,24 @@ pub struct Revisions<'a> {
     pub canary: &'a str,
 }
 
-impl Observed {
-    fn route_target(&self) -> Target {
+impl TrafficObjects {
+    fn route_resource(&self) -> Resource {
         match self.provider {
-            Ok(Provider::Gateway { .. }) => Target::HttpRoute,
-            _ => Target::Ingress,
+            Ok(Provider::Gateway { .. }) => Resource::HTTP_ROUTE,
+            _ => Resource::INGRESS,
+        }
+    }
+
+    /// The effect of a provider or Service `change` on an object of `resource`.
+    fn effect(&self, resource: Resource, change: Change, why: &str) -> Effect {
+        match change {
+            Change::Create(body) => Effect::create(resource, body, why),
+            Change::Patch { name, patch } => {
+                Effect::merge(ObjectKey::new(resource, &self.namespace, name), patch, why)
+            }
+            Change::Delete { name } => {
+                Effect::delete(ObjectKey::new(resource, &self.namespace, name), why)
+            }
         }
     }
 
@@ -64,8 +68,8 @@ impl Observed {
             Err(message) => return Some(message.clone()),
         };
         if self.canary_service_disabled {
-            // Upstream routes to the stable Service itself then, which only custom (Lua)
-            // providers can tell apart; with Ingress or Gateway API it would route nothing.
+            // Only custom (Lua) providers can route to the stable Service itself; an Ingress
+            // or HTTPRoute would route nothing.
             return Some("disableGenerateCanaryService needs a custom network provider, which is not supported: remove it to route through the canary Service".into());
         }
         if self.stable_service.is_none() {
@@ -84,14 +88,15 @@ impl Observed {
         None
     }
 
-    /// The changes step `step` needs, Services first: when a Service changes, routes wait for
-    /// the next round (after the grace period) so they never lead to a Service without pods.
-    pub fn step_changes(
+    /// The changes `step` needs, Services first: when a Service changes, routes wait for the
+    /// next round (after the grace period) so they never lead to a Service without pods. Empty
+    /// when the step is routed as asked.
+    pub fn step_effects(
         &self,
         step: &StepTraffic,
         revisions: Revisions,
         owner: &Value,
-    ) -> Vec<(Target, Change)> {
+    ) -> Vec<Effect> {
         let (Ok(provider), Some(stable), Some(route)) =
             (&self.provider, &self.stable_service, &self.route_object)
         else {
@@ -100,19 +105,25 @@ impl Observed {
         if revisions.stable.is_empty() || revisions.canary.is_empty() {
             return Vec::new();
         }
-        let services: Vec<(Target, Change)> = [
+        let services: Vec<Effect> = [
             canary_service_change(
                 stable,
                 self.canary_service.as_ref(),
                 revisions.key,
                 revisions.canary,
                 owner,
-            ),
-            stable_selector_change(stable, revisions.key, Some(revisions.stable)),
+            )
+            .map(|c| self.effect(Resource::SERVICE, c, "canary Service selects the new pods")),
+            stable_selector_change(stable, revisions.key, Some(revisions.stable)).map(|c| {
+                self.effect(
+                    Resource::SERVICE,
+                    c,
+                    "pin the stable Service to the stable pods",
+                )
+            }),
         ]
         .into_iter()
         .flatten()
-        .map(|c| (Target::Service, c))
         .collect();
         if !services.is_empty() {
             return services;
@@ -125,68 +136,48 @@ impl Observed {
             owner,
         );
         routed
-            .map(|c| (self.route_target(), c))
+            .map(|c| self.effect(self.route_resource(), c, "route the step's traffic"))
             .into_iter()
             .collect()
     }
 
-    /// Pin (`Some`) or unpin (`None`) the stable Service.
-    pub fn stable_pin_change(&self, key: &str, revision: Option<&str>) -> Option<(Target, Change)> {
+    /// Pin (`Some`) or unpin (`None`) the stable Service's selector to a revision; `None` when
+    /// it already is so.
+    pub fn stable_pin(&self, key: &str, revision: Option<&str>) -> Option<Effect> {
         let stable = self.stable_service.as_ref()?;
-        stable_selector_change(stable, key, revision).map(|c| (Target::Service, c))
+        let why = match revision {
+            Some(_) => "pin the stable Service to the stable pods",
+            None => "unpin the stable Service",
+        };
+        stable_selector_change(stable, key, revision)
+            .map(|c| self.effect(Resource::SERVICE, c, why))
     }
 
-    /// Send all traffic back to the stable Service.
-    pub fn restore_routes_change(&self) -> Option<(Target, Change)> {
+    /// Send all traffic back to the stable Service; `None` when it already goes there.
+    pub fn restore_routes(&self) -> Option<Effect> {
         let provider = self.provider.as_ref().ok()?;
         let change = provider.finalise(
             self.route_object.as_ref(),
             self.canary_ingress.as_ref(),
             &self.stable_service_name,
         )?;
-        Some((self.route_target(), change))
+        Some(self.effect(self.route_resource(), change, "route all traffic to stable"))
     }
 
-    /// Delete the canary Service.
-    pub fn remove_canary_service_change(&self) -> Option<(Target, Change)> {
+    /// Delete the canary Service; `None` when it is gone.
+    pub fn remove_canary_service(&self) -> Option<Effect> {
         self.canary_service
             .as_ref()
             .filter(|s| s.pointer("/metadata/deletionTimestamp").is_none())
             .map(|_| {
-                (
-                    Target::Service,
+                self.effect(
+                    Resource::SERVICE,
                     Change::Delete {
                         name: canary_name(&self.stable_service_name),
                     },
+                    "remove the canary Service",
                 )
             })
-    }
-
-    /// What the step machine needs to know, for step `for_step` (`None` when it routes nothing).
-    pub fn view(
-        &self,
-        for_step: i32,
-        step: Option<&StepTraffic>,
-        revisions: Revisions,
-        owner: &Value,
-    ) -> TrafficView {
-        TrafficView {
-            grace_seconds: self.grace_seconds,
-            problem: self.problem(),
-            step_converged: step.is_none_or(|step| {
-                self.problem().is_none()
-                    && !revisions.canary.is_empty()
-                    && self.step_changes(step, revisions, owner).is_empty()
-            }),
-            for_step,
-            stable_pinned: revisions.stable.is_empty()
-                || self
-                    .stable_pin_change(revisions.key, Some(revisions.stable))
-                    .is_none(),
-            stable_unpinned: self.stable_pin_change(revisions.key, None).is_none(),
-            routes_restored: self.restore_routes_change().is_none(),
-            canary_service_gone: self.remove_canary_service_change().is_none(),
-        }
     }
 }
 
@@ -195,8 +186,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn observed() -> Observed {
-        Observed {
+    fn observed() -> TrafficObjects {
+        TrafficObjects {
+            namespace: "d".into(),
             provider: Ok(Provider::Nginx {
                 ingress: "echoserver".into(),
             }),
@@ -221,57 +213,32 @@ mod tests {
         canary: "v2",
     };
 
-    fn apply(o: &mut Observed, changes: Vec<(Target, Change)>) {
-        for (target, change) in changes {
-            match (target, change) {
-                (Target::Service, Change::Create(svc)) => o.canary_service = Some(svc),
-                (Target::Service, Change::Patch { name, patch }) => {
-                    let svc = if name == "echoserver" {
-                        o.stable_service.as_mut()
-                    } else {
-                        o.canary_service.as_mut()
-                    };
-                    json_merge(svc.unwrap(), &patch);
-                }
-                (Target::Service, Change::Delete { .. }) => o.canary_service = None,
-                (Target::Ingress, Change::Create(ing)) => o.canary_ingress = Some(ing),
-                (Target::Ingress, Change::Patch { patch, .. }) => {
-                    json_merge(o.canary_ingress.as_mut().unwrap(), &patch)
-                }
-                (Target::Ingress, Change::Delete { .. }) => o.canary_ingress = None,
-                (Target::HttpRoute, _) => unreachable!(),
-            }
-        }
-    }
-
-    fn json_merge(target: &mut Value, patch: &Value) {
-        match (target.as_object_mut(), patch.as_object()) {
-            (Some(t), Some(p)) => {
-                for (k, v) in p {
-                    if v.is_null() {
-                        t.remove(k);
-                    } else {
-                        json_merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                    }
-                }
-            }
-            _ => *target = patch.clone(),
+    /// Applies effects to the observed objects, as the API server would.
+    fn apply(o: &mut TrafficObjects, effects: Vec<Effect>) {
+        for effect in effects {
+            let slot = match (effect.object.resource, effect.object.name.as_str()) {
+                (Resource::SERVICE, "echoserver") => &mut o.stable_service,
+                (Resource::SERVICE, _) => &mut o.canary_service,
+                (Resource::INGRESS, "echoserver-canary") => &mut o.canary_ingress,
+                other => panic!("unexpected effect on {other:?}"),
+            };
+            rollouts_change::apply(slot, &effect.change).unwrap();
         }
     }
 
     #[test]
     fn a_step_sets_services_first_then_the_route_and_the_end_undoes_all_in_order() {
-        // Reference §8.6: Services (canary created, stable pinned) in one round, the canary
-        // Ingress in the next, converged in the third.
+        // Services (canary created, stable pinned) in one round, the canary Ingress in the
+        // next, nothing left in the third.
         let mut o = observed();
         let step = StepTraffic {
             weight: Some(20),
             ..Default::default()
         };
         let owner = json!({});
-        let first = o.step_changes(&step, REVISIONS, &owner);
+        let first = o.step_effects(&step, REVISIONS, &owner);
         assert_eq!(first.len(), 2);
-        assert!(first.iter().all(|(t, _)| *t == Target::Service));
+        assert!(first.iter().all(|e| e.object.resource == Resource::SERVICE));
         apply(&mut o, first);
         assert_eq!(
             o.stable_service.as_ref().unwrap()["spec"]["selector"]["pod-template-hash"],
@@ -281,31 +248,27 @@ mod tests {
             o.canary_service.as_ref().unwrap()["spec"]["selector"]["pod-template-hash"],
             "v2"
         );
-        let second = o.step_changes(&step, REVISIONS, &owner);
+        let second = o.step_effects(&step, REVISIONS, &owner);
         assert!(matches!(
             second.as_slice(),
-            [(Target::Ingress, Change::Create(_))]
+            [Effect { change: rollouts_change::Change::Create(_), object, .. }]
+                if object.resource == Resource::INGRESS && object.name == "echoserver-canary"
         ));
         apply(&mut o, second);
-        let view = o.view(1, Some(&step), REVISIONS, &owner);
-        assert!(
-            view.step_converged
-                && view.stable_pinned
-                && !view.stable_unpinned
-                && !view.routes_restored
-        );
+        assert!(o.step_effects(&step, REVISIONS, &owner).is_empty());
+        assert!(o.stable_pin("pod-template-hash", Some("v1")).is_none());
 
         let unpin = o
-            .stable_pin_change("pod-template-hash", None)
+            .stable_pin("pod-template-hash", None)
             .into_iter()
             .collect();
         apply(&mut o, unpin);
-        let restore = o.restore_routes_change().into_iter().collect();
+        let restore = o.restore_routes().into_iter().collect();
         apply(&mut o, restore);
-        let remove = o.remove_canary_service_change().into_iter().collect();
+        let remove = o.remove_canary_service().into_iter().collect();
         apply(&mut o, remove);
-        let view = o.view(1, None, REVISIONS, &owner);
-        assert!(view.stable_unpinned && view.routes_restored && view.canary_service_gone);
+        assert!(o.stable_pin("pod-template-hash", None).is_none());
+        assert!(o.restore_routes().is_none() && o.remove_canary_service().is_none());
         assert_eq!(
             o.stable_service.as_ref().unwrap()["spec"]["selector"],
             json!({"app": "echoserver"})

@@ -1,4 +1,4 @@
-//! Batch arithmetic of a release (reference Appendix A and §4.10): how many pods a step
+//! Batch arithmetic of a release (upstream's formulas): how many pods a step
 //! updates, the partition each workload kind needs for it, and when a batch counts as ready.
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -38,7 +38,7 @@ pub fn reached(current: &IntOrString, desired: &IntOrString) -> bool {
     }
 }
 
-/// What decides whether a batch is ready (reference §4.10).
+/// What decides whether a batch is ready.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BatchProgress {
     /// Pods that should be on the new version for this batch.

@@ -1,0 +1,62 @@
+//! Watch caches as the controller keeps them: each object trimmed of what no decision reads
+//! (managed fields, kubectl's last-applied copy), optionally followed by a secondary index, and
+//! the stream of changed objects that wakes the Rollouts referring to them.
+
+use crate::index::Index;
+use futures::{Stream, TryStreamExt};
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store, store::Writer};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// kubectl's copy of the last applied manifest: large, and never read by a decision.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what no decision reads from a cached object.
+pub fn trim<K: ResourceExt>(object: &mut K) {
+    object.managed_fields_mut().clear();
+    object.annotations_mut().remove(LAST_APPLIED);
+}
+
+/// A cache of `api`, with `follow` seeing every watch event (to keep an index in step), and the
+/// stream of objects it changes.
+pub fn cache<K>(
+    api: Api<K>,
+    writer: Writer<K>,
+    follow: impl Fn(&watcher::Event<K>) + Send + 'static,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Hash + Eq + Clone + Send + Sync,
+{
+    watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(trim)
+        .reflect(writer)
+        .inspect_ok(follow)
+        .touched_objects()
+}
+
+/// Follows nothing: a cache without an index.
+pub fn ignore<K>(_: &watcher::Event<K>) {}
+
+/// Keeps `index` in step with a cache.
+pub fn indexing<K>(index: Index<K>) -> impl Fn(&watcher::Event<K>) + Send + 'static
+where
+    K: Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Hash + Eq + Clone + Default + Send + Sync,
+{
+    move |event| index.apply(event)
+}
+
+/// A store and its writer for a typed resource.
+pub fn store<K>() -> (Store<K>, Writer<K>)
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Hash + Eq + Clone + Default,
+{
+    reflector::store()
+}

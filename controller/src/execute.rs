@@ -1,0 +1,184 @@
+//! Applies a decision: its effects in order (stopping at the first failure), then the status
+//! (only what changed, guarded by the resourceVersion so a concurrent approval conflicts instead
+//! of being lost), then the finalizer removal, and only then the Events, which describe
+//! transitions that happened. A change another writer undid stops the effects but not the
+//! status write, and the reconcile is retried.
+
+use crate::context::Context;
+use crate::error::{Cause, ControllerError};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource as _, ResourceExt};
+use rollouts_api::keys;
+use rollouts_api::v1beta1::Rollout;
+use rollouts_change::{Change, Effect, Resource, merge_diff, took_effect};
+use rollouts_plan::machine::Decision;
+use serde_json::{Value, json};
+
+fn patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(keys::CONTROLLER_FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    }
+}
+
+fn api_resource(resource: Resource) -> ApiResource {
+    ApiResource {
+        group: resource.group().into(),
+        version: resource.version().into(),
+        api_version: resource.api_version.into(),
+        kind: resource.kind.into(),
+        plural: resource.plural.into(),
+    }
+}
+
+/// Applies one effect; returns the object as the API server answered, when it answered one.
+/// Creating an object that exists and deleting one that is gone are not failures.
+pub async fn apply(
+    client: &kube::Client,
+    effect: &Effect,
+) -> Result<Option<DynamicObject>, ControllerError> {
+    let object = &effect.object;
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &object.namespace,
+        &api_resource(object.resource),
+    );
+    let failed = |source: kube::Error| ControllerError::new(effect.change.verb(), object, source);
+    tracing::info!(effect = %effect, "applying");
+    match &effect.change {
+        Change::Create(body) => {
+            let body: DynamicObject = serde_json::from_value(body.clone()).map_err(|e| {
+                ControllerError::new("build", object, Cause::Invalid(e.to_string()))
+            })?;
+            let post = PostParams {
+                field_manager: Some(keys::CONTROLLER_FIELD_MANAGER.into()),
+                ..PostParams::default()
+            };
+            match api.create(&post, &body).await {
+                Ok(created) => Ok(Some(created)),
+                Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
+                Err(e) => Err(failed(e)),
+            }
+        }
+        Change::Merge(patch) => {
+            let updated = api
+                .patch(&object.name, &patch_params(), &Patch::Merge(patch))
+                .await
+                .map_err(failed)?;
+            let mut wanted = patch.clone();
+            if let Some(metadata) = wanted.get_mut("metadata").and_then(Value::as_object_mut) {
+                metadata.remove("resourceVersion");
+            }
+            let answered = serde_json::to_value(&updated).unwrap_or_default();
+            if !took_effect(&answered, &wanted) {
+                return Err(ControllerError::new("patch", object, Cause::NotApplied));
+            }
+            Ok(Some(updated))
+        }
+        Change::Json(patch) => {
+            let patch: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
+                ControllerError::new("build", object, Cause::Invalid(e.to_string()))
+            })?;
+            api.patch(&object.name, &patch_params(), &Patch::Json::<()>(patch))
+                .await
+                .map(Some)
+                .map_err(failed)
+        }
+        Change::Delete => match api.delete(&object.name, &DeleteParams::background()).await {
+            Ok(_) => Ok(None),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
+            Err(e) => Err(failed(e)),
+        },
+    }
+}
+
+/// Applies `decision` for `rollout` (as read at the start of the reconcile).
+pub async fn execute(
+    ctx: &Context,
+    rollout: &Rollout,
+    decision: &Decision,
+) -> Result<(), ControllerError> {
+    let namespace = rollout.namespace().ok_or_else(|| {
+        ControllerError::new(
+            "reconcile",
+            rollout.name_any(),
+            Cause::Invalid("the Rollout has no namespace".into()),
+        )
+    })?;
+    let own = rollouts_change::ObjectKey::new(Resource::ROLLOUT, &namespace, rollout.name_any());
+    let mut version = rollout.resource_version();
+    let mut undone = None;
+    for effect in &decision.effects {
+        match apply(&ctx.client, effect).await {
+            Ok(answered) if effect.object == own => {
+                // Later writes of the Rollout build on this one.
+                version = answered.and_then(|o| o.resource_version()).or(version);
+            }
+            Ok(_) => {}
+            // Another writer undid the change, typically the webhook still working from a view
+            // where the release has not reached this point. The status still records where the
+            // release is (which is what that writer waits for); the rest waits for the retry.
+            Err(error) if matches!(error.cause, Cause::NotApplied) => {
+                undone = Some(error);
+                break;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    write_status(ctx, rollout, &namespace, version, decision).await?;
+    if let Some(error) = undone {
+        publish_events(ctx, rollout, decision).await;
+        return Err(error);
+    }
+    if let Some(removal) = &decision.remove_finalizer {
+        apply(&ctx.client, removal).await?;
+    }
+    publish_events(ctx, rollout, decision).await;
+    Ok(())
+}
+
+/// Writes what changed of the status, guarded by `version`; nothing when nothing changed.
+async fn write_status(
+    ctx: &Context,
+    rollout: &Rollout,
+    namespace: &str,
+    version: Option<String>,
+    decision: &Decision,
+) -> Result<(), ControllerError> {
+    let old = serde_json::to_value(rollout.status.clone().unwrap_or_default()).unwrap_or_default();
+    let new = serde_json::to_value(&decision.status).unwrap_or_default();
+    let Some(changes) = merge_diff(&old, &new) else {
+        return Ok(());
+    };
+    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = json!({"metadata": {"resourceVersion": version}, "status": changes});
+    api.patch_status(&rollout.name_any(), &patch_params(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| {
+            let object = format!("Rollout {namespace}/{}", rollout.name_any());
+            ControllerError::new("write the status of", object, e)
+        })?;
+    Ok(())
+}
+
+async fn publish_events(ctx: &Context, rollout: &Rollout, decision: &Decision) {
+    for event in &decision.events {
+        let event = Event {
+            type_: if event.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: event.reason.into(),
+            note: Some(event.message.clone()),
+            // kube's recorder folds events with the same reason and action into one series that
+            // keeps the first note: a distinct action per message keeps each change visible.
+            action: event.message.chars().take(128).collect(),
+            secondary: None,
+        };
+        if let Err(error) = ctx.recorder.publish(&event, &rollout.object_ref(&())).await {
+            tracing::warn!(%error, reason = %event.reason, "could not record an event");
+        }
+    }
+}

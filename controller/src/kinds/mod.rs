@@ -1,0 +1,49 @@
+//! The watch wiring of each workload kind: how its objects are cached, which Rollouts a change
+//! wakes, and how a Rollout's workload is read from the caches into its release (the pure
+//! implementations live in `rollouts_workload::release`). Adding a kind is one module here.
+
+pub mod deployment;
+pub mod statefulset;
+
+use crate::context::Stores;
+use kube::ResourceExt;
+use kube::runtime::reflector::{ObjectRef, Store};
+use rollouts_api::v1beta1::Rollout;
+use rollouts_workload::WorkloadKind;
+use rollouts_workload::release::Release;
+
+/// The release of `rollout`'s workload as cached, `None` when the workload does not exist or no
+/// release serves its kind.
+pub fn observe(stores: &Stores, rollout: &Rollout) -> Option<Box<dyn Release>> {
+    match rollouts_workload::release::supported(rollout).ok()? {
+        WorkloadKind::Deployment => deployment::observe(stores, rollout),
+        WorkloadKind::StatefulSet => statefulset::observe(stores, rollout),
+        _ => None,
+    }
+}
+
+/// Rollouts of `namespace` for which `refers` is true.
+pub fn rollouts_where(
+    store: &Store<Rollout>,
+    namespace: &str,
+    refers: impl Fn(&Rollout) -> bool,
+) -> Vec<ObjectRef<Rollout>> {
+    store
+        .state()
+        .iter()
+        .filter(|r| r.namespace().as_deref() == Some(namespace) && refers(r))
+        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .collect()
+}
+
+/// Rollouts of `namespace` whose workloadRef names a `kind` called `name`.
+pub fn rollouts_of_workload(
+    store: &Store<Rollout>,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+) -> Vec<ObjectRef<Rollout>> {
+    rollouts_where(store, namespace, |r| {
+        r.spec.workload_ref.kind == kind && r.spec.workload_ref.name == name
+    })
+}

@@ -1,0 +1,26 @@
+//! StatefulSets: cached as they are; a change wakes the Rollouts that reference them.
+
+use super::rollouts_of_workload;
+use crate::context::Stores;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::ResourceExt;
+use kube::runtime::reflector::{ObjectRef, Store};
+use rollouts_api::v1beta1::Rollout;
+use rollouts_workload::release::{Release, StatefulSetRelease};
+
+/// The release of `rollout`'s StatefulSet, `None` when it does not exist.
+pub fn observe(stores: &Stores, rollout: &Rollout) -> Option<Box<dyn Release>> {
+    let namespace = rollout.namespace()?;
+    let key = ObjectRef::new(&rollout.spec.workload_ref.name).within(&namespace);
+    let statefulset = stores.stateful_sets.get(&key)?;
+    Some(Box::new(StatefulSetRelease::new(&statefulset)))
+}
+
+/// Rollouts woken by a change of `statefulset`.
+pub fn rollouts_of_statefulset(
+    rollouts: &Store<Rollout>,
+    statefulset: &StatefulSet,
+) -> Vec<ObjectRef<Rollout>> {
+    let namespace = statefulset.namespace().unwrap_or_default();
+    rollouts_of_workload(rollouts, &namespace, "StatefulSet", &statefulset.name_any())
+}

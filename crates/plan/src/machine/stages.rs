@@ -1,0 +1,121 @@
+//! The tasks that take a release's changes off the cluster, in the order each ending needs
+//! (docs/traffic.md): each task's changes are made, then the data plane gets its grace period
+//! before the next task, and the task being worked on is shown in `finalisingStep`.
+
+use super::{Decision, Event, Snapshot};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use rollouts_api::common::FinalisingStep;
+use rollouts_api::keys;
+use rollouts_api::v1beta1::CommonStatus;
+use rollouts_change::Effect;
+use std::time::Duration;
+
+/// One task of the end of a release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Unpin the stable Service.
+    RestoreStableService,
+    /// Send all traffic to the stable Service (delete the canary Ingress / reset the route).
+    RouteTrafficToStable,
+    /// Delete the canary Service.
+    RemoveCanaryService,
+    /// Give the workload back (and remove the canary Deployment).
+    ResumeWorkload,
+}
+
+impl Stage {
+    /// The changes this task still needs; `None` when it is done.
+    fn pending(self, s: &Snapshot, promote: bool) -> Option<Vec<Effect>> {
+        let key = super::revision_key(s);
+        let traffic = |effect: Option<Effect>| effect.map(|e| vec![e]);
+        match self {
+            Self::RestoreStableService => traffic(s.traffic?.stable_pin(key, None)),
+            Self::RouteTrafficToStable => traffic(s.traffic?.restore_routes()),
+            Self::RemoveCanaryService => traffic(s.traffic?.remove_canary_service()),
+            Self::ResumeWorkload => {
+                let workload = s.workload?;
+                (!workload.facts().released).then(|| workload.finish(promote))
+            }
+        }
+    }
+
+    /// The `finalisingStep` value shown while this task runs.
+    pub fn status_value(self) -> FinalisingStep {
+        use FinalisingStep as F;
+        match self {
+            Self::RestoreStableService => F::RestoreStableService,
+            Self::RouteTrafficToStable => F::FinalisingStepRouteTrafficToStable,
+            Self::RemoveCanaryService => F::RemoveCanaryService,
+            Self::ResumeWorkload => F::ResumeWorkload,
+        }
+    }
+}
+
+/// Success, disable and delete: stop pinning first so traffic spreads over all pods, then
+/// remove the routes, the canary Service, and only then let the workload finish.
+pub const SUCCESS: [Stage; 4] = [
+    Stage::RestoreStableService,
+    Stage::RouteTrafficToStable,
+    Stage::RemoveCanaryService,
+    Stage::ResumeWorkload,
+];
+/// Rollback: traffic back to stable first, then the workload, then the Services.
+pub const ROLLBACK: [Stage; 4] = [
+    Stage::RouteTrafficToStable,
+    Stage::ResumeWorkload,
+    Stage::RestoreStableService,
+    Stage::RemoveCanaryService,
+];
+/// Before a step without traffic: everything but the workload, in the success order.
+pub const TEARDOWN: [Stage; 3] = [
+    Stage::RestoreStableService,
+    Stage::RouteTrafficToStable,
+    Stage::RemoveCanaryService,
+];
+
+fn waited(common: Option<&CommonStatus>, s: &Snapshot) -> i64 {
+    common
+        .and_then(|c| c.last_update_time.as_ref())
+        .map_or(i64::MAX, |t| s.now.as_second() - t.0.as_second())
+}
+
+/// Runs `stages` in order: the first one not done gets its changes (and the status records
+/// it); after a stage changed traffic, the next one waits the grace period. `true` once every
+/// stage is done.
+pub(super) fn run_stages(s: &Snapshot, d: &mut Decision, stages: &[Stage], promote: bool) -> bool {
+    let grace = s.traffic.map_or(0, |t| t.grace_seconds);
+    for stage in stages {
+        let common = d.status.canary_status.as_ref().map(|c| &c.common);
+        let acted_on = common.and_then(|c| c.finalising_step) == Some(stage.status_value());
+        let Some(effects) = stage.pending(s, promote) else {
+            let left = grace - waited(common, s);
+            if acted_on && *stage != Stage::ResumeWorkload && left > 0 {
+                d.requeue(Duration::from_secs(left as u64));
+                return false;
+            }
+            continue;
+        };
+        d.effects.extend(effects);
+        if let Some(canary) = d.status.canary_status.as_mut()
+            && !acted_on
+        {
+            d.events
+                .push(Event::normal(keys::EVENT_FINALISING, format!("{stage:?}")));
+            canary.common.finalising_step = Some(stage.status_value());
+            canary.common.last_update_time = Some(Time(s.now));
+        }
+        return false;
+    }
+    true
+}
+
+/// Ends the release: `promote` for success, otherwise rollback, disable or delete (which
+/// differ only in order: a rollback takes traffic off the new version first). `true` once done.
+pub(super) fn finish(s: &Snapshot, d: &mut Decision, promote: bool, rollback: bool) -> bool {
+    let stages = if rollback { &ROLLBACK } else { &SUCCESS };
+    let done = run_stages(s, d, stages, promote);
+    if done && let Some(canary) = d.status.canary_status.as_mut() {
+        canary.common.finalising_step = Some(FinalisingStep::End);
+    }
+    done
+}
