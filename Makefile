@@ -64,8 +64,9 @@ manifests: prereqs ## Regenerate manifests/crds from the API types
 check-manifests: prereqs ## Fail if manifests/crds differ from the API types
 	$(CARGO) run --locked -q -p rollouts-api --bin crdgen -- --check
 
-check-purity: prereqs ## Fail if the pure crates depend on a client, a runtime or HTTP
-	@for crate in rollouts-plan rollouts-workload; do \
+check-purity: prereqs ## Fail if any crate under crates/ depends on a Kubernetes client, an async runtime or HTTP
+	@for manifest in crates/*/Cargo.toml; do \
+	  crate=$$(sed -n 's/^name = "\(.*\)"/\1/p' $$manifest | head -1); \
 	  deps=$$($(CARGO) tree -p $$crate -e normal --prefix none --format '{p}') \
 	    || { echo "check-purity: cargo tree failed for $$crate"; exit 1; }; \
 	  bad=$$(echo "$$deps" | awk '{print $$1}' | grep -E '^(kube-client|kube-runtime|tokio|hyper|reqwest)$$' | sort -u || true); \

@@ -14,3 +14,4 @@ pub mod pods;
 pub mod reconcile;
 pub mod run;
 pub mod traffic;
+pub mod wake;

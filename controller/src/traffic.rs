@@ -2,7 +2,7 @@
 //! Rollouts a change of such an object wakes.
 
 use crate::context::Stores;
-use crate::kinds::rollouts_where;
+use crate::wake::rollouts_where;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use rollouts_api::common::TrafficRoutingRef;

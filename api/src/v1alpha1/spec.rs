@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
     kind = "Rollout",
     namespaced,
     derive = "PartialEq",
-    status = "super::RolloutStatus",
+    status = "crate::v1alpha1::status::RolloutStatus",
     doc = "Rollout is the Schema for the rollouts API",
     printcolumn = r#"{"name":"STATUS","type":"string","description":"The rollout status phase","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"CANARY_STEP","type":"integer","description":"The rollout canary status step","jsonPath":".status.canaryStatus.currentStepIndex"}"#,

@@ -1,8 +1,8 @@
 //! Deployments: cached with their ReplicaSets (indexed by owner) and canary Deployments
 //! (indexed by the stable Deployment they belong to).
 
-use super::rollouts_of_workload;
 use crate::context::Stores;
+use crate::wake::rollouts_of_workload;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};

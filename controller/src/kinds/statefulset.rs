@@ -1,7 +1,7 @@
 //! StatefulSets: cached as they are; a change wakes the Rollouts that reference them.
 
-use super::rollouts_of_workload;
 use crate::context::Stores;
+use crate::wake::rollouts_of_workload;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};

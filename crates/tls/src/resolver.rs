@@ -1,7 +1,7 @@
 //! A rustls certificate resolver whose certificate is replaced atomically: handshakes after a
 //! swap get the new certificate, open connections keep theirs.
 
-use crate::PemPair;
+use crate::issue::PemPair;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};

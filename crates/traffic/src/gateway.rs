@@ -3,7 +3,7 @@
 //! that sends the matching requests to the canary Service only. The end of a release removes
 //! every canary backend and rule and sets the stable weight to 1.
 
-use crate::{Change, StepTraffic, canary_name};
+use crate::common::{Change, StepTraffic, canary_name};
 use rollouts_api::common::MatchType;
 use rollouts_api::v1beta1::HttpRouteMatch;
 use serde_json::{Value, json};

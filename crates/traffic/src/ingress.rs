@@ -2,7 +2,7 @@
 //! user's Ingress whose paths lead to the canary Service, with the canary weight or header,
 //! cookie and (MSE) query matches as annotations.
 
-use crate::{Change, StepTraffic, canary_name};
+use crate::common::{Change, StepTraffic, canary_name, copied_annotations};
 use rollouts_api::common::MatchType;
 use serde_json::{Map, Value, json};
 
@@ -156,7 +156,7 @@ pub fn ensure(
         if step.weight == Some(0) && step.matches.is_empty() {
             return None;
         }
-        let desired = desired_annotations(&crate::copied_annotations(ingress), step, mse);
+        let desired = desired_annotations(&copied_annotations(ingress), step, mse);
         return Some(Change::Create(canary_ingress(
             ingress,
             stable_service,

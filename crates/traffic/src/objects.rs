@@ -1,8 +1,9 @@
 //! The traffic objects of one Rollout as observed (Services, the Ingress or HTTPRoute, the
 //! canary Ingress), and the concrete changes a step or the end of a release asks of them.
 
+use crate::common::{Change, StepTraffic, canary_name};
+use crate::provider::{Provider, TrafficProvider};
 use crate::service::{canary_service_change, stable_selector_change};
-use crate::{Change, Provider, StepTraffic, TrafficProvider, canary_name};
 use rollouts_change::{Effect, ObjectKey, Resource};
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! The canary Service `<service>-canary` selecting the new revision, and the stable Service's
 //! selector pinned to the stable revision during a release and unpinned after.
 
-use crate::Change;
+use crate::common::{Change, canary_name, copied_annotations};
 use serde_json::{Value, json};
 
 fn name(object: &Value) -> String {
@@ -42,10 +42,10 @@ pub fn canary_service(stable: &Value, revision_key: &str, revision: &str, owner:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {
-            "name": crate::canary_name(&name(stable)),
+            "name": canary_name(&name(stable)),
             "namespace": stable["metadata"]["namespace"],
             "labels": stable["metadata"].get("labels").cloned().unwrap_or(json!({})),
-            "annotations": crate::copied_annotations(stable),
+            "annotations": copied_annotations(stable),
             "ownerReferences": [owner],
         },
         "spec": spec,

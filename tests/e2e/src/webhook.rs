@@ -75,8 +75,9 @@ pub fn webhook() -> &'static Webhook {
                     .enable_all()
                     .build()
                     .unwrap();
-                runtime
-                    .block_on(async { crate::install_rollout_crd(&cluster.client().await).await });
+                runtime.block_on(async {
+                    crate::crd::install_rollout_crd(&cluster.client().await).await
+                });
             });
         });
         for config in [
@@ -148,9 +149,9 @@ pub async fn wait_webhook_sees(ns: &str, yaml: &str) {
         .find(|doc| doc.contains("kind: Rollout"))
         .expect("a Rollout");
     let probe = rollout.replacen("name: ", "name: cache-probe-", 1);
-    crate::wait_for(
+    crate::wait::wait_for(
         "the webhook to cache the Rollout",
-        crate::DEFAULT_DEADLINE,
+        crate::wait::DEFAULT_DEADLINE,
         || async {
             match cluster()
                 .kubectl_with_input(&["apply", "--dry-run=server", "-n", ns, "-f", "-"], &probe)

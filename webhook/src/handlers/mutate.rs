@@ -1,6 +1,7 @@
 //! `/mutate-*`: freezes an UPDATE of a governed workload that starts a release.
 
-use super::{AdmissionRequest, AdmissionResponse, Decision, Lookup};
+use super::lookup::{Decision, Lookup};
+use super::review::{AdmissionRequest, AdmissionResponse};
 use rollouts_workload::{matching::governing_rollout, mutation};
 use serde_json::Value;
 

@@ -1,6 +1,7 @@
 //! `/validate-rollouts-kruise-io-rollout`: every rule of upstream's validation, for both versions.
 
-use super::{AdmissionRequest, AdmissionResponse, Decision, Lookup};
+use super::lookup::{Decision, Lookup};
+use super::review::{AdmissionRequest, AdmissionResponse};
 use rollouts_api::{v1alpha1, v1beta1};
 use rollouts_plan::validation::{Context, FieldError, validate_v1alpha1, validate_v1beta1};
 use serde::de::DeserializeOwned;

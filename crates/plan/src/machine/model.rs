@@ -50,6 +50,13 @@ impl Snapshot<'_> {
         self.rollout.metadata.name.as_deref().unwrap_or_default()
     }
 
+    /// Label key the workload's pods carry their revision under (a `pod-template-hash` when the
+    /// workload is gone).
+    pub fn revision_key(&self) -> &'static str {
+        self.workload
+            .map_or(keys::POD_TEMPLATE_HASH, |w| w.revision_key())
+    }
+
     /// The Rollout itself as an object to change.
     pub fn rollout_key(&self) -> ObjectKey {
         ObjectKey::new(Resource::ROLLOUT, self.namespace(), self.name())

@@ -2,9 +2,11 @@
 //! workload no release serves, and the completed sub-status synthesized on first sight.
 
 use super::conditions::{messages, remove_condition, set_condition};
+use super::model::{Decision, Event, Snapshot};
+use super::progressing;
+use super::rollout_meta::finalizer_removal;
 use super::stages::finish;
 use super::status::{completed, rollout_id};
-use super::{Decision, Event, Snapshot, progressing};
 use rollouts_api::common::RolloutPhase;
 use rollouts_api::keys;
 use rollouts_api::v1beta1::RolloutStatus;
@@ -70,7 +72,7 @@ pub(super) fn advance(s: &Snapshot, d: &mut Decision) {
 /// deletion only drops the finalizer; otherwise the status says why, once with an Event.
 fn unsupported(s: &Snapshot, d: &mut Decision, message: String) {
     if s.rollout.metadata.deletion_timestamp.is_some() {
-        d.remove_finalizer = super::finalizer_removal(s);
+        d.remove_finalizer = finalizer_removal(s);
         return;
     }
     if d.status.message.as_deref() != Some(message.as_str()) {
@@ -105,7 +107,7 @@ fn terminating(s: &Snapshot, d: &mut Decision) {
             messages::TERMINATED,
             s.now,
         );
-        d.remove_finalizer = super::finalizer_removal(s);
+        d.remove_finalizer = finalizer_removal(s);
     }
 }
 

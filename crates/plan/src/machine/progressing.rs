@@ -2,9 +2,10 @@
 //! continuous release, plan change), Finalising and Cancelling.
 
 use super::conditions::{messages, progressing_reason, set_condition};
+use super::model::{Decision, Event, Snapshot};
 use super::stages::{Stage, finish, run_stages};
 use super::status::{completed, starting};
-use super::{Decision, Event, Snapshot, steps as machine};
+use super::steps as machine;
 use rollouts_api::common::{RolloutPhase, StepState};
 use rollouts_api::keys;
 use rollouts_workload::facts::WorkloadFacts;

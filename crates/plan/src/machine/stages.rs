@@ -2,7 +2,7 @@
 //! (docs/traffic.md): each task's changes are made, then the data plane gets its grace period
 //! before the next task, and the task being worked on is shown in `finalisingStep`.
 
-use super::{Decision, Event, Snapshot};
+use super::model::{Decision, Event, Snapshot};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use rollouts_api::common::FinalisingStep;
 use rollouts_api::keys;
@@ -26,7 +26,7 @@ pub enum Stage {
 impl Stage {
     /// The changes this task still needs; `None` when it is done.
     fn pending(self, s: &Snapshot, promote: bool) -> Option<Vec<Effect>> {
-        let key = super::revision_key(s);
+        let key = s.revision_key();
         let traffic = |effect: Option<Effect>| effect.map(|e| vec![e]);
         match self {
             Self::RestoreStableService => traffic(s.traffic?.stable_pin(key, None)),

@@ -1,7 +1,7 @@
 //! Constructors of the canary sub-status: a fresh release at step 1, and the "every step done"
 //! status of a workload seen without a release.
 
-use super::Snapshot;
+use super::model::Snapshot;
 use crate::{next_step_index, plan_hash, steps};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use rollouts_api::common::StepState;

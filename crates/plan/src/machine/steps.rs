@@ -2,8 +2,8 @@
 //! patched `nextStepIndex`, plan changes while progressing, and the step deadline.
 
 use super::conditions::{condition, messages, remove_condition, set_condition};
+use super::model::{Decision, Event, Snapshot};
 use super::stages::{TEARDOWN, run_stages};
-use super::{Decision, Event, Snapshot};
 use crate::batch::{BatchProgress, is_batch_ready};
 use crate::{next_step_index, plan_hash, steps};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;

@@ -79,7 +79,7 @@ pub fn partition_batch_patch(deployment: &Value, planned: i32, new_ready: i32) -
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": limit}},
         },
     });
-    (!super::is_noop(deployment, &patch)).then_some(patch)
+    (!rollouts_change::is_noop(deployment, &patch)).then_some(patch)
 }
 
 /// The merge patch that gives the Deployment back to its own controller: original strategy,
@@ -110,7 +110,7 @@ pub fn partition_release_patch(deployment: &Value) -> Option<Value> {
         },
         "spec": spec,
     });
-    (!super::is_noop(deployment, &patch)).then_some(patch)
+    (!rollouts_change::is_noop(deployment, &patch)).then_some(patch)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Deployments: paused with the `in-progressing` annotation and the
 //! `stable-revision` label when a release starts, and kept paused while it runs.
 
-use super::{has_traffic_routing, mark_in_progressing, replicas, set_meta};
+use super::edit::{has_traffic_routing, mark_in_progressing, replicas, set_meta};
 use crate::control::{MIN_READY_SECONDS_WHILE_DRIVEN, PROGRESS_DEADLINE_WHILE_DRIVEN};
 use crate::revision::{annotation, is_effective_revision_change, label, template_without_hash};
 use k8s_openapi::api::apps::v1::ReplicaSet;

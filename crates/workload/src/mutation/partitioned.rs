@@ -2,7 +2,7 @@
 //! StatefulSet / Advanced StatefulSet and Advanced DaemonSet partition 32767, native DaemonSet
 //! OnDelete with the original strategy saved.
 
-use super::{
+use super::edit::{
     FREEZE_PARTITION, has_traffic_routing, mark_in_progressing, replicas, set_meta, set_path,
 };
 use crate::revision::is_effective_revision_change;

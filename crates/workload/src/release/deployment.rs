@@ -1,7 +1,8 @@
 //! Deployments, in two styles: partition (the Deployment replaces its own pods batch by batch)
 //! and canary (an extra Deployment runs the new version next to the untouched stable one).
 
-use super::{Release, key_of, label_effect, match_labels, to_json};
+use super::common::{key_of, label_effect, match_labels, to_json};
+use super::contract::Release;
 use crate::WorkloadKind;
 use crate::batch::{canary_deployment_replicas, deployment_updated_limit};
 use crate::control::{

@@ -1,6 +1,7 @@
 //! StatefulSets: released through `rollingUpdate.partition`, highest ordinals first.
 
-use super::{Release, key_of, label_effect, match_labels, to_json};
+use super::common::{key_of, label_effect, match_labels, to_json};
+use super::contract::Release;
 use crate::WorkloadKind;
 use crate::batch::planned_replicas;
 use crate::control::{statefulset_batch_patch, statefulset_release_patch};

@@ -1,0 +1,47 @@
+//! The contract every workload kind's release fulfils, and the ownerReference of the objects a
+//! release creates.
+
+use crate::facts::WorkloadFacts;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use rollouts_api::v1beta1::Rollout;
+use rollouts_change::{Effect, ObjectKey};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// A workload as one release sees it: facts in, concrete changes out. Every change is
+/// idempotent, and a change that would not alter anything is never returned.
+pub trait Release: Send + Sync {
+    /// The workload object.
+    fn object(&self) -> &ObjectKey;
+    /// What the step machine needs to know about it.
+    fn facts(&self) -> &WorkloadFacts;
+    /// Pods on the new version that a step's `replicas` ask for.
+    fn planned(&self, step: &IntOrString) -> i32;
+    /// The changes that bring the new version to `planned` pods (never fewer than run now).
+    fn batch(&self, planned: i32) -> Vec<Effect>;
+    /// A newer version replaced the one being released: remove what the old release added.
+    fn reset(&self) -> Vec<Effect>;
+    /// Give the workload back to its own controller and remove every mark of the release.
+    /// `promote` (success) keeps what still serves traffic until the workload runs the new
+    /// version everywhere; otherwise (rollback, disable, delete) everything goes at once.
+    fn finish(&self, promote: bool) -> Vec<Effect>;
+    /// Label key under which the workload's pods carry their revision.
+    fn revision_key(&self) -> &'static str;
+    /// Labels selecting the workload's pods.
+    fn pod_selector(&self) -> BTreeMap<String, String>;
+    /// The `workload-type` label the webhook selects workloads by, when it is missing.
+    fn label(&self) -> Option<Effect>;
+}
+
+/// The controller ownerReference objects created for `rollout` carry (canary Deployments and
+/// Services), so they go away with it.
+pub fn owner_reference(rollout: &Rollout) -> Value {
+    json!({
+        "apiVersion": rollouts_change::Resource::ROLLOUT.api_version,
+        "kind": rollouts_change::Resource::ROLLOUT.kind,
+        "name": rollout.metadata.name,
+        "uid": rollout.metadata.uid,
+        "controller": true,
+        "blockOwnerDeletion": true,
+    })
+}
