@@ -11,6 +11,7 @@ use machine_support::*;
 use rollouts_api::common::{FinalisingStep, RolloutPhase, StepState};
 
 use rollouts_plan::plan_hash;
+use rollouts_workload::facts::WorkloadFacts;
 use std::time::Duration;
 
 const PROGRESSING: &str = "Progressing";
@@ -225,6 +226,35 @@ fn an_unobserved_workload_generation_changes_nothing_until_the_workload_catches_
         d.requeue_after, None,
         "the workload's status change wakes the controller"
     );
+}
+
+#[test]
+fn a_release_of_the_stable_version_is_cancelled_before_its_first_step() {
+    // The new version was applied and the old one again before the controller looked: the
+    // workload is marked for a release, but there is nothing new to release.
+    let mut sim = healthy_after_first_sight();
+    let completed_before = canary(&sim.decide()).clone();
+    sim.workload = Some(WorkloadFacts {
+        in_progressing: true,
+        released: false,
+        ..stable_workload()
+    });
+    let d = sim.step();
+    assert_eq!(
+        condition_reason(&d, PROGRESSING),
+        Some(("True", "Cancelling"))
+    );
+    assert_eq!(d.actions(), vec![Action::Release { promote: false }]);
+    assert!(upgrades(&d).is_empty(), "no batch of a release of nothing");
+    assert_eq!(
+        canary(&d).common.current_step_index,
+        completed_before.common.current_step_index,
+        "the step index does not go back to 1"
+    );
+    sim.workload = Some(stable_workload());
+    let d = sim.step();
+    assert_eq!(d.status.phase, Some(RolloutPhase::Healthy));
+    assert_eq!(message(&d), Some("Rollout progressing has been cancelled"));
 }
 
 #[test]

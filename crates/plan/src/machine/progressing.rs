@@ -52,6 +52,16 @@ fn initialize(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
         set_reason(s, d, keys::REASON_INITIALIZING, &problem);
         return;
     }
+    if workload.in_rollback || workload.canary_revision == workload.stable_revision {
+        // The stable version was applied again before the release started: nothing to
+        // release, the workload is given back as after a rollback.
+        d.events.push(Event::normal(
+            keys::EVENT_ROLLBACK,
+            "the workload is back on its stable version before the release started, then rollout is canceled",
+        ));
+        set_reason(s, d, keys::REASON_CANCELLING, messages::CANCELLING);
+        return end(s, workload, d, false);
+    }
     d.status.canary_status = Some(starting(s, workload));
     let annotations = s.rollout.metadata.annotations.as_ref();
     if annotations.is_some_and(|a| a.contains_key(keys::APPROVED_STEP)) {
