@@ -363,3 +363,23 @@ fn scaling_the_workload_while_a_step_is_paused_resizes_the_batch_and_stays_pause
         assert_eq!(canary(&d).canary_replicas, Some(4), "{control:?}");
     }
 }
+
+#[test]
+fn pods_are_listed_for_the_deadline_message_only_when_an_upgrading_step_is_overdue() {
+    use rollouts_plan::machine::step_overdue;
+    // (state, seconds since the step started, overdue with a 600 s deadline)
+    let cases = [
+        (StepUpgrade, 600, false),
+        (StepUpgrade, 601, true),
+        (StepPaused, 6000, false),
+        (StepTrafficRouting, 6000, false),
+    ];
+    for (state, waited, overdue) in cases {
+        let sim = sim_at(STEPS, 1, 2, state, releasing());
+        assert_eq!(
+            step_overdue(&sim.rollout, at(waited), 600),
+            overdue,
+            "{state:?} after {waited}s"
+        );
+    }
+}

@@ -66,10 +66,6 @@ pub fn step_overdue(rollout: &Rollout, now: Timestamp, deadline_seconds: i64) ->
     else {
         return false;
     };
-    let since = common
-        .last_update_time
-        .as_ref()
-        .map_or(0, |t| t.0.as_second());
     common.current_step_state == Some(StepState::StepUpgrade)
-        && now.as_second() - since > deadline_seconds
+        && steps::upgrade_wait(common, now, deadline_seconds).1
 }

@@ -26,6 +26,17 @@ fn step_replicas(step: &CanaryStep) -> IntOrString {
         .unwrap_or(IntOrString::String("100%".into()))
 }
 
+/// How long a step has waited for its pods, and whether that is past `deadline` seconds: the one
+/// rule both the decision and the controller's listing of unready pods follow.
+pub(super) fn upgrade_wait(
+    common: &rollouts_api::v1beta1::CommonStatus,
+    now: Timestamp,
+    deadline: i64,
+) -> (i64, bool) {
+    let waited = seconds_since(common.last_update_time.as_ref(), now);
+    (waited, waited > deadline)
+}
+
 fn seconds_since(since: Option<&Time>, now: Timestamp) -> i64 {
     since.map_or(0, |t| now.as_second() - t.0.as_second())
 }
@@ -156,8 +167,8 @@ fn advance_state(
             };
             if !is_batch_ready(&progress) {
                 let deadline = s.deadline_seconds();
-                let waited = seconds_since(common.last_update_time.as_ref(), s.now);
-                let message = if waited > deadline {
+                let (waited, overdue) = upgrade_wait(common, s.now, deadline);
+                let message = if overdue {
                     deadline_exceeded(s, d, index, planned, waited, message)
                 } else {
                     // Pods becoming ready wake us; the deadline needs a timer.
