@@ -89,3 +89,17 @@ demo: prereqs ## Play the walkthrough with examples/ end to end on the local con
 bench: prereqs ## Admission benchmark: p50/p99, throughput and memory at 1, 16 and 64 connections
 	$(CARGO) build --release --locked -p rollouts-bench
 	target/release/admission-load --connections 1,16,64 --seconds 5
+
+# Controller at scale (tests/bench, controller-load, docs/benchmarks.md): a local control plane of
+# its own in BENCH_CLUSTER_DIR (fresh per N; stopped at the end unless it was already running),
+# the webhook and the controller on 127.0.0.1 ports 24876/24081/24082 (below the ephemeral
+# range). More flags in BENCH_ARGS, e.g. BENCH_ARGS="--idle-seconds 60 --label after".
+# JSON lines are appended to target/bench/controller-load.jsonl.
+BENCH_ROLLOUTS ?= 500,2000,10000
+BENCH_REPLICAS ?= 1
+BENCH_CLUSTER_DIR ?= $(CURDIR)/.cluster-bench
+BENCH_ARGS ?=
+.PHONY: bench-controller
+bench-controller: prereqs ## Controller at scale: cold start over 500/2000/10000 Rollouts, writes, conflicts, RSS, idle CPU, restart
+	$(CARGO) build --release --locked -p rollouts-controller -p rollouts-webhook -p rollouts-bench
+	target/release/controller-load --rollouts $(BENCH_ROLLOUTS) --replicas $(BENCH_REPLICAS) --cluster-dir $(BENCH_CLUSTER_DIR) $(BENCH_ARGS)
