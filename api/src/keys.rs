@@ -9,6 +9,10 @@ pub const GROUP: &str = "rollouts.kruise.io";
 /// Plan hash; written by the controller on every reconcile when it changes, read by the controller
 /// to detect a changed plan (compared with `status.*.rolloutHash`).
 pub const ROLLOUT_HASH: &str = "rollouts.kruise.io/hash";
+/// The `replicas` of every step of the plan the `hash` annotation was computed from (a JSON
+/// list); written by the controller with the hash, read when the plan changes mid-release to
+/// know what the current step asked for under the old plan.
+pub const PLAN_REPLICAS: &str = "rollouts.kruise.io/plan-replicas";
 /// `partition` or `canary`; written by users of v1alpha1 and by conversion, read by conversion and
 /// by v1alpha1 validation.
 pub const ROLLING_STYLE: &str = "rollouts.kruise.io/rolling-style";

@@ -4,6 +4,7 @@
 use crate::error::Backoff;
 use crate::index::Index;
 use crate::metrics::Metrics;
+use crate::own_writes::OwnWrites;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -60,4 +61,6 @@ pub struct Context {
     pub synced: Arc<std::sync::atomic::AtomicBool>,
     /// Retry delays of failed reconciles.
     pub backoff: Backoff,
+    /// Rollout versions our own writes replaced (a reconcile of one of them is skipped).
+    pub own_writes: OwnWrites,
 }

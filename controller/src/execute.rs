@@ -108,11 +108,13 @@ pub async fn execute(
     })?;
     let own = rollouts_change::ObjectKey::new(Resource::ROLLOUT, &namespace, rollout.name_any());
     let mut version = rollout.resource_version();
+    let mut replaced = Vec::new();
     let mut undone = None;
     for effect in &decision.effects {
         match apply(&ctx.client, effect).await {
             Ok(answered) if effect.object == own => {
                 // Later writes of the Rollout build on this one.
+                replaced.extend(version.clone());
                 version = answered.and_then(|o| o.resource_version()).or(version);
             }
             Ok(_) => {}
@@ -126,7 +128,13 @@ pub async fn execute(
             Err(error) => return Err(error),
         }
     }
-    write_status(ctx, rollout, &namespace, version, decision).await?;
+    let key = format!("{namespace}/{}", rollout.name_any());
+    let written = write_status(ctx, rollout, &namespace, version.clone(), decision).await;
+    if let Ok(Some(_)) = &written {
+        replaced.extend(version);
+    }
+    ctx.own_writes.replaced(&key, replaced);
+    written?;
     if let Some(error) = undone {
         publish_events(ctx, rollout, decision).await;
         return Err(error);
@@ -138,28 +146,30 @@ pub async fn execute(
     Ok(())
 }
 
-/// Writes what changed of the status, guarded by `version`; nothing when nothing changed.
+/// Writes what changed of the status, guarded by `version`, and returns the new version;
+/// nothing when nothing changed.
 async fn write_status(
     ctx: &Context,
     rollout: &Rollout,
     namespace: &str,
     version: Option<String>,
     decision: &Decision,
-) -> Result<(), ControllerError> {
+) -> Result<Option<String>, ControllerError> {
     let old = serde_json::to_value(rollout.status.clone().unwrap_or_default()).unwrap_or_default();
     let new = serde_json::to_value(&decision.status).unwrap_or_default();
     let Some(changes) = merge_diff(&old, &new) else {
-        return Ok(());
+        return Ok(None);
     };
     let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), namespace);
     let patch = json!({"metadata": {"resourceVersion": version}, "status": changes});
-    api.patch_status(&rollout.name_any(), &patch_params(), &Patch::Merge(&patch))
+    let written = api
+        .patch_status(&rollout.name_any(), &patch_params(), &Patch::Merge(&patch))
         .await
         .map_err(|e| {
             let object = format!("Rollout {namespace}/{}", rollout.name_any());
             ControllerError::new("write the status of", object, e)
         })?;
-    Ok(())
+    Ok(written.resource_version())
 }
 
 async fn publish_events(ctx: &Context, rollout: &Rollout, decision: &Decision) {

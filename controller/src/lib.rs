@@ -10,6 +10,7 @@ pub mod index;
 pub mod kinds;
 pub mod lease;
 pub mod metrics;
+pub mod own_writes;
 pub mod pods;
 pub mod reconcile;
 pub mod run;

@@ -18,6 +18,9 @@ use tracing::Instrument;
 /// A look even when nothing changes, so nothing waits on a lost event forever.
 pub const RESYNC: Duration = Duration::from_secs(300);
 
+/// A look after skipping a copy our own write replaced, in case its watch event was lost.
+const STALE_RECHECK: Duration = Duration::from_secs(5);
+
 /// `namespace/name` of a Rollout, for logs and the backoff.
 pub fn key_of(rollout: &Rollout) -> String {
     format!(
@@ -50,6 +53,13 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Co
     if !ctx.synced.load(std::sync::atomic::Ordering::SeqCst) {
         // Deciding on half-listed caches would take a workload for missing and reset a release.
         return Ok(Requeue::requeue(Duration::from_millis(500)));
+    }
+    if ctx.own_writes.is_stale(
+        &key_of(rollout),
+        rollout.metadata.resource_version.as_deref(),
+    ) {
+        // Our own later write is on its way through the watch and wakes this Rollout again.
+        return Ok(Requeue::requeue(STALE_RECHECK));
     }
     let release = crate::kinds::observe(&ctx.stores, rollout);
     let traffic = crate::traffic::observe(&ctx.stores, rollout);

@@ -111,6 +111,7 @@ pub async fn run(
         settings,
         synced: synced.clone(),
         backoff: Default::default(),
+        own_writes: Default::default(),
     });
     let by = |store: &kube::runtime::reflector::Store<Rollout>| store.clone();
     let (r1, r2, r3, r4, r5) = (

@@ -91,6 +91,7 @@ fn context(api: &FakeApi) -> Arc<Context> {
         },
         synced: Arc::new(AtomicBool::new(true)),
         backoff: Default::default(),
+        own_writes: Default::default(),
     })
 }
 
@@ -236,4 +237,27 @@ async fn creating_what_exists_and_deleting_what_is_gone_are_not_failures() {
     assert_eq!(missing.unwrap_err().metric_label(), "not_found");
     let statuses: Vec<u16> = api.calls().iter().map(|c| c.status).collect();
     assert_eq!(statuses, [409, 404, 404]);
+}
+
+#[tokio::test]
+async fn a_stale_copy_our_own_write_replaced_is_skipped_instead_of_conflicting() {
+    let api = FakeApi::default();
+    api.put(ROLLOUT, rollout());
+    let stored: Rollout = serde_json::from_value(api.get(ROLLOUT).unwrap()).unwrap();
+    let ctx = context(&api);
+    reconcile(Arc::new(stored.clone()), ctx.clone())
+        .await
+        .unwrap();
+    let writes = api.writes().len();
+    // The watch delivers the copy read before our writes: nothing is written, nothing fails.
+    reconcile(Arc::new(stored), ctx.clone()).await.unwrap();
+    assert_eq!(api.writes().len(), writes);
+    // Our last write arrives: it is decided on, and nothing is left to change.
+    let latest: Rollout = serde_json::from_value(api.get(ROLLOUT).unwrap()).unwrap();
+    reconcile(Arc::new(latest), ctx).await.unwrap();
+    assert_eq!(
+        api.writes().len(),
+        writes,
+        "a settled Rollout costs no write"
+    );
 }

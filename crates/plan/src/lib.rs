@@ -7,6 +7,7 @@
 pub mod machine;
 pub mod validation;
 
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rollouts_api::v1beta1::{CanaryStep, Rollout};
 pub use rollouts_workload::batch;
 pub use rollouts_workload::style::{RollingStyle, is_real_partition, rolling_style};
@@ -46,6 +47,28 @@ pub fn plan_hash(rollout: &Rollout) -> String {
         }
     }
     rollouts_workload::hash::content_hash(&plan)
+}
+
+/// The `replicas` of each step, as written in the plan-replicas annotation.
+pub fn step_replicas_list(rollout: &Rollout) -> Vec<IntOrString> {
+    steps(rollout)
+        .iter()
+        .map(|s| {
+            s.replicas
+                .clone()
+                .unwrap_or(IntOrString::String("100%".into()))
+        })
+        .collect()
+}
+
+/// The step replicas of the plan the Rollout's plan hash annotation was recorded for.
+pub fn recorded_step_replicas(rollout: &Rollout) -> Option<Vec<IntOrString>> {
+    let text = rollout
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(rollouts_api::keys::PLAN_REPLICAS)?;
+    serde_json::from_str(text).ok()
 }
 
 /// The step after `index` (1-based) of `steps`, or -1 after the last.

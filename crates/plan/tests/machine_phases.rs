@@ -444,3 +444,29 @@ fn top_level_step_columns_mirror_the_canary_status() {
     let d = sim.step();
     assert_eq!(columns(&d), (None, None), "disabled");
 }
+
+#[test]
+fn the_first_look_adds_the_finalizer_and_records_the_plan_with_the_observed_version() {
+    let mut sim = Sim::new(rollout(STEPS), Some(stable_workload()));
+    sim.rollout.metadata.resource_version = Some("41".into());
+    let d = sim.decide();
+    let first = d.effects.first().expect("a change of the Rollout first");
+    assert_eq!(first.object.resource, rollouts_change::Resource::ROLLOUT);
+    let rollouts_change::Change::Merge(patch) = &first.change else {
+        panic!("a merge patch: {first:?}");
+    };
+    let metadata = &patch["metadata"];
+    assert_eq!(metadata["resourceVersion"], "41");
+    assert_eq!(
+        metadata["finalizers"],
+        serde_json::json!(["rollouts.kruise.io/rollout"])
+    );
+    assert_eq!(
+        metadata["annotations"]["rollouts.kruise.io/hash"],
+        plan_hash(&sim.rollout)
+    );
+    assert_eq!(
+        metadata["annotations"]["rollouts.kruise.io/plan-replicas"],
+        r#"[1,"50%","100%"]"#
+    );
+}

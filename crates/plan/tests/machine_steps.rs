@@ -383,3 +383,26 @@ fn pods_are_listed_for_the_deadline_message_only_when_an_upgrading_step_is_overd
         );
     }
 }
+
+#[test]
+fn a_plan_change_after_a_backward_jump_reruns_the_current_step_of_the_old_plan() {
+    // Step 4 ran 4 of 5 pods, then a jump went back to step 3 (pods are never scaled down):
+    // the current step planned 3 pods under the old plan, so a plan change keeps step 3.
+    let old = "20% 40% 60% 80% 100%";
+    let mut sim = paused_at(&plan(old), 3, 4, 4);
+    sim.workload = Some(releasing().replicas(5).updated(4, 4));
+    annotate(
+        &mut sim.rollout,
+        "rollouts.kruise.io/plan-replicas",
+        r#"["20%","40%","60%","80%","100%"]"#,
+    );
+    sim.rollout.spec = rollout(&plan("20% 50% 60% 80% 100%")).spec;
+    let d = sim.step();
+    let (index, _, _) = position(&d);
+    assert_eq!(index, Some(3), "{:?}", position(&d));
+    // Without the record of the old plan, the pods already updated decide (here: step 4).
+    let mut sim = paused_at(&plan(old), 3, 4, 4);
+    sim.workload = Some(releasing().replicas(5).updated(4, 4));
+    sim.rollout.spec = rollout(&plan("20% 50% 60% 80% 100%")).spec;
+    assert_eq!(position(&sim.step()).0, Some(4));
+}

@@ -25,6 +25,8 @@ pub(super) fn keep_metadata(s: &Snapshot, d: &mut Decision) {
         .and_then(|a| a.get(keys::ROLLOUT_HASH));
     if recorded != Some(&hash) {
         d.annotate_rollout(keys::ROLLOUT_HASH, Value::String(hash));
+        let replicas = crate::step_replicas_list(rollout);
+        d.annotate_rollout(keys::PLAN_REPLICAS, json!(json!(replicas).to_string()));
     }
 }
 

@@ -179,6 +179,8 @@ fn advance_state(
                 d.status.message = Some(message);
                 return false;
             }
+            common.message = Some(message.clone());
+            d.status.message = Some(message);
             if condition(&d.status, keys::CONDITION_SUCCEEDED)
                 .is_some_and(|c| c.reason == REASON_DEADLINE)
             {
@@ -415,8 +417,9 @@ fn jump_if_asked(
     });
 }
 
-/// The steps changed while progressing: continue at the first step that does not need fewer
-/// new pods than already run.
+/// The steps changed while progressing: continue at the first step (the current one first, if
+/// it still exists) that plans at least as many new pods as the current step planned under the
+/// old plan (as the pods already updated when the old plan is not known).
 fn recalculate_after_plan_change(
     s: &Snapshot,
     release: &dyn Release,
@@ -430,11 +433,12 @@ fn recalculate_after_plan_change(
         return;
     }
     let total = plan.len();
+    let current_index = canary.common.current_step_index.unwrap_or(1);
+    let reached = crate::recorded_step_replicas(s.rollout)
+        .and_then(|old| old.get(current_index.max(1) as usize - 1).cloned())
+        .map_or(workload.updated, |replicas| release.planned(&replicas));
     // The current step goes first while it still exists (the plan may have fewer steps now).
-    let current = canary
-        .common
-        .current_step_index
-        .filter(|i| (1..=total as i32).contains(i));
+    let current = Some(current_index).filter(|i| (1..=total as i32).contains(i));
     let order = current
         .into_iter()
         .chain((1..=total as i32).filter(|i| Some(*i) != current));
@@ -442,7 +446,7 @@ fn recalculate_after_plan_change(
     for candidate in order {
         target = candidate;
         let planned = release.planned(&step_replicas(&plan[candidate as usize - 1]));
-        if planned >= workload.updated {
+        if planned >= reached {
             break;
         }
     }
