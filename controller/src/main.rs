@@ -1,5 +1,7 @@
 //! rollouts-controller: reconciles Rollouts under leader election, with `/healthz`, `/readyz`
-//! and `/metrics` on a plain-HTTP admin port and JSON logs.
+//! and `/metrics` on a plain-HTTP admin port and JSON logs. It uses the system allocator: the
+//! controller's work is not allocation-bound, and mimalloc kept more than twice the memory
+//! (docs/benchmarks.md).
 
 use clap::Parser;
 use rollouts_controller::admin::{admin_router, serve_admin};
@@ -10,9 +12,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
-
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Rollout controller of rollouts.kruise.io.
 #[derive(Parser, Debug)]
