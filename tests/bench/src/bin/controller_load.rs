@@ -267,6 +267,7 @@ struct Row {
     start_modified_per_rollout: f64,
     conflicts: Option<u64>,
     reconcile_errors: BTreeMap<String, u64>,
+    start_reconciles: Option<u64>,
     controller_start_cpu_seconds: f64,
     webhook_start_cpu_seconds: f64,
     controller_rss_mib: f64,
@@ -279,12 +280,14 @@ struct Row {
     webhook_idle_cpu_seconds: f64,
     webhook_idle_cpu_percent: f64,
     idle_rollout_modified: u64,
+    idle_reconciles: Option<u64>,
     restart_stop_seconds: Option<f64>,
     restart_ready_seconds: Option<f64>,
     restart_modified_before_ready: u64,
     restart_window_seconds: u64,
     restart_rollout_modified: u64,
     restart_conflicts: Option<u64>,
+    restart_reconciles: Option<u64>,
     restart_controller_rss_mib: f64,
     watch_relists: u64,
     error: Option<String>,
@@ -422,7 +425,7 @@ fn print_table(rows: &[Row], with_header_note: bool) {
             continue;
         }
         println!(
-            "| {} | {} | {} | {} ({}/{}) | {} ({:.2}) | {} | {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} % ({:.2} CPU-s / {:.0} s) | {:.2} % ({:.2} CPU-s / {:.0} s) | {} |",
+            "| {} | {} | {} | {} ({}/{}) | {} ({:.2}) | {} | {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} % ({:.2} CPU-s / {:.0} s; {} reconciles) | {:.2} % ({:.2} CPU-s / {:.0} s) | {} |",
             r.rollouts,
             r.replicas,
             opt(r.all_observed_seconds, 1),
@@ -444,6 +447,7 @@ fn print_table(rows: &[Row], with_header_note: bool) {
             r.controller_idle_cpu_percent,
             r.controller_idle_cpu_seconds,
             r.idle_seconds,
+            r.idle_reconciles.map_or("n/a".into(), |c| c.to_string()),
             r.webhook_idle_cpu_percent,
             r.webhook_idle_cpu_seconds,
             r.idle_seconds,
@@ -876,6 +880,25 @@ fn parse_conflicts(metrics: &str) -> (Option<u64>, BTreeMap<String, u64>) {
         }
     }
     (known.then_some(total), errors)
+}
+
+/// Reconciles so far (the count of the reconcile-duration histogram), read leniently; None when
+/// the exposition has no such family.
+fn parse_reconciles(metrics: &str) -> Option<u64> {
+    let mut total = None;
+    for line in metrics.lines().map(str::trim) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let name = series.split('{').next().unwrap_or_default();
+        if name.starts_with("rollouts_controller_")
+            && (name.ends_with("reconcile_duration_seconds_count")
+                || name.ends_with("reconciles_total"))
+        {
+            *total.get_or_insert(0) += value.parse::<f64>().unwrap_or(0.0) as u64;
+        }
+    }
+    total
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1449,8 +1472,12 @@ impl Harness {
         row.start_window_seconds = (started.elapsed().saturating_sub(quiet)).as_secs_f64();
         row.start_rollout_modified = watch.modified();
         row.start_modified_per_rollout = row.start_rollout_modified as f64 / n as f64;
-        let metrics = http_get(cli.controller_admin_port, "/metrics").await;
-        let (conflicts, errors) = parse_conflicts(&metrics.map(|m| m.1).unwrap_or_default());
+        let metrics = http_get(cli.controller_admin_port, "/metrics")
+            .await
+            .map(|m| m.1)
+            .unwrap_or_default();
+        let (conflicts, errors) = parse_conflicts(&metrics);
+        row.start_reconciles = parse_reconciles(&metrics);
         row.conflicts = conflicts;
         row.reconcile_errors = errors;
         row.controller_start_cpu_seconds = self.cpu_seconds(controller_pid);
@@ -1481,6 +1508,12 @@ impl Harness {
         );
         let idle_started = Instant::now();
         tokio::time::sleep(Duration::from_secs(cli.idle_seconds)).await;
+        let reconciles = http_get(cli.controller_admin_port, "/metrics")
+            .await
+            .and_then(|m| parse_reconciles(&m.1));
+        row.idle_reconciles = reconciles
+            .zip(row.start_reconciles)
+            .map(|(after, before)| after.saturating_sub(before));
         let elapsed = idle_started.elapsed().as_secs_f64();
         row.idle_seconds = elapsed;
         row.controller_idle_cpu_seconds = self.cpu_seconds(controller_pid) - c0;
@@ -1492,10 +1525,11 @@ impl Harness {
             return Err("a service exited during the idle measurement".into());
         }
         log(format!(
-            "idle {:.0} s: controller {:.2} CPU-s ({:.2} %), webhook {:.2} CPU-s ({:.2} %), {} MODIFIED",
+            "idle {:.0} s: controller {:.2} CPU-s ({:.2} %, {} reconciles), webhook {:.2} CPU-s ({:.2} %), {} MODIFIED",
             elapsed,
             row.controller_idle_cpu_seconds,
             row.controller_idle_cpu_percent,
+            row.idle_reconciles.map_or("n/a".into(), |r| r.to_string()),
             row.webhook_idle_cpu_seconds,
             row.webhook_idle_cpu_percent,
             row.idle_rollout_modified
@@ -1517,16 +1551,22 @@ impl Harness {
         row.restart_modified_before_ready = m1 - m0;
         tokio::time::sleep(Duration::from_secs(cli.restart_seconds)).await;
         row.restart_rollout_modified = watch.modified() - m1;
-        let metrics = http_get(cli.controller_admin_port, "/metrics").await;
-        row.restart_conflicts = parse_conflicts(&metrics.map(|m| m.1).unwrap_or_default()).0;
+        let metrics = http_get(cli.controller_admin_port, "/metrics")
+            .await
+            .map(|m| m.1)
+            .unwrap_or_default();
+        row.restart_conflicts = parse_conflicts(&metrics).0;
+        row.restart_reconciles = parse_reconciles(&metrics);
         row.restart_controller_rss_mib = mib(proc_status_kib(pid, "VmRSS"));
         log(format!(
-            "restart: stopped in {} s, ready in {:.1} s, {} MODIFIED before ready and {} in the {} s after",
+            "restart: stopped in {} s, ready in {:.1} s, {} MODIFIED before ready and {} in the {} s after; {} reconciles",
             opt(row.restart_stop_seconds, 1),
             ready.as_secs_f64(),
             row.restart_modified_before_ready,
             row.restart_rollout_modified,
-            cli.restart_seconds
+            cli.restart_seconds,
+            row.restart_reconciles
+                .map_or("n/a".into(), |r| r.to_string())
         ));
         Ok(())
     }
@@ -1534,7 +1574,7 @@ impl Harness {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_conflicts;
+    use super::{parse_conflicts, parse_reconciles};
 
     #[test]
     fn conflicts_are_read_leniently() {
@@ -1552,5 +1592,9 @@ mod tests {
         );
         let renamed = "rollouts_controller_status_conflicts_total 4\n";
         assert_eq!(parse_conflicts(renamed).0, Some(4));
+        let histogram = "rollouts_controller_reconcile_duration_seconds_bucket{le=\"+Inf\"} 9\n\
+            rollouts_controller_reconcile_duration_seconds_count 9\n";
+        assert_eq!(parse_reconciles(histogram), Some(9));
+        assert_eq!(parse_reconciles("other_count 3\n"), None);
     }
 }
