@@ -13,6 +13,12 @@ pub const ROLLOUT_HASH: &str = "rollouts.kruise.io/hash";
 /// list); written by the controller with the hash, read when the plan changes mid-release to
 /// know what the current step asked for under the old plan.
 pub const PLAN_REPLICAS: &str = "rollouts.kruise.io/plan-replicas";
+/// The revision of a ReplicaSet's pod template, put on the copies the webhook and the controller
+/// cache in place of the template itself (never written to the cluster).
+pub const CACHED_TEMPLATE_REVISION: &str = "rollouts.kruise.io/cached-template-revision";
+/// A Deployment's pod template as compact JSON, put on the copies the controller caches in place
+/// of the typed template (never written to the cluster).
+pub const CACHED_TEMPLATE: &str = "rollouts.kruise.io/cached-template";
 /// `partition` or `canary`; written by users of v1alpha1 and by conversion, read by conversion and
 /// by v1alpha1 validation.
 pub const ROLLING_STYLE: &str = "rollouts.kruise.io/rolling-style";

@@ -4,6 +4,7 @@
 
 use crate::index::Index;
 use futures::{Stream, TryStreamExt};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -21,18 +22,42 @@ pub fn trim<K: ResourceExt>(object: &mut K) {
     object.annotations_mut().remove(LAST_APPLIED);
 }
 
-/// A cache of `api`, with `follow` seeing every watch event (to keep an index in step), and the
-/// stream of objects it changes.
+/// A ReplicaSet keeps only its template's revision (see `trim_replica_set`).
+pub fn trim_replica_set(replica_set: &mut ReplicaSet) {
+    trim(replica_set);
+    rollouts_workload::revision::trim_replica_set(replica_set);
+}
+
+/// A Deployment keeps its template as text (see `trim_deployment`).
+pub fn trim_deployment(deployment: &mut Deployment) {
+    trim(deployment);
+    rollouts_workload::revision::trim_deployment(deployment);
+}
+
+/// A StatefulSet without its pod template and conditions: its release reads the revisions in
+/// its status.
+pub fn trim_statefulset(statefulset: &mut StatefulSet) {
+    trim(statefulset);
+    statefulset.spec.template = Default::default();
+    statefulset.spec.volume_claim_templates = None;
+    if let Some(status) = statefulset.status.as_mut() {
+        status.conditions = None;
+    }
+}
+
+/// A cache of `api`, each object trimmed by `trim`, with `follow` seeing every watch event (to
+/// keep an index in step), and the stream of objects it changes.
 pub fn cache<K>(
     api: Api<K>,
     writer: Writer<K>,
+    trim: fn(&mut K),
     follow: impl Fn(&watcher::Event<K>) + Send + 'static,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Hash + Eq + Clone + Send + Sync,
 {
-    watcher(api, watcher::Config::default().any_semantic())
+    watcher(api, watcher::Config::default().streaming_lists())
         .default_backoff()
         .modify(trim)
         .reflect(writer)

@@ -4,7 +4,9 @@
 //! Rollout cache, never a LIST. Nothing polls: besides changes, a Rollout is only looked at
 //! again when a pause, a grace period or a deadline ends, or after the long resync.
 
-use crate::cache::{cache, ignore, indexing, store};
+use crate::cache::{
+    cache, ignore, indexing, store, trim, trim_deployment, trim_replica_set, trim_statefulset,
+};
 use crate::context::{Context, Settings, Stores};
 use crate::error::ControllerError;
 use crate::index::{Index, canary_of, controller_uid};
@@ -57,29 +59,32 @@ pub async fn run(
     let canaries = Index::new(canary_of);
     let replica_sets_by_owner = Index::new(controller_uid);
     let all = |c: &kube::Client| c.clone();
-    let rollout_events = cache(Api::<Rollout>::all(all(&client)), rollout_writer, ignore);
+    let rollout_events = cache(Api::all(all(&client)), rollout_writer, trim, ignore);
     let deployment_events = cache(
         Api::all(all(&client)),
         deployment_writer,
+        trim_deployment,
         indexing(canaries.clone()),
     );
     let replica_set_events = cache(
         Api::all(all(&client)),
         replica_set_writer,
+        trim_replica_set,
         indexing(replica_sets_by_owner.clone()),
     );
     let stateful_set_events = cache(
-        Api::<StatefulSet>::all(all(&client)),
+        Api::all(all(&client)),
         stateful_set_writer,
+        trim_statefulset,
         ignore,
     );
-    let service_events = cache(Api::<Service>::all(all(&client)), service_writer, ignore);
-    let ingress_events = cache(Api::<Ingress>::all(all(&client)), ingress_writer, ignore);
+    let service_events = cache(Api::all(all(&client)), service_writer, trim, ignore);
+    let ingress_events = cache(Api::all(all(&client)), ingress_writer, trim, ignore);
     let http_routes = if serves_http_routes(&client).await {
         let writer = Writer::<DynamicObject>::new(gateway_resource());
         let reader = writer.as_reader();
         let api = Api::<DynamicObject>::all_with(client.clone(), &gateway_resource());
-        Some((reader, cache(api, writer, ignore)))
+        Some((reader, cache(api, writer, trim, ignore)))
     } else {
         tracing::info!(
             "the Gateway API HTTPRoute CRD is not installed: HTTPRoutes are not watched"

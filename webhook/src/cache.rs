@@ -117,11 +117,13 @@ impl Caches {
             Api::<Rollout>::all(client.clone()),
             rollouts.clone(),
             "Rollout",
+            |_| {},
         ));
         tokio::spawn(follow(
             Api::<ReplicaSet>::all(client.clone()),
             replica_sets.clone(),
             "ReplicaSet",
+            rollouts_workload::revision::trim_replica_set,
         ));
         Self {
             rollouts,
@@ -136,13 +138,17 @@ impl Caches {
     }
 }
 
-async fn follow<T>(api: Api<T>, index: Arc<Index<T>>, kind: &'static str)
+/// Follows a watch into `index`, each object trimmed of its managed fields and by `trim`.
+async fn follow<T>(api: Api<T>, index: Arc<Index<T>>, kind: &'static str, trim: fn(&mut T))
 where
     T: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
-    let stream = watcher(api, watcher::Config::default())
+    let stream = watcher(api, watcher::Config::default().streaming_lists())
         .default_backoff()
-        .modify(|o: &mut T| o.managed_fields_mut().clear());
+        .modify(move |o: &mut T| {
+            o.managed_fields_mut().clear();
+            trim(o);
+        });
     let mut stream = std::pin::pin!(stream);
     let mut pending = None;
     while let Some(event) = stream.next().await {

@@ -1,4 +1,4 @@
-//! StatefulSets: cached as they are; a change wakes the Rollouts that reference them.
+//! StatefulSets: cached without their pod template (see `cache::trim_statefulset`); a change wakes the Rollouts that reference them.
 
 use crate::context::Stores;
 use crate::wake::rollouts_of_workload;

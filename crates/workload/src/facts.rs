@@ -1,8 +1,8 @@
 //! What the step machine needs to know about a workload, read from the objects themselves
 //!: revisions, replica counts, release marks, rollback.
 
-use crate::hash::content_hash;
-use crate::revision::{annotation, label, template_without_hash};
+pub use crate::revision::template_revision;
+use crate::revision::{annotation, label, replica_set_template_revision};
 use rollouts_api::keys;
 use serde_json::Value;
 
@@ -79,11 +79,6 @@ pub fn is_controlled_by(child: &Value, owner: &Value) -> bool {
     owned && child.pointer("/metadata/deletionTimestamp").is_none()
 }
 
-/// Revision of a Deployment's template as this project records it (content hash, hash label ignored).
-pub fn template_revision(workload: &Value) -> String {
-    content_hash(&template_without_hash(workload))
-}
-
 fn common(workload: &Value) -> WorkloadFacts {
     let generation = int(workload, "/metadata/generation").unwrap_or(0);
     WorkloadFacts {
@@ -106,11 +101,11 @@ fn revision_number(rs: &Value) -> i64 {
 
 /// The ReplicaSet of `deployment` running its current template, if it exists.
 pub fn current_replica_set<'a>(deployment: &Value, replica_sets: &'a [Value]) -> Option<&'a Value> {
-    let template = template_without_hash(deployment);
+    let template = template_revision(deployment);
     replica_sets
         .iter()
         .filter(|rs| is_controlled_by(rs, deployment))
-        .find(|rs| template_without_hash(rs) == template)
+        .find(|rs| replica_set_template_revision(rs) == template)
 }
 
 /// Deployment released in place (partition style): the new ReplicaSet's pods are the batch.
@@ -185,7 +180,7 @@ pub fn canary_style_deployment(
         .unwrap_or_default()
         .to_string();
     facts.in_rollback =
-        oldest_active.is_some_and(|rs| template_without_hash(rs) == template_without_hash(stable));
+        oldest_active.is_some_and(|rs| replica_set_template_revision(rs) == facts.canary_revision);
     let canaries = canary_deployments(stable, deployments);
     let name = canary_deployment_name(stable);
     if let Some(canary) = canaries.iter().find(|d| text(d, "/metadata/name") == name) {

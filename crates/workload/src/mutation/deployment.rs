@@ -3,7 +3,10 @@
 
 use super::edit::{has_traffic_routing, mark_in_progressing, replicas, set_meta};
 use crate::control::{MIN_READY_SECONDS_WHILE_DRIVEN, PROGRESS_DEADLINE_WHILE_DRIVEN};
-use crate::revision::{annotation, is_effective_revision_change, label, template_without_hash};
+use crate::revision::{
+    annotation, is_effective_revision_change, label, replica_set_template_revision,
+    template_revision,
+};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use rollouts_api::common::RolloutPhase;
 use rollouts_api::keys;
@@ -120,11 +123,12 @@ fn start_release<'a>(
     if active.is_empty() || (has_traffic_routing(rollout) && active.len() != 1) {
         return None;
     }
-    let new_template = template_without_hash(new);
+    let new_template = template_revision(new);
     let stable = active
         .iter()
         .filter(|rs| {
-            template_without_hash(&serde_json::to_value(rs).unwrap_or_default()) != new_template
+            replica_set_template_revision(&serde_json::to_value(rs).unwrap_or_default())
+                != new_template
         })
         .min_by_key(|rs| revision(rs));
     let mut mutated = new.clone();

@@ -44,7 +44,8 @@ pub(super) fn match_labels(object: &Value) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A typed object as JSON with its apiVersion and kind (cached objects carry neither).
+/// A typed object as JSON with its apiVersion and kind (cached objects carry neither), and its
+/// pod template back in place when the cache kept it as text.
 pub(super) fn to_json<K: serde::Serialize>(
     object: &K,
     resource: rollouts_change::Resource,
@@ -52,5 +53,6 @@ pub(super) fn to_json<K: serde::Serialize>(
     let mut value = serde_json::to_value(object).unwrap_or_default();
     value["apiVersion"] = json!(resource.api_version);
     value["kind"] = json!(resource.kind);
+    crate::revision::restore_template(&mut value);
     value
 }
