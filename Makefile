@@ -86,9 +86,10 @@ down: ## Stop the controller, the webhook and the local control plane
 demo: prereqs ## Play the walkthrough with examples/ end to end on the local control plane (builds what it needs)
 	@tests/local/demo.sh
 
-bench: prereqs ## Admission benchmark: p50/p99, throughput and memory at 1, 16 and 64 connections
+bench: prereqs ## Admission benchmark (p50/p99, throughput and memory at 1, 16 and 64 connections) and the decide benchmark (decisions per second)
 	$(CARGO) build --release --locked -p rollouts-bench
 	target/release/admission-load --connections 1,16,64 --seconds 5
+	$(CARGO) bench --locked -p rollouts-plan --bench decide
 
 # Controller at scale (tests/bench, controller-load, docs/benchmarks.md): a local control plane of
 # its own in BENCH_CLUSTER_DIR (fresh per N; stopped at the end unless it was already running),

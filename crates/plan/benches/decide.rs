@@ -1,7 +1,7 @@
 //! How many decisions per second the pure core makes for a 100-replica Deployment release with
 //! Nginx traffic routing: building the release from the cached objects (as the controller does
 //! in every reconcile) plus `decide` and its effects, at each state of a five-step release.
-//! Run with `make bench-controller` or `cargo bench -p rollouts-plan --bench decide`.
+//! Run with `make bench` or `cargo bench -p rollouts-plan --bench decide`.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::jiff::Timestamp;
