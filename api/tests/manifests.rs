@@ -69,15 +69,24 @@ fn kustomization_installs_crd_services_and_webhook_configurations() {
     );
 }
 
+/// The one webhook that only adds the Rollout finalizer on CREATE.
+const ROLLOUT_FINALIZER_PATH: &str = "/mutate-rollouts-kruise-io-rollout";
+
 #[test]
 fn webhooks_fail_closed_with_timeouts_and_only_see_labelled_workloads() {
     let objects = installed_objects();
     let mutating = of_kind(&objects, "MutatingWebhookConfiguration")[0];
+    let path = |w: &serde_json::Value| {
+        w["clientConfig"]["service"]["path"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     let paths: Vec<_> = mutating["webhooks"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|w| w["clientConfig"]["service"]["path"].as_str().unwrap())
+        .map(path)
         .collect();
     assert_eq!(
         paths,
@@ -86,18 +95,25 @@ fn webhooks_fail_closed_with_timeouts_and_only_see_labelled_workloads() {
             "/mutate-apps-kruise-io-v1alpha1-daemonset",
             "/mutate-apps-v1-daemonset",
             "/mutate-apps-v1-deployment",
-            "/mutate-unified-workload"
+            "/mutate-unified-workload",
+            ROLLOUT_FINALIZER_PATH,
         ]
     );
     let validating = of_kind(&objects, "ValidatingWebhookConfiguration")[0];
-    for webhook in mutating["webhooks"]
+    let all = mutating["webhooks"]
         .as_array()
         .unwrap()
         .iter()
-        .chain(validating["webhooks"].as_array().unwrap())
-    {
+        .chain(validating["webhooks"].as_array().unwrap());
+    for webhook in all {
         let name = &webhook["name"];
-        assert_eq!(webhook["failurePolicy"], "Fail", "{name}");
+        // Only the finalizer may be skipped when the webhook is down: the controller adds it.
+        let failure_policy = if path(webhook) == ROLLOUT_FINALIZER_PATH {
+            "Ignore"
+        } else {
+            "Fail"
+        };
+        assert_eq!(webhook["failurePolicy"], failure_policy, "{name}");
         assert_eq!(webhook["sideEffects"], "None", "{name}");
         assert!(
             webhook["timeoutSeconds"]
@@ -112,26 +128,24 @@ fn webhooks_fail_closed_with_timeouts_and_only_see_labelled_workloads() {
         );
     }
     for webhook in mutating["webhooks"].as_array().unwrap() {
-        let selector = &webhook["objectSelector"]["matchExpressions"][0];
-        assert_eq!(
-            selector["key"],
-            rollouts_api::keys::WORKLOAD_TYPE,
-            "{}",
-            webhook["name"]
-        );
-        assert_eq!(selector["operator"], "Exists", "{}", webhook["name"]);
-        for rule in webhook["rules"].as_array().unwrap() {
+        let name = &webhook["name"];
+        let rules = webhook["rules"].as_array().unwrap();
+        if path(webhook) == ROLLOUT_FINALIZER_PATH {
             assert_eq!(
-                rule["operations"],
-                serde_json::json!(["UPDATE"]),
-                "{}",
-                webhook["name"]
+                rules,
+                &[serde_json::json!({"apiGroups": ["rollouts.kruise.io"],
+                    "apiVersions": ["v1alpha1", "v1beta1"], "resources": ["rollouts"],
+                    "operations": ["CREATE"]})],
+                "{name}"
             );
-            assert!(
-                !rule["resources"].to_string().contains('*'),
-                "{}",
-                webhook["name"]
-            );
+            continue;
+        }
+        let selector = &webhook["objectSelector"]["matchExpressions"][0];
+        assert_eq!(selector["key"], rollouts_api::keys::WORKLOAD_TYPE, "{name}");
+        assert_eq!(selector["operator"], "Exists", "{name}");
+        for rule in rules {
+            assert_eq!(rule["operations"], serde_json::json!(["UPDATE"]), "{name}");
+            assert!(!rule["resources"].to_string().contains('*'), "{name}");
         }
     }
 }

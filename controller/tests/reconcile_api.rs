@@ -95,33 +95,51 @@ fn context(api: &FakeApi) -> Arc<Context> {
     })
 }
 
-#[tokio::test]
-async fn a_new_rollout_gets_finalizer_hash_and_first_status_in_one_reconcile_without_conflict() {
+/// The Rollout writes of one reconcile of `object`: (path, HTTP status) of each, and the
+/// Rollout afterwards.
+async fn first_reconcile_writes(object: Value) -> (Vec<(String, u16)>, Value) {
     let api = FakeApi::default();
-    api.put(ROLLOUT, rollout());
+    api.put(ROLLOUT, object);
     let stored: Rollout = serde_json::from_value(api.get(ROLLOUT).unwrap()).unwrap();
     reconcile(Arc::new(stored), context(&api))
         .await
         .expect("the reconcile succeeds");
-    let writes = api.writes();
-    let rollout_writes: Vec<_> = writes
-        .iter()
+    let writes = api
+        .writes()
+        .into_iter()
         .filter(|c| c.path.starts_with(ROLLOUT))
+        .map(|c| (c.path, c.status))
         .collect();
-    assert_eq!(
-        rollout_writes
-            .iter()
-            .map(|c| (c.path.as_str(), c.status))
-            .collect::<Vec<_>>(),
-        vec![(ROLLOUT, 200), (format!("{ROLLOUT}/status").as_str(), 200)],
-        "{writes:#?}"
+    (writes, api.get(ROLLOUT).unwrap())
+}
+
+#[tokio::test]
+async fn a_rollout_created_through_the_webhook_costs_one_write_its_status() {
+    let mut object = rollout();
+    object["metadata"]["finalizers"] = json!(["rollouts.kruise.io/rollout"]);
+    let (writes, now) = first_reconcile_writes(object).await;
+    assert_eq!(writes, vec![(format!("{ROLLOUT}/status"), 200)]);
+    assert_eq!(now["status"]["phase"], "Healthy");
+    assert!(
+        now["metadata"]["annotations"]["rollouts.kruise.io/hash"].is_null(),
+        "no release, no plan to record: {now}"
     );
-    let now = api.get(ROLLOUT).unwrap();
+}
+
+#[tokio::test]
+async fn a_rollout_without_our_finalizer_gets_it_then_its_status_without_conflict() {
+    let (writes, now) = first_reconcile_writes(rollout()).await;
+    assert_eq!(
+        writes,
+        vec![
+            (ROLLOUT.to_string(), 200),
+            (format!("{ROLLOUT}/status"), 200)
+        ]
+    );
     assert_eq!(
         now["metadata"]["finalizers"],
         json!(["rollouts.kruise.io/rollout"])
     );
-    assert!(now["metadata"]["annotations"]["rollouts.kruise.io/hash"].is_string());
     assert_eq!(now["status"]["phase"], "Healthy");
 }
 

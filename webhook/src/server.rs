@@ -96,6 +96,27 @@ pub fn webhook_router(state: Arc<AppState>) -> Router {
             }),
         );
     }
+    let finalizer_state = state.clone();
+    router = router.route(
+        handlers::ROLLOUT_MUTATE_PATH,
+        post(move |body: Result<Bytes, BytesRejection>| async move {
+            let state = finalizer_state;
+            match body {
+                Ok(body) => admission(
+                    handlers::ROLLOUT_MUTATE_PATH,
+                    &state,
+                    &body,
+                    handlers::add_finalizer,
+                ),
+                Err(rejection) => bad_body(
+                    handlers::ROLLOUT_MUTATE_PATH,
+                    &state,
+                    Instant::now(),
+                    rejection,
+                ),
+            }
+        }),
+    );
     let validate_state = state.clone();
     router = router.route(
         VALIDATE_PATH,

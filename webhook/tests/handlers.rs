@@ -363,3 +363,78 @@ fn malformed_conversion_reviews_fail_with_a_reason() {
         response.result.message
     );
 }
+
+fn created_rollout(finalizers: Option<Value>) -> Vec<u8> {
+    let mut rollout = serde_json::to_value(rollout_demo()).unwrap();
+    if let Some(finalizers) = finalizers {
+        rollout["metadata"]["finalizers"] = finalizers;
+    }
+    review(
+        "rollouts.kruise.io",
+        "v1beta1",
+        "Rollout",
+        "CREATE",
+        rollout,
+        None,
+    )
+}
+
+#[test]
+fn created_rollout_gets_our_finalizer_after_the_ones_it_has() {
+    let cases = [
+        (None, json!(["rollouts.kruise.io/rollout"])),
+        (
+            Some(json!(["example.com/keep"])),
+            json!(["example.com/keep", "rollouts.kruise.io/rollout"]),
+        ),
+    ];
+    for (finalizers, expected) in cases {
+        let body = created_rollout(finalizers.clone());
+        let request = decode_admission(&body).unwrap();
+        let (response, decision) = add_finalizer(&request);
+        assert_eq!(decision, Decision::Patched, "{finalizers:?}");
+        let mut patched = request.object.clone().unwrap();
+        let patch: json_patch::Patch = serde_json::from_value(decoded_patch(&response)).unwrap();
+        json_patch::patch(&mut patched, &patch).unwrap();
+        assert_eq!(patched["metadata"]["finalizers"], expected);
+        patched["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("finalizers");
+        let mut original = request.object.clone().unwrap();
+        original["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("finalizers");
+        assert_eq!(patched, original, "nothing but the finalizers changes");
+    }
+}
+
+#[test]
+fn rollout_with_our_finalizer_updates_and_bad_finalizers_are_not_patched() {
+    let has_ours = created_rollout(Some(json!(["rollouts.kruise.io/rollout"])));
+    let (response, decision) = add_finalizer(&decode_admission(&has_ours).unwrap());
+    assert_eq!((decision, response.patch), (Decision::Allowed, None));
+
+    let rollout = serde_json::to_value(rollout_demo()).unwrap();
+    let update = review(
+        "rollouts.kruise.io",
+        "v1beta1",
+        "Rollout",
+        "UPDATE",
+        rollout.clone(),
+        Some(rollout),
+    );
+    let (response, decision) = add_finalizer(&decode_admission(&update).unwrap());
+    assert_eq!((decision, response.patch), (Decision::Allowed, None));
+
+    let malformed = created_rollout(Some(json!("not-a-list")));
+    let (response, decision) = add_finalizer(&decode_admission(&malformed).unwrap());
+    assert_eq!(decision, Decision::Invalid);
+    assert!(!response.allowed);
+    assert!(
+        response.message.contains("metadata.finalizers"),
+        "{}",
+        response.message
+    );
+}

@@ -445,28 +445,101 @@ fn top_level_step_columns_mirror_the_canary_status() {
     assert_eq!(columns(&d), (None, None), "disabled");
 }
 
-#[test]
-fn the_first_look_adds_the_finalizer_and_records_the_plan_with_the_observed_version() {
-    let mut sim = Sim::new(rollout(STEPS), Some(stable_workload()));
-    sim.rollout.metadata.resource_version = Some("41".into());
-    let d = sim.decide();
-    let first = d.effects.first().expect("a change of the Rollout first");
-    assert_eq!(first.object.resource, rollouts_change::Resource::ROLLOUT);
+/// The merge patch of the Rollout's metadata a decision starts with, if any.
+fn rollout_metadata_patch(d: &rollouts_plan::machine::Decision) -> Option<serde_json::Value> {
+    let first = d.effects.first()?;
+    if first.object.resource != rollouts_change::Resource::ROLLOUT {
+        return None;
+    }
     let rollouts_change::Change::Merge(patch) = &first.change else {
         panic!("a merge patch: {first:?}");
     };
-    let metadata = &patch["metadata"];
-    assert_eq!(metadata["resourceVersion"], "41");
-    assert_eq!(
-        metadata["finalizers"],
-        serde_json::json!(["rollouts.kruise.io/rollout"])
-    );
-    assert_eq!(
-        metadata["annotations"]["rollouts.kruise.io/hash"],
-        plan_hash(&sim.rollout)
-    );
-    assert_eq!(
-        metadata["annotations"]["rollouts.kruise.io/plan-replicas"],
-        r#"[1,"50%","100%"]"#
-    );
+    Some(patch["metadata"].clone())
+}
+
+#[test]
+fn the_rollout_metadata_is_written_only_when_a_finalizer_or_a_release_plan_must_be_recorded() {
+    use serde_json::{Value, json};
+    let ours = || Some(vec!["rollouts.kruise.io/rollout".to_string()]);
+    let recorded_plan = |sim: &Sim| {
+        json!({
+            "rollouts.kruise.io/hash": plan_hash(&sim.rollout),
+            "rollouts.kruise.io/plan-replicas": r#"[1,"50%","100%"]"#,
+        })
+    };
+    // (case, finalizers, recorded hash annotation, workload releasing, expected finalizers
+    // written, plan recorded)
+    let cases = [
+        (
+            "created without the webhook",
+            None,
+            None,
+            false,
+            Some(json!(["rollouts.kruise.io/rollout"])),
+            false,
+        ),
+        (
+            "created through the webhook",
+            ours(),
+            None,
+            false,
+            None,
+            false,
+        ),
+        ("a release starts", ours(), None, true, None, true),
+        (
+            "a recorded plan went stale",
+            ours(),
+            Some("old"),
+            false,
+            None,
+            true,
+        ),
+        (
+            "the recorded plan is current",
+            ours(),
+            Some("current"),
+            true,
+            None,
+            false,
+        ),
+    ];
+    for (case, finalizers, recorded, releasing_now, finalizers_written, plan_recorded) in cases {
+        let mut sim = Sim::new(rollout(STEPS), Some(stable_workload()));
+        sim.step();
+        sim.rollout.metadata.resource_version = Some("41".into());
+        sim.rollout.metadata.finalizers = finalizers;
+        if let Some(recorded) = recorded {
+            let hash = if recorded == "current" {
+                plan_hash(&sim.rollout)
+            } else {
+                recorded.into()
+            };
+            sim.rollout.metadata.annotations =
+                Some([("rollouts.kruise.io/hash".to_string(), hash)].into());
+        }
+        if releasing_now {
+            sim.workload = Some(releasing());
+        }
+        let d = sim.decide();
+        let metadata = rollout_metadata_patch(&d);
+        if finalizers_written.is_none() && !plan_recorded {
+            assert_eq!(metadata, None, "{case}: the status is the only write");
+            continue;
+        }
+        let metadata = metadata.unwrap_or_else(|| panic!("{case}: a Rollout patch first"));
+        assert_eq!(metadata["resourceVersion"], "41", "{case}");
+        assert_eq!(
+            metadata.get("finalizers").cloned(),
+            finalizers_written,
+            "{case}"
+        );
+        let annotations = metadata.get("annotations").cloned().unwrap_or(Value::Null);
+        let expected = if plan_recorded {
+            recorded_plan(&sim)
+        } else {
+            Value::Null
+        };
+        assert_eq!(annotations, expected, "{case}");
+    }
 }

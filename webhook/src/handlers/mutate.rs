@@ -94,7 +94,8 @@ pub fn mutate(
     }
 }
 
-fn patch_response(
+/// Admits with the JSON patch that turns `new` into `mutated`.
+pub(super) fn patch_response(
     allow: AdmissionResponse,
     new: &Value,
     mutated: &Value,

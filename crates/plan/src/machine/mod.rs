@@ -13,6 +13,7 @@ mod steps;
 
 pub use conditions::{condition, messages};
 pub use model::{Decision, Event, Snapshot};
+pub use rollout_meta::finalizers_with_ours;
 pub use stages::Stage;
 pub use steps::REASON_DEADLINE;
 
@@ -28,8 +29,8 @@ pub fn decide(snapshot: &Snapshot) -> Decision {
         ..Decision::default()
     };
     decision.status.observed_generation = snapshot.rollout.metadata.generation;
-    rollout_meta::keep_metadata(snapshot, &mut decision);
     phase::advance(snapshot, &mut decision);
+    rollout_meta::keep_metadata(snapshot, &mut decision);
     let (index, state) = decision
         .status
         .canary_status

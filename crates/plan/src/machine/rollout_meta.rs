@@ -2,18 +2,32 @@
 //! guarded removal once a deleted one has given everything back) and the plan hash annotation.
 
 use super::model::{Decision, Snapshot};
+use rollouts_api::common::RolloutPhase;
 use rollouts_api::keys;
 use rollouts_change::Effect;
 use serde_json::{Value, json};
 
-/// Our finalizer on a live Rollout, and the plan hash annotation, kept current.
+/// The finalizer list with ours added, when a live Rollout lacks it (`None`: nothing to add).
+/// The webhook adds it when a Rollout is created; the controller adds it to Rollouts created
+/// while the webhook was not called.
+pub fn finalizers_with_ours(finalizers: &[String], deleting: bool) -> Option<Vec<String>> {
+    if deleting || finalizers.iter().any(|f| f == keys::ROLLOUT_FINALIZER) {
+        return None;
+    }
+    let mut with_ours = finalizers.to_vec();
+    with_ours.push(keys::ROLLOUT_FINALIZER.to_string());
+    Some(with_ours)
+}
+
+/// Our finalizer on a live Rollout, and the plan hash annotations kept current while a release
+/// runs (the plan a release started with is what a plan change is measured against) or once
+/// written. A Rollout that never released has nothing to record, so a controller start over
+/// settled Rollouts writes their status and nothing else.
 pub(super) fn keep_metadata(s: &Snapshot, d: &mut Decision) {
     let rollout = s.rollout;
     let finalizers = rollout.metadata.finalizers.as_deref().unwrap_or_default();
-    let finalized = finalizers.iter().any(|f| f == keys::ROLLOUT_FINALIZER);
-    if rollout.metadata.deletion_timestamp.is_none() && !finalized {
-        let mut with_ours = finalizers.to_vec();
-        with_ours.push(keys::ROLLOUT_FINALIZER.to_string());
+    let deleting = rollout.metadata.deletion_timestamp.is_some();
+    if let Some(with_ours) = finalizers_with_ours(finalizers, deleting) {
         d.rollout_metadata
             .insert("finalizers".into(), json!(with_ours));
     }
@@ -23,7 +37,8 @@ pub(super) fn keep_metadata(s: &Snapshot, d: &mut Decision) {
         .annotations
         .as_ref()
         .and_then(|a| a.get(keys::ROLLOUT_HASH));
-    if recorded != Some(&hash) {
+    let releasing = d.status.phase == Some(RolloutPhase::Progressing);
+    if recorded != Some(&hash) && (releasing || recorded.is_some()) {
         d.annotate_rollout(keys::ROLLOUT_HASH, Value::String(hash));
         let replicas = crate::step_replicas_list(rollout);
         d.annotate_rollout(keys::PLAN_REPLICAS, json!(json!(replicas).to_string()));
