@@ -45,10 +45,11 @@ pub fn trim_statefulset(statefulset: &mut StatefulSet) {
     }
 }
 
-/// A cache of `api`, each object trimmed by `trim`, with `follow` seeing every watch event (to
+/// A cache of `api` (first listed as `config` says), each object trimmed by `trim`, with `follow` seeing every watch event (to
 /// keep an index in step), and the stream of objects it changes.
 pub fn cache<K>(
     api: Api<K>,
+    config: watcher::Config,
     writer: Writer<K>,
     trim: fn(&mut K),
     follow: impl Fn(&watcher::Event<K>) + Send + 'static,
@@ -57,12 +58,41 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Hash + Eq + Clone + Send + Sync,
 {
-    watcher(api, watcher::Config::default().streaming_lists())
+    watcher(api, config)
         .default_backoff()
         .modify(trim)
         .reflect(writer)
         .inspect_ok(follow)
         .touched_objects()
+}
+
+/// How first lists are read: streamed by a watch (`sendInitialEvents`) when the API server
+/// serves that (the `WatchList` feature, on in most recent versions), which holds far less in
+/// memory at once; else in pages of 500 objects, which every version serves. Decided once at
+/// start by a watch of Rollouts that matches none.
+pub async fn watch_config(client: &kube::Client) -> watcher::Config {
+    let probe = kube::api::WatchParams::streaming_lists()
+        .labels("rollouts.kruise.io/streaming-list-probe")
+        .timeout(1);
+    let api = Api::<rollouts_api::v1beta1::Rollout>::all(client.clone());
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut stream = Box::pin(api.watch(&probe, "0").await?);
+        futures::StreamExt::next(&mut stream)
+            .await
+            .transpose()
+            .map(|event| event.is_some())
+    })
+    .await;
+    match answered {
+        Ok(Ok(true)) => watcher::Config::default().streaming_lists(),
+        outcome => {
+            tracing::info!(
+                ?outcome,
+                "the API server does not stream lists: reading them in pages"
+            );
+            watcher::Config::default()
+        }
+    }
 }
 
 /// Follows nothing: a cache without an index.

@@ -6,6 +6,7 @@
 
 use crate::cache::{
     cache, ignore, indexing, store, trim, trim_deployment, trim_replica_set, trim_statefulset,
+    watch_config,
 };
 use crate::context::{Context, Settings, Stores};
 use crate::error::ControllerError;
@@ -59,32 +60,54 @@ pub async fn run(
     let canaries = Index::new(canary_of);
     let replica_sets_by_owner = Index::new(controller_uid);
     let all = |c: &kube::Client| c.clone();
-    let rollout_events = cache(Api::all(all(&client)), rollout_writer, trim, ignore);
+    let config = watch_config(&client).await;
+    let rollout_events = cache(
+        Api::all(all(&client)),
+        config.clone(),
+        rollout_writer,
+        trim,
+        ignore,
+    );
     let deployment_events = cache(
         Api::all(all(&client)),
+        config.clone(),
         deployment_writer,
         trim_deployment,
         indexing(canaries.clone()),
     );
     let replica_set_events = cache(
         Api::all(all(&client)),
+        config.clone(),
         replica_set_writer,
         trim_replica_set,
         indexing(replica_sets_by_owner.clone()),
     );
     let stateful_set_events = cache(
         Api::all(all(&client)),
+        config.clone(),
         stateful_set_writer,
         trim_statefulset,
         ignore,
     );
-    let service_events = cache(Api::all(all(&client)), service_writer, trim, ignore);
-    let ingress_events = cache(Api::all(all(&client)), ingress_writer, trim, ignore);
+    let service_events = cache(
+        Api::all(all(&client)),
+        config.clone(),
+        service_writer,
+        trim,
+        ignore,
+    );
+    let ingress_events = cache(
+        Api::all(all(&client)),
+        config.clone(),
+        ingress_writer,
+        trim,
+        ignore,
+    );
     let http_routes = if serves_http_routes(&client).await {
         let writer = Writer::<DynamicObject>::new(gateway_resource());
         let reader = writer.as_reader();
         let api = Api::<DynamicObject>::all_with(client.clone(), &gateway_resource());
-        Some((reader, cache(api, writer, trim, ignore)))
+        Some((reader, cache(api, config, writer, trim, ignore)))
     } else {
         tracing::info!(
             "the Gateway API HTTPRoute CRD is not installed: HTTPRoutes are not watched"

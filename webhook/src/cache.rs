@@ -108,19 +108,51 @@ fn controller_uid(rs: &ReplicaSet) -> Option<String> {
         .map(|o| o.uid.clone())
 }
 
+/// How first lists are read: streamed by a watch (`sendInitialEvents`) when the API server
+/// serves that (the `WatchList` feature, on in most recent versions), which holds far less in
+/// memory at once; else in pages of 500 objects, which every version serves. Decided once at
+/// start by a watch of Rollouts that matches none.
+pub async fn watch_config(client: &kube::Client) -> watcher::Config {
+    let probe = kube::api::WatchParams::streaming_lists()
+        .labels("rollouts.kruise.io/streaming-list-probe")
+        .timeout(1);
+    let api = Api::<rollouts_api::v1beta1::Rollout>::all(client.clone());
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut stream = Box::pin(api.watch(&probe, "0").await?);
+        futures::StreamExt::next(&mut stream)
+            .await
+            .transpose()
+            .map(|event| event.is_some())
+    })
+    .await;
+    match answered {
+        Ok(Ok(true)) => watcher::Config::default().streaming_lists(),
+        outcome => {
+            tracing::info!(
+                ?outcome,
+                "the API server does not stream lists: reading them in pages"
+            );
+            watcher::Config::default()
+        }
+    }
+}
+
 impl Caches {
-    /// Starts watching Rollouts and ReplicaSets in every namespace (tasks on the runtime).
-    pub fn start(client: &Client) -> Self {
+    /// Starts watching Rollouts and ReplicaSets in every namespace (tasks on the runtime), first
+    /// listed as `config` says ([`watch_config`]).
+    pub fn start(client: &Client, config: watcher::Config) -> Self {
         let rollouts = Arc::new(Index::new(namespace_of));
         let replica_sets = Arc::new(Index::new(controller_uid));
         tokio::spawn(follow(
             Api::<Rollout>::all(client.clone()),
+            config.clone(),
             rollouts.clone(),
             "Rollout",
             |_| {},
         ));
         tokio::spawn(follow(
             Api::<ReplicaSet>::all(client.clone()),
+            config,
             replica_sets.clone(),
             "ReplicaSet",
             rollouts_workload::revision::trim_replica_set,
@@ -139,11 +171,16 @@ impl Caches {
 }
 
 /// Follows a watch into `index`, each object trimmed of its managed fields and by `trim`.
-async fn follow<T>(api: Api<T>, index: Arc<Index<T>>, kind: &'static str, trim: fn(&mut T))
-where
+async fn follow<T>(
+    api: Api<T>,
+    config: watcher::Config,
+    index: Arc<Index<T>>,
+    kind: &'static str,
+    trim: fn(&mut T),
+) where
     T: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
-    let stream = watcher(api, watcher::Config::default().streaming_lists())
+    let stream = watcher(api, config)
         .default_backoff()
         .modify(move |o: &mut T| {
             o.managed_fields_mut().clear();

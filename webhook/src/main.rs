@@ -155,7 +155,10 @@ async fn run(args: Args) -> Result<(), BoxError> {
         .await?;
     }
 
-    let caches = Caches::start(&client);
+    let caches = Caches::start(
+        &client,
+        rollouts_webhook::cache::watch_config(&client).await,
+    );
     let ready = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(Metrics::default());
     {
