@@ -17,6 +17,7 @@
 //! and, if it started it, the cluster) are stopped at the end, also on failure or Ctrl-C.
 
 mod cli;
+mod common;
 mod measure;
 mod objects;
 mod processes;
@@ -26,6 +27,7 @@ mod watch;
 
 use clap::Parser;
 use cli::Cli;
+use common::log;
 use objects::delete_bench_namespaces;
 use report::{Row, print_table};
 use std::io::Write;
@@ -35,8 +37,6 @@ use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Label on every namespace, Deployment and Rollout this harness creates.
-pub(crate) const BENCH_LABEL: &str = "rollouts-rs.bench/controller-load";
 /// How long the Rollout writes must have stopped before the cold start counts as over.
 pub(crate) const QUIET: Duration = Duration::from_secs(15);
 /// Bound on the wait for the writes to stop once every Rollout is observed.
@@ -159,18 +159,6 @@ pub(crate) fn absolute(path: PathBuf) -> PathBuf {
             .expect("a working folder")
             .join(path)
     }
-}
-
-pub(crate) fn log(message: impl AsRef<str>) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let (h, m, s) = ((now / 3600) % 24, (now / 60) % 60, now % 60);
-    eprintln!(
-        "[controller-load {h:02}:{m:02}:{s:02}Z] {}",
-        message.as_ref()
-    );
 }
 
 pub(crate) async fn run(h: Arc<Harness>) -> Result<(), String> {

@@ -1,5 +1,6 @@
 //! One N: cold start, writes, RSS, idle CPU and restart.
 
+use crate::common::{BENCH_LABEL, log};
 use crate::objects::{
     CREATE_RETRIES, FIRST_RETRY, create_objects, delete_bench_namespaces, list_all, nodes_for,
     pod_capacity, rollout_resource, wait_deployments_settled,
@@ -8,7 +9,7 @@ use crate::processes::{http_get, wait_ready};
 use crate::procfs::{mib, parse_conflicts, parse_reconciles, proc_status_kib};
 use crate::report::{Row, opt};
 use crate::watch::{Watch, watch_rollouts};
-use crate::{BENCH_LABEL, Harness, QUIET, QUIET_LIMIT, log};
+use crate::{Harness, QUIET, QUIET_LIMIT};
 use kube::api::{Api, DynamicObject};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

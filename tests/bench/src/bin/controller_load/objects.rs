@@ -1,6 +1,6 @@
 //! The bench objects: nodes, namespaces, Deployments and Rollouts, created, settled and deleted.
 
-use crate::{BENCH_LABEL, log};
+use crate::common::{BENCH_LABEL, log};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;

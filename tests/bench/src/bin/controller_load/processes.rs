@@ -1,8 +1,9 @@
 //! Processes: the cluster (scripts of tests/cluster), the webhook and the controller.
 
+use crate::common::log;
 use crate::objects::{delete_bench_namespaces, nodes_for};
 use crate::procfs::cpu_ticks;
-use crate::{Harness, Owned, log};
+use crate::{Harness, Owned};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

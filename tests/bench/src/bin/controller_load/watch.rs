@@ -1,7 +1,7 @@
 //! The Rollout watch: MODIFIED events and the first time each Rollout has a phase.
 
+use crate::common::{BENCH_LABEL, log};
 use crate::objects::list_all;
-use crate::{BENCH_LABEL, log};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, WatchEvent, WatchParams};
 use serde_json::Value;
