@@ -6,8 +6,8 @@ pub const GROUP: &str = "rollouts.kruise.io";
 
 // ---- On the Rollout -------------------------------------------------------------------------
 
-/// Plan hash; written by the controller on every reconcile when it changes, read by the controller
-/// to detect a changed plan (compared with `status.*.rolloutHash`).
+/// Plan hash; written by the controller when a release starts and kept current once written
+/// (compared with `status.*.rolloutHash` to detect a changed plan).
 pub const ROLLOUT_HASH: &str = "rollouts.kruise.io/hash";
 /// The `replicas` of every step of the plan the `hash` annotation was computed from (a JSON
 /// list); written by the controller with the hash, read when the plan changes mid-release to
@@ -16,6 +16,9 @@ pub const PLAN_REPLICAS: &str = "rollouts.kruise.io/plan-replicas";
 /// The revision of a ReplicaSet's pod template, put on the copies the webhook and the controller
 /// cache in place of the template itself (never written to the cluster).
 pub const CACHED_TEMPLATE_REVISION: &str = "rollouts.kruise.io/cached-template-revision";
+/// Label selector of the one watch each service makes at start to learn whether the API server
+/// streams lists; no object carries it, so the watch returns nothing but its bookmark.
+pub const STREAMING_LIST_PROBE: &str = "rollouts.kruise.io/streaming-list-probe";
 /// A Deployment's pod template as compact JSON, put on the copies the controller caches in place
 /// of the typed template (never written to the cluster).
 pub const CACHED_TEMPLATE: &str = "rollouts.kruise.io/cached-template";

@@ -72,7 +72,7 @@ where
 /// start by a watch of Rollouts that matches none.
 pub async fn watch_config(client: &kube::Client) -> watcher::Config {
     let probe = kube::api::WatchParams::streaming_lists()
-        .labels("rollouts.kruise.io/streaming-list-probe")
+        .labels(rollouts_api::keys::STREAMING_LIST_PROBE)
         .timeout(1);
     let api = Api::<rollouts_api::v1beta1::Rollout>::all(client.clone());
     let answered = tokio::time::timeout(std::time::Duration::from_secs(10), async {

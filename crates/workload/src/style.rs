@@ -3,7 +3,7 @@
 
 use rollouts_api::v1beta1::Rollout;
 
-/// How a Rollout releases its workload (reference §1.13 `RollingStyle`).
+/// How a Rollout releases its workload (upstream calls it `RollingStyle`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RollingStyle {
     /// In-place batches on the workload itself.
@@ -32,7 +32,7 @@ pub fn rolling_style(rollout: &Rollout) -> RollingStyle {
 }
 
 /// Whether pods are replaced in place: everything except blue-green and a canary-style
-/// `apps/v1` Deployment (reference §1.13 `IsRealPartition`).
+/// `apps/v1` Deployment (upstream calls this `IsRealPartition`).
 pub fn is_real_partition(rollout: &Rollout) -> bool {
     let workload = &rollout.spec.workload_ref;
     match rolling_style(rollout) {
