@@ -12,7 +12,20 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
-type Buckets<T> = HashMap<String, HashMap<String, Arc<T>>>;
+/// Objects by key, and where each object (by UID) is, so an update or delete touches one bucket.
+struct Buckets<T> {
+    by_key: HashMap<String, HashMap<String, Arc<T>>>,
+    key_of_uid: HashMap<String, String>,
+}
+
+impl<T> Default for Buckets<T> {
+    fn default() -> Self {
+        Self {
+            by_key: HashMap::new(),
+            key_of_uid: HashMap::new(),
+        }
+    }
+}
 
 /// Objects grouped by a key (namespace, owner UID), kept current by a watch.
 pub struct Index<T> {
@@ -24,7 +37,7 @@ pub struct Index<T> {
 impl<T: Resource> Index<T> {
     fn new(key: fn(&T) -> Option<String>) -> Self {
         Self {
-            live: RwLock::new(HashMap::new()),
+            live: RwLock::new(Buckets::default()),
             key,
             synced: watch::channel(false).0,
         }
@@ -33,7 +46,8 @@ impl<T: Resource> Index<T> {
     /// The objects under `key`.
     pub fn get(&self, key: &str) -> Vec<Arc<T>> {
         let live = self.live.read().unwrap_or_else(|e| e.into_inner());
-        live.get(key)
+        live.by_key
+            .get(key)
             .map(|bucket| bucket.values().cloned().collect())
             .unwrap_or_default()
     }
@@ -43,21 +57,31 @@ impl<T: Resource> Index<T> {
             return;
         };
         let id = object.meta().uid.clone().unwrap_or_default();
-        buckets.entry(key).or_default().insert(id, Arc::new(object));
+        buckets.key_of_uid.insert(id.clone(), key.clone());
+        buckets
+            .by_key
+            .entry(key)
+            .or_default()
+            .insert(id, Arc::new(object));
     }
 
     fn remove(buckets: &mut Buckets<T>, object: &T) {
         let id = object.meta().uid.clone().unwrap_or_default();
-        buckets.retain(|_, bucket| {
+        let Some(key) = buckets.key_of_uid.remove(&id) else {
+            return;
+        };
+        if let Some(bucket) = buckets.by_key.get_mut(&key) {
             bucket.remove(&id);
-            !bucket.is_empty()
-        });
+            if bucket.is_empty() {
+                buckets.by_key.remove(&key);
+            }
+        }
     }
 
     /// Applies one watch event; a relist replaces everything at once when it completes.
     fn apply(&self, event: watcher::Event<T>, pending: &mut Option<Buckets<T>>) {
         match event {
-            watcher::Event::Init => *pending = Some(HashMap::new()),
+            watcher::Event::Init => *pending = Some(Buckets::default()),
             watcher::Event::InitApply(object) => match pending.as_mut() {
                 Some(buffer) => self.insert(buffer, object),
                 None => self.insert(
