@@ -42,6 +42,8 @@ pub struct Stores {
 pub struct Settings {
     /// Seconds a step's pods may take to become Ready when the workload sets no deadline.
     pub progress_deadline_seconds: i64,
+    /// Rollouts reconciled at the same time.
+    pub reconcile_concurrency: u16,
 }
 
 /// Shared by all reconciles.

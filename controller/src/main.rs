@@ -33,6 +33,9 @@ struct Args {
     /// workloads without their own `progressDeadlineSeconds` (Deployments have one).
     #[arg(long, default_value_t = 600)]
     progress_deadline_seconds: i64,
+    /// Rollouts reconciled at the same time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    reconcile_concurrency: u16,
     /// Human-readable logs instead of JSON.
     #[arg(long)]
     plain_logs: bool,
@@ -77,6 +80,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     ));
     let settings = Settings {
         progress_deadline_seconds: args.progress_deadline_seconds,
+        reconcile_concurrency: args.reconcile_concurrency,
     };
     if !args.no_leader_election {
         // A standby is ready as soon as it runs: it has nothing to sync until it leads.

@@ -60,6 +60,7 @@ pub async fn run(
     let canaries = Index::new(canary_of);
     let replica_sets_by_owner = Index::new(controller_uid);
     let all = |c: &kube::Client| c.clone();
+    let concurrency = settings.reconcile_concurrency;
     let config = watch_config(&client).await;
     let rollout_events = cache(
         Api::all(all(&client)),
@@ -151,7 +152,7 @@ pub async fn run(
     );
     let owners = deployments.clone();
     let mut controller = Controller::for_stream(rollout_events, rollouts.clone())
-        .with_config(kube::runtime::controller::Config::default().concurrency(4))
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .watches_stream(deployment_events, move |d: Deployment| {
             rollouts_of_deployment(&r1, &d)

@@ -88,6 +88,7 @@ fn context(api: &FakeApi) -> Arc<Context> {
         metrics: Arc::new(Metrics::new()),
         settings: Settings {
             progress_deadline_seconds: 600,
+            reconcile_concurrency: 4,
         },
         synced: Arc::new(AtomicBool::new(true)),
         backoff: Default::default(),
