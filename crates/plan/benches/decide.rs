@@ -5,6 +5,7 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::jiff::Timestamp;
+use rollouts_api::keys;
 use rollouts_api::v1beta1::Rollout;
 use rollouts_plan::machine::{self, Snapshot};
 use rollouts_traffic::Provider;
@@ -27,9 +28,9 @@ fn template(version: &str) -> Value {
 fn deployment() -> Deployment {
     serde_json::from_value(json!({
         "metadata": {"name": "echoserver", "namespace": "bench", "uid": "d-1", "generation": 3,
-            "labels": {"app": "echoserver", "rollouts.kruise.io/workload-type": "deployment",
-                "rollouts.kruise.io/stable-revision": "hash-v1"},
-            "annotations": {"rollouts.kruise.io/in-progressing": "{\"rolloutName\":\"bench\"}"}},
+            "labels": {"app": "echoserver", keys::WORKLOAD_TYPE: "deployment",
+                keys::STABLE_REVISION: "hash-v1"},
+            "annotations": {keys::IN_PROGRESSING: "{\"rolloutName\":\"bench\"}"}},
         "spec": {"replicas": REPLICAS, "paused": true,
             "selector": {"matchLabels": {"app": "echoserver"}},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
@@ -62,9 +63,9 @@ fn rollout(index: i32, state: &str) -> Rollout {
         .map(|r| json!({"replicas": r, "traffic": r, "pause": {}}))
         .collect();
     let mut rollout: Rollout = serde_json::from_value(json!({
-        "apiVersion": "rollouts.kruise.io/v1beta1", "kind": "Rollout",
+        "apiVersion": format!("{}/v1beta1", keys::GROUP), "kind": "Rollout",
         "metadata": {"name": "bench", "namespace": "bench", "uid": "r-1", "generation": 1,
-            "resourceVersion": "7", "finalizers": ["rollouts.kruise.io/rollout"]},
+            "resourceVersion": "7", "finalizers": [keys::ROLLOUT_FINALIZER]},
         "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "echoserver"},
                  "strategy": {"canary": {"steps": steps,
                      "trafficRoutings": [{"service": "echoserver", "ingress": {"name": "echoserver"}}]}}},
@@ -80,7 +81,7 @@ fn rollout(index: i32, state: &str) -> Rollout {
         .metadata
         .annotations
         .get_or_insert_default()
-        .insert("rollouts.kruise.io/hash".into(), hash.clone());
+        .insert(keys::ROLLOUT_HASH.into(), hash.clone());
     let canary = rollout
         .status
         .as_mut()

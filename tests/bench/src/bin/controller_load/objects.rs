@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
 };
+use rollouts_api::keys;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -38,9 +39,9 @@ pub(crate) async fn pod_capacity(client: &kube::Client) -> Result<(usize, usize)
 
 pub(crate) fn rollout_resource() -> ApiResource {
     ApiResource {
-        group: "rollouts.kruise.io".into(),
+        group: keys::GROUP.into(),
         version: "v1beta1".into(),
-        api_version: "rollouts.kruise.io/v1beta1".into(),
+        api_version: format!("{}/v1beta1", keys::GROUP),
         kind: "Rollout".into(),
         plural: "rollouts".into(),
     }
@@ -77,7 +78,7 @@ pub(crate) fn deployment(namespace: &str, name: &str, replicas: u32) -> Deployme
 /// A v1beta1 canary Rollout without traffic: 1 pod and wait for approval, then all.
 pub(crate) fn rollout(namespace: &str, name: &str) -> DynamicObject {
     serde_json::from_value(json!({
-        "apiVersion": "rollouts.kruise.io/v1beta1",
+        "apiVersion": format!("{}/v1beta1", keys::GROUP),
         "kind": "Rollout",
         "metadata": {"name": name, "namespace": namespace, "labels": {BENCH_LABEL: "true"}},
         "spec": {
