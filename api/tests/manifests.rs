@@ -142,6 +142,14 @@ fn webhooks_fail_closed_with_timeouts_and_only_see_labelled_workloads() {
         }
         let selector = &webhook["objectSelector"]["matchExpressions"][0];
         assert_eq!(selector["key"], rollouts_api::keys::WORKLOAD_TYPE, "{name}");
+        let condition = webhook["matchConditions"][0]["expression"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            condition.contains(rollouts_api::keys::WORKLOAD_TYPE)
+                && condition.contains("object.spec != oldObject.spec"),
+            "{name}: the update that only adds the workload label must skip the webhook"
+        );
         assert_eq!(selector["operator"], "Exists", "{name}");
         for rule in rules {
             assert_eq!(rule["operations"], serde_json::json!(["UPDATE"]), "{name}");
