@@ -1,5 +1,6 @@
-//! A secondary index over a watch cache: objects grouped by a key computed from each object
-//! (a ReplicaSet's owner UID, a canary Deployment's stable name). It holds only references;
+//! A secondary index over a watch cache: objects grouped by keys computed from each object
+//! (a ReplicaSet's owner UID, a canary Deployment's stable name, every object a Rollout refers
+//! to). It holds only references;
 //! the objects themselves are read from the cache's store. Like the store, it keeps its old
 //! contents while a watch relists and swaps in the new ones when the list is complete.
 
@@ -35,16 +36,18 @@ impl<K: Resource> Groups<K>
 where
     K::DynamicType: Hash + Eq + Clone + Default,
 {
-    fn insert(&mut self, object: &K, key: Option<String>) {
-        let Some(key) = key else {
+    fn insert(&mut self, object: &K, keys: Vec<String>) {
+        if keys.is_empty() {
             return;
-        };
+        }
         let reference = ObjectRef::from_obj(object);
-        self.members
-            .entry(key.clone())
-            .or_default()
-            .insert(reference.clone());
-        self.keys_of.entry(reference).or_default().push(key);
+        for key in &keys {
+            self.members
+                .entry(key.clone())
+                .or_default()
+                .insert(reference.clone());
+        }
+        self.keys_of.entry(reference).or_default().extend(keys);
     }
 
     fn remove(&mut self, object: &K) {
@@ -68,12 +71,15 @@ where
     rebuilding: Option<Groups<K>>,
 }
 
-/// Objects of a cache grouped by `key`.
+/// Computes the keys an object is grouped under.
+type KeysOf<K> = Arc<dyn Fn(&K) -> Vec<String> + Send + Sync>;
+
+/// Objects of a cache grouped by the keys each one has.
 pub struct Index<K: Resource>
 where
     K::DynamicType: Hash + Eq,
 {
-    key: fn(&K) -> Option<String>,
+    keys: KeysOf<K>,
     state: Arc<RwLock<State<K>>>,
 }
 
@@ -83,7 +89,7 @@ where
 {
     fn clone(&self) -> Self {
         Self {
-            key: self.key,
+            keys: self.keys.clone(),
             state: self.state.clone(),
         }
     }
@@ -96,8 +102,13 @@ where
 {
     /// An empty index grouping objects by `key` (objects without a key are not indexed).
     pub fn new(key: fn(&K) -> Option<String>) -> Self {
+        Self::with_keys(move |object| key(object).into_iter().collect())
+    }
+
+    /// An empty index grouping each object under every key `keys` gives it.
+    pub fn with_keys(keys: impl Fn(&K) -> Vec<String> + Send + Sync + 'static) -> Self {
         Self {
-            key,
+            keys: Arc::new(keys),
             state: Arc::new(RwLock::new(State {
                 current: Groups::default(),
                 rebuilding: None,
@@ -112,7 +123,7 @@ where
             Event::Init => state.rebuilding = Some(Groups::default()),
             Event::InitApply(object) => {
                 if let Some(groups) = state.rebuilding.as_mut() {
-                    groups.insert(object, (self.key)(object));
+                    groups.insert(object, (self.keys)(object));
                 }
             }
             Event::InitDone => {
@@ -122,10 +133,23 @@ where
             }
             Event::Apply(object) => {
                 state.current.remove(object);
-                state.current.insert(object, (self.key)(object));
+                state.current.insert(object, (self.keys)(object));
             }
             Event::Delete(object) => state.current.remove(object),
         }
+    }
+
+    /// References to the objects grouped under `key`.
+    pub fn references(&self, key: &str) -> Vec<ObjectRef<K>> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        state
+            .current
+            .members
+            .get(key)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
     }
 
     /// The objects of `store` grouped under `key`.

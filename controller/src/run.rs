@@ -15,14 +15,12 @@ use crate::kinds::deployment::{rollouts_of_deployment, rollouts_of_replica_set};
 use crate::kinds::statefulset::rollouts_of_statefulset;
 use crate::metrics::Metrics;
 use crate::reconcile::{key_of, reconcile};
-use crate::traffic::{
-    gateway_resource, rollouts_of_http_route, rollouts_of_ingress, rollouts_of_service,
-};
+use crate::traffic::gateway_resource;
+use crate::wake::{reference_index, rollouts_of_object};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::ResourceExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
@@ -62,12 +60,13 @@ pub async fn run(
     let all = |c: &kube::Client| c.clone();
     let concurrency = settings.reconcile_concurrency;
     let config = watch_config(&client).await;
+    let references = reference_index();
     let rollout_events = cache(
         Api::all(all(&client)),
         config.clone(),
         rollout_writer,
         trim,
-        ignore,
+        indexing(references.clone()),
     );
     let deployment_events = cache(
         Api::all(all(&client)),
@@ -142,13 +141,13 @@ pub async fn run(
         backoff: Default::default(),
         own_writes: Default::default(),
     });
-    let by = |store: &kube::runtime::reflector::Store<Rollout>| store.clone();
-    let (r1, r2, r3, r4, r5) = (
-        by(&rollouts),
-        by(&rollouts),
-        by(&rollouts),
-        by(&rollouts),
-        by(&rollouts),
+    let (r1, r2, r3, r4, r5, r6) = (
+        references.clone(),
+        references.clone(),
+        references.clone(),
+        references.clone(),
+        references.clone(),
+        references,
     );
     let owners = deployments.clone();
     let mut controller = Controller::for_stream(rollout_events, rollouts.clone())
@@ -164,19 +163,16 @@ pub async fn run(
             rollouts_of_statefulset(&r3, &s)
         })
         .watches_stream(service_events, move |s: Service| {
-            rollouts_of_service(&r4, &s.namespace().unwrap_or_default(), &s.name_any())
+            rollouts_of_object(&r4, "Service", &s)
         })
         .watches_stream(ingress_events, move |i: Ingress| {
-            rollouts_of_ingress(&r5, &i.namespace().unwrap_or_default(), &i.name_any())
+            rollouts_of_object(&r5, "Ingress", &i)
         });
     let routes_ready = http_routes.as_ref().map(|(reader, _)| reader.clone());
     if let Some((_, events)) = http_routes {
-        let by_route = rollouts.clone();
         controller = controller.watches_stream_with(
             events,
-            move |r: DynamicObject| {
-                rollouts_of_http_route(&by_route, &r.namespace().unwrap_or_default(), &r.name_any())
-            },
+            move |r: DynamicObject| rollouts_of_object(&r6, "HTTPRoute", &r),
             gateway_resource(),
         );
     }

@@ -1,8 +1,6 @@
-//! A Rollout's traffic objects read from the caches (Services, Ingresses, HTTPRoutes), and the
-//! Rollouts a change of such an object wakes.
+//! A Rollout's traffic objects read from the caches (Services, Ingresses, HTTPRoutes).
 
 use crate::context::Stores;
-use crate::wake::rollouts_where;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use rollouts_api::common::TrafficRoutingRef;
@@ -15,7 +13,7 @@ use serde_json::Value;
 const DEFAULT_GRACE_SECONDS: i64 = 3;
 
 /// The traffic routing reference of `rollout`, if it routes traffic.
-fn routing(rollout: &Rollout) -> Option<&TrafficRoutingRef> {
+pub fn routing(rollout: &Rollout) -> Option<&TrafficRoutingRef> {
     rollout
         .spec
         .strategy
@@ -92,47 +90,4 @@ pub fn gateway_resource() -> kube::api::ApiResource {
         kind: route.kind.into(),
         plural: route.plural.into(),
     }
-}
-
-/// Whether `name` is `stable` or its canary copy.
-fn names(stable: &str, name: &str) -> bool {
-    stable == name || canary_name(stable) == name
-}
-
-/// Rollouts woken by a change of the Service `name` in `namespace`.
-pub fn rollouts_of_service(
-    rollouts: &Store<Rollout>,
-    namespace: &str,
-    name: &str,
-) -> Vec<ObjectRef<Rollout>> {
-    rollouts_where(rollouts, namespace, |r| {
-        routing(r).is_some_and(|t| names(&t.service, name))
-    })
-}
-
-/// Rollouts woken by a change of the Ingress `name` in `namespace`.
-pub fn rollouts_of_ingress(
-    rollouts: &Store<Rollout>,
-    namespace: &str,
-    name: &str,
-) -> Vec<ObjectRef<Rollout>> {
-    rollouts_where(rollouts, namespace, |r| {
-        routing(r)
-            .and_then(|t| t.ingress.as_ref())
-            .is_some_and(|i| names(&i.name, name))
-    })
-}
-
-/// Rollouts woken by a change of the HTTPRoute `name` in `namespace`.
-pub fn rollouts_of_http_route(
-    rollouts: &Store<Rollout>,
-    namespace: &str,
-    name: &str,
-) -> Vec<ObjectRef<Rollout>> {
-    rollouts_where(rollouts, namespace, |r| {
-        routing(r)
-            .and_then(|t| t.gateway.as_ref())
-            .and_then(|g| g.http_route_name.as_deref())
-            == Some(name)
-    })
 }

@@ -2,7 +2,7 @@
 //! (indexed by the stable Deployment they belong to).
 
 use crate::context::Stores;
-use crate::wake::rollouts_of_workload;
+use crate::wake::{ReferenceIndex, rollouts_referring_to};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -46,16 +46,16 @@ fn stable_name(deployment: &Deployment) -> String {
 
 /// Rollouts woken by a change of `deployment` (a workload or a canary Deployment).
 pub fn rollouts_of_deployment(
-    rollouts: &Store<Rollout>,
+    rollouts: &ReferenceIndex,
     deployment: &Deployment,
 ) -> Vec<ObjectRef<Rollout>> {
     let namespace = deployment.namespace().unwrap_or_default();
-    rollouts_of_workload(rollouts, &namespace, "Deployment", &stable_name(deployment))
+    rollouts_referring_to(rollouts, &namespace, "Deployment", &stable_name(deployment))
 }
 
 /// Rollouts woken by a change of `replica_set`: those of the Deployment controlling it.
 pub fn rollouts_of_replica_set(
-    rollouts: &Store<Rollout>,
+    rollouts: &ReferenceIndex,
     deployments: &Store<Deployment>,
     replica_set: &ReplicaSet,
 ) -> Vec<ObjectRef<Rollout>> {
@@ -69,5 +69,5 @@ pub fn rollouts_of_replica_set(
     };
     let deployment = deployments.get(&ObjectRef::new(&owner.name).within(&namespace));
     let stable = deployment.map_or_else(|| owner.name.clone(), |d| stable_name(&d));
-    rollouts_of_workload(rollouts, &namespace, "Deployment", &stable)
+    rollouts_referring_to(rollouts, &namespace, "Deployment", &stable)
 }

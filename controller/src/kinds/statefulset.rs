@@ -1,10 +1,10 @@
 //! StatefulSets: cached without their pod template (see `cache::trim_statefulset`); a change wakes the Rollouts that reference them.
 
 use crate::context::Stores;
-use crate::wake::rollouts_of_workload;
+use crate::wake::{ReferenceIndex, rollouts_referring_to};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::ResourceExt;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use rollouts_api::v1beta1::Rollout;
 use rollouts_workload::release::{Release, StatefulSetRelease};
 
@@ -18,9 +18,9 @@ pub fn observe(stores: &Stores, rollout: &Rollout) -> Option<Box<dyn Release>> {
 
 /// Rollouts woken by a change of `statefulset`.
 pub fn rollouts_of_statefulset(
-    rollouts: &Store<Rollout>,
+    rollouts: &ReferenceIndex,
     statefulset: &StatefulSet,
 ) -> Vec<ObjectRef<Rollout>> {
     let namespace = statefulset.namespace().unwrap_or_default();
-    rollouts_of_workload(rollouts, &namespace, "StatefulSet", &statefulset.name_any())
+    rollouts_referring_to(rollouts, &namespace, "StatefulSet", &statefulset.name_any())
 }
