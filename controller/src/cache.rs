@@ -45,6 +45,46 @@ pub fn trim_statefulset(statefulset: &mut StatefulSet) {
     }
 }
 
+/// An OpenKruise workload without its pod template (its release reads the revisions in its
+/// status) and status conditions.
+pub fn trim_kruise_workload(workload: &mut kube::api::DynamicObject) {
+    trim(workload);
+    if let Some(spec) = workload
+        .data
+        .get_mut("spec")
+        .and_then(|s| s.as_object_mut())
+    {
+        spec.remove("template");
+        spec.remove("volumeClaimTemplates");
+    }
+    if let Some(status) = workload
+        .data
+        .get_mut("status")
+        .and_then(|s| s.as_object_mut())
+    {
+        status.remove("conditions");
+    }
+}
+
+/// The API resource of `resource`, for dynamic API calls and caches.
+pub fn api_resource(resource: rollouts_change::Resource) -> kube::api::ApiResource {
+    kube::api::ApiResource {
+        group: resource.group().into(),
+        version: resource.version().into(),
+        api_version: resource.api_version.into(),
+        kind: resource.kind.into(),
+        plural: resource.plural.into(),
+    }
+}
+
+/// Whether the API server serves `resource` (an optional CRD: HTTPRoutes, OpenKruise kinds).
+pub async fn serves(client: &kube::Client, resource: rollouts_change::Resource) -> bool {
+    match client.list_api_group_resources(resource.api_version).await {
+        Ok(list) => list.resources.iter().any(|r| r.name == resource.plural),
+        Err(_) => false,
+    }
+}
+
 /// A cache of `api` (first listed as `config` says), each object trimmed by `trim`, with `follow` seeing every watch event (to
 /// keep an index in step), and the stream of objects it changes.
 pub fn cache<K>(

@@ -33,6 +33,10 @@ pub struct Stores {
     pub services: Store<Service>,
     /// Ingresses (the user's and the canary ones).
     pub ingresses: Store<Ingress>,
+    /// CloneSets, when OpenKruise's CRDs are installed.
+    pub clone_sets: Option<Store<DynamicObject>>,
+    /// Advanced StatefulSets, when OpenKruise's CRDs are installed.
+    pub advanced_stateful_sets: Option<Store<DynamicObject>>,
     /// HTTPRoutes, when the Gateway API CRDs are installed.
     pub http_routes: Option<Store<DynamicObject>>,
 }

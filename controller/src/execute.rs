@@ -4,9 +4,10 @@
 //! transitions that happened. A change another writer undid stops the effects but not the
 //! status write, and the reconcile is retried.
 
+use crate::cache::api_resource;
 use crate::context::Context;
 use crate::error::{Cause, ControllerError};
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource as _, ResourceExt};
 use rollouts_api::keys;
@@ -19,16 +20,6 @@ fn patch_params() -> PatchParams {
     PatchParams {
         field_manager: Some(keys::CONTROLLER_FIELD_MANAGER.into()),
         ..PatchParams::default()
-    }
-}
-
-fn api_resource(resource: Resource) -> ApiResource {
-    ApiResource {
-        group: resource.group().into(),
-        version: resource.version().into(),
-        api_version: resource.api_version.into(),
-        kind: resource.kind.into(),
-        plural: resource.plural.into(),
     }
 }
 

@@ -5,8 +5,8 @@
 //! again when a pause, a grace period or a deadline ends, or after the long resync.
 
 use crate::cache::{
-    cache, ignore, indexing, store, trim, trim_deployment, trim_replica_set, trim_statefulset,
-    watch_config,
+    api_resource, cache, ignore, indexing, serves, store, trim, trim_deployment,
+    trim_kruise_workload, trim_replica_set, trim_statefulset, watch_config,
 };
 use crate::context::{Context, Settings, Stores};
 use crate::error::ControllerError;
@@ -15,7 +15,6 @@ use crate::kinds::deployment::{rollouts_of_deployment, rollouts_of_replica_set};
 use crate::kinds::statefulset::rollouts_of_statefulset;
 use crate::metrics::Metrics;
 use crate::reconcile::{key_of, reconcile};
-use crate::traffic::gateway_resource;
 use crate::wake::{reference_index, rollouts_of_object};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
@@ -24,21 +23,54 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
 use kube::runtime::reflector::store::Writer;
 use rollouts_api::keys;
 use rollouts_api::v1beta1::Rollout;
+use rollouts_change::Resource;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Whether the API server serves Gateway API HTTPRoutes.
-async fn serves_http_routes(client: &kube::Client) -> bool {
-    let route = rollouts_change::Resource::HTTP_ROUTE;
-    match client.list_api_group_resources(route.api_version).await {
-        Ok(list) => list.resources.iter().any(|r| r.name == route.plural),
-        Err(_) => false,
+/// A cache of a kind whose CRD may be missing (then it is not watched), and the name Rollouts
+/// call the kind by.
+struct OptionalCache<S> {
+    kind: &'static str,
+    resource: rollouts_change::Resource,
+    store: Store<DynamicObject>,
+    events: S,
+}
+
+/// Caches of `resource` when the API server serves it.
+async fn optional_cache(
+    client: &kube::Client,
+    config: &kube::runtime::watcher::Config,
+    resource: rollouts_change::Resource,
+    trim: fn(&mut DynamicObject),
+) -> Option<
+    OptionalCache<
+        impl futures::Stream<Item = Result<DynamicObject, kube::runtime::watcher::Error>>
+        + Send
+        + 'static,
+    >,
+> {
+    if !serves(client, resource).await {
+        tracing::info!(
+            "{} is not served (its CRD is not installed): not watched",
+            resource.api_version
+        );
+        return None;
     }
+    let writer = Writer::<DynamicObject>::new(api_resource(resource));
+    let store = writer.as_reader();
+    let api = Api::<DynamicObject>::all_with(client.clone(), &api_resource(resource));
+    Some(OptionalCache {
+        kind: resource.kind,
+        resource,
+        store,
+        events: cache(api, config.clone(), writer, trim, ignore),
+    })
 }
 
 /// Runs the controller until `shutdown` resolves. `ready` turns true once the caches are synced.
@@ -103,16 +135,23 @@ pub async fn run(
         trim,
         ignore,
     );
-    let http_routes = if serves_http_routes(&client).await {
-        let writer = Writer::<DynamicObject>::new(gateway_resource());
-        let reader = writer.as_reader();
-        let api = Api::<DynamicObject>::all_with(client.clone(), &gateway_resource());
-        Some((reader, cache(api, config, writer, trim, ignore)))
-    } else {
-        tracing::info!(
-            "the Gateway API HTTPRoute CRD is not installed: HTTPRoutes are not watched"
-        );
-        None
+    let optional = futures::future::join_all([
+        optional_cache(&client, &config, Resource::HTTP_ROUTE, trim),
+        optional_cache(&client, &config, Resource::CLONE_SET, trim_kruise_workload),
+        optional_cache(
+            &client,
+            &config,
+            Resource::ADVANCED_STATEFUL_SET,
+            trim_kruise_workload,
+        ),
+    ])
+    .await;
+    let optional_store = |resource: Resource| {
+        optional
+            .iter()
+            .flatten()
+            .find(|c| c.resource == resource)
+            .map(|c| c.store.clone())
     };
     let synced = Arc::new(AtomicBool::new(false));
     let ctx = Arc::new(Context {
@@ -126,7 +165,9 @@ pub async fn run(
             stateful_sets: stateful_sets.clone(),
             services: services.clone(),
             ingresses: ingresses.clone(),
-            http_routes: http_routes.as_ref().map(|(reader, _)| reader.clone()),
+            http_routes: optional_store(Resource::HTTP_ROUTE),
+            clone_sets: optional_store(Resource::CLONE_SET),
+            advanced_stateful_sets: optional_store(Resource::ADVANCED_STATEFUL_SET),
         },
         recorder: Recorder::new(
             client,
@@ -141,13 +182,12 @@ pub async fn run(
         backoff: Default::default(),
         own_writes: Default::default(),
     });
-    let (r1, r2, r3, r4, r5, r6) = (
+    let (r1, r2, r3, r4, r5) = (
         references.clone(),
         references.clone(),
         references.clone(),
         references.clone(),
         references.clone(),
-        references,
     );
     let owners = deployments.clone();
     let mut controller = Controller::for_stream(rollout_events, rollouts.clone())
@@ -168,12 +208,14 @@ pub async fn run(
         .watches_stream(ingress_events, move |i: Ingress| {
             rollouts_of_object(&r5, "Ingress", &i)
         });
-    let routes_ready = http_routes.as_ref().map(|(reader, _)| reader.clone());
-    if let Some((_, events)) = http_routes {
+    let mut optional_stores = Vec::new();
+    for optional in optional.into_iter().flatten() {
+        let (index, kind) = (references.clone(), optional.kind);
+        optional_stores.push(optional.store);
         controller = controller.watches_stream_with(
-            events,
-            move |r: DynamicObject| rollouts_of_object(&r6, "HTTPRoute", &r),
-            gateway_resource(),
+            optional.events,
+            move |object: DynamicObject| rollouts_of_object(&index, kind, &object),
+            api_resource(optional.resource),
         );
     }
     let phases = rollouts.clone();
@@ -186,17 +228,18 @@ pub async fn run(
             services.wait_until_ready(),
             ingresses.wait_until_ready(),
         );
-        let routes = match &routes_ready {
-            Some(reader) => reader.wait_until_ready().await.is_ok(),
-            None => true,
-        };
+        let optional_listed =
+            futures::future::join_all(optional_stores.iter().map(|store| store.wait_until_ready()))
+                .await
+                .iter()
+                .all(Result::is_ok);
         let all_listed = listed.0.is_ok()
             && listed.1.is_ok()
             && listed.2.is_ok()
             && listed.3.is_ok()
             && listed.4.is_ok()
             && listed.5.is_ok()
-            && routes;
+            && optional_listed;
         if all_listed {
             synced.store(true, Ordering::SeqCst);
             ready.store(true, Ordering::SeqCst);

@@ -82,12 +82,5 @@ pub fn observe(stores: &Stores, rollout: &Rollout) -> Option<TrafficObjects> {
 
 /// The Gateway API HTTPRoute resource.
 pub fn gateway_resource() -> kube::api::ApiResource {
-    let route = rollouts_change::Resource::HTTP_ROUTE;
-    kube::api::ApiResource {
-        group: route.group().into(),
-        version: route.version().into(),
-        api_version: route.api_version.into(),
-        kind: route.kind.into(),
-        plural: route.plural.into(),
-    }
+    crate::cache::api_resource(rollouts_change::Resource::HTTP_ROUTE)
 }

@@ -77,6 +77,8 @@ fn context(api: &FakeApi) -> Arc<Context> {
             services,
             ingresses,
             http_routes: None,
+            clone_sets: None,
+            advanced_stateful_sets: None,
         },
         recorder: Recorder::new(
             client,

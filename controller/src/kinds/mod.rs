@@ -2,6 +2,7 @@
 //! wakes, and how a Rollout's workload is read from the caches into its release (the pure
 //! implementations live in `rollouts_workload::release`). Adding a kind is one module here.
 
+pub mod cloneset;
 pub mod deployment;
 pub mod statefulset;
 
@@ -16,6 +17,8 @@ pub fn observe(stores: &Stores, rollout: &Rollout) -> Option<Box<dyn Release>> {
     match rollouts_workload::release::supported(rollout).ok()? {
         WorkloadKind::Deployment => deployment::observe(stores, rollout),
         WorkloadKind::StatefulSet => statefulset::observe(stores, rollout),
+        WorkloadKind::AdvancedStatefulSet => statefulset::observe_advanced(stores, rollout),
+        WorkloadKind::CloneSet => cloneset::observe(stores, rollout),
         _ => None,
     }
 }

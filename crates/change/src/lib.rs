@@ -29,6 +29,11 @@ impl Resource {
     pub const DEPLOYMENT: Self = Self::new("apps/v1", "Deployment", "deployments");
     /// apps/v1 StatefulSet.
     pub const STATEFUL_SET: Self = Self::new("apps/v1", "StatefulSet", "statefulsets");
+    /// OpenKruise CloneSet.
+    pub const CLONE_SET: Self = Self::new("apps.kruise.io/v1alpha1", "CloneSet", "clonesets");
+    /// OpenKruise Advanced StatefulSet.
+    pub const ADVANCED_STATEFUL_SET: Self =
+        Self::new("apps.kruise.io/v1beta1", "StatefulSet", "statefulsets");
     /// core Service.
     pub const SERVICE: Self = Self::new("v1", "Service", "services");
     /// networking.k8s.io Ingress.

@@ -234,3 +234,30 @@ pub fn statefulset(workload: &Value) -> WorkloadFacts {
     facts.promoted = facts.generation_observed && facts.updated >= facts.replicas && not_ready == 0;
     facts
 }
+
+/// The part of a CloneSet revision name after its last `-` (the revision hash pods carry).
+fn revision_suffix(revision: &str) -> &str {
+    revision.rsplit_once('-').map_or(revision, |(_, hash)| hash)
+}
+
+/// CloneSet released through its partition.
+pub fn cloneset(workload: &Value) -> WorkloadFacts {
+    let mut facts = common(workload);
+    let current = revision_suffix(text(workload, "/status/currentRevision"));
+    let update = revision_suffix(text(workload, "/status/updateRevision"));
+    facts.stable_revision = current.to_string();
+    facts.canary_revision = update.to_string();
+    facts.pod_template_hash = update.to_string();
+    facts.updated = count(workload, "/status/updatedReplicas");
+    facts.updated_ready = count(workload, "/status/updatedReadyReplicas");
+    facts.in_rollback = !update.is_empty() && current == update && facts.updated != facts.replicas;
+    let partition = workload
+        .pointer("/spec/updateStrategy/partition")
+        .filter(|p| !p.is_null() && p.as_i64() != Some(0) && p.as_str() != Some("0%"));
+    let paused = workload.pointer("/spec/updateStrategy/paused") == Some(&Value::Bool(true));
+    facts.released = !facts.in_progressing && partition.is_none() && !paused;
+    facts.promoted = facts.generation_observed
+        && facts.updated >= facts.replicas
+        && facts.updated_ready >= facts.replicas;
+    facts
+}

@@ -107,8 +107,7 @@ fn keep_batch_applied(
     );
     if upgraded {
         let step = &plan[index_of(canary, plan.len()) as usize - 1];
-        d.effects
-            .extend(release.batch(release.planned(&step_replicas(step))));
+        d.effects.extend(release.batch(&step_replicas(step)));
     }
 }
 
@@ -154,8 +153,9 @@ fn advance_state(
             enter(common, StepState::StepUpgrade)
         }
         StepState::StepUpgrade => {
-            let planned = release.planned(&step_replicas(step));
-            d.effects.extend(release.batch(planned));
+            let replicas = step_replicas(step);
+            let planned = release.planned(&replicas);
+            d.effects.extend(release.batch(&replicas));
             *batched = true;
             let message = messages::upgrading(index, total);
             let progress = BatchProgress {

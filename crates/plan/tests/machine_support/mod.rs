@@ -82,7 +82,8 @@ impl Release for FakeRelease {
             Control::StatefulSet => batch::planned_replicas(step, replicas),
         }
     }
-    fn batch(&self, planned: i32) -> Vec<Effect> {
+    fn batch(&self, step: &IntOrString) -> Vec<Effect> {
+        let planned = self.planned(step);
         vec![Effect::merge(
             self.key.clone(),
             json!({"batch": planned}),

@@ -17,8 +17,9 @@ pub trait Release: Send + Sync {
     fn facts(&self) -> &WorkloadFacts;
     /// Pods on the new version that a step's `replicas` ask for.
     fn planned(&self, step: &IntOrString) -> i32;
-    /// The changes that bring the new version to `planned` pods (never fewer than run now).
-    fn batch(&self, planned: i32) -> Vec<Effect>;
+    /// The changes that bring the new version to the pods `step` asks for (`planned(step)`;
+    /// never fewer than run now).
+    fn batch(&self, step: &IntOrString) -> Vec<Effect>;
     /// A newer version replaced the one being released: remove what the old release added.
     fn reset(&self) -> Vec<Effect>;
     /// Give the workload back to its own controller and remove every mark of the release.

@@ -88,7 +88,8 @@ impl Release for PartitionDeployment {
         deployment_updated_limit(step, self.facts.replicas)
     }
 
-    fn batch(&self, planned: i32) -> Vec<Effect> {
+    fn batch(&self, step: &IntOrString) -> Vec<Effect> {
+        let planned = self.planned(step);
         partition_batch_patch(&self.object, planned, self.facts.updated_ready)
             .map(|patch| {
                 Effect::merge(
@@ -187,7 +188,8 @@ impl Release for CanaryDeployment {
         canary_deployment_replicas(step, self.facts.replicas, self.facts.replicas)
     }
 
-    fn batch(&self, planned: i32) -> Vec<Effect> {
+    fn batch(&self, step: &IntOrString) -> Vec<Effect> {
+        let planned = self.planned(step);
         let name = facts::canary_deployment_name(&self.object);
         let existing = facts::canary_deployments(&self.object, &self.canaries)
             .into_iter()

@@ -4,11 +4,13 @@
 //! Adding a kind is one implementation here plus one watch in the controller
 //! (docs/controller.md shows how).
 
+mod cloneset;
 mod common;
 mod contract;
 mod deployment;
 mod statefulset;
 
+pub use cloneset::CloneSetRelease;
 pub use contract::{Release, owner_reference};
 pub use deployment::{CanaryDeployment, PartitionDeployment, deployment_release};
 pub use statefulset::StatefulSetRelease;
@@ -24,7 +26,15 @@ pub fn supported(rollout: &Rollout) -> Result<WorkloadKind, String> {
     let kind = WorkloadKind::of(reference);
     match (kind, rolling_style(rollout)) {
         (_, RollingStyle::BlueGreen) => Err("blue-green releases are not supported yet".into()),
-        (Some(kind @ (WorkloadKind::Deployment | WorkloadKind::StatefulSet)), _) => Ok(kind),
+        (
+            Some(
+                kind @ (WorkloadKind::Deployment
+                | WorkloadKind::StatefulSet
+                | WorkloadKind::AdvancedStatefulSet
+                | WorkloadKind::CloneSet),
+            ),
+            _,
+        ) => Ok(kind),
         _ => Err(format!(
             "the workload type '{}/{}' is not supported",
             reference.api_version, reference.kind

@@ -1,4 +1,5 @@
-//! StatefulSets: released through `rollingUpdate.partition`, highest ordinals first.
+//! StatefulSets and Advanced StatefulSets: released through `rollingUpdate.partition`,
+//! highest ordinals first.
 
 use super::common::{key_of, label_effect, match_labels, to_json};
 use super::contract::Release;
@@ -26,10 +27,17 @@ impl StatefulSetRelease {
         Self::from_json(to_json(statefulset, Resource::STATEFUL_SET))
     }
 
-    /// From the StatefulSet as JSON.
+    /// From the StatefulSet (native, or OpenKruise's Advanced StatefulSet) as JSON.
     pub fn from_json(object: Value) -> Self {
+        let advanced = object["apiVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("apps.kruise.io/"));
+        let resource = match advanced {
+            true => Resource::ADVANCED_STATEFUL_SET,
+            false => Resource::STATEFUL_SET,
+        };
         Self {
-            key: key_of(Resource::STATEFUL_SET, &object),
+            key: key_of(resource, &object),
             facts: facts::statefulset(&object),
             object,
         }
@@ -49,7 +57,8 @@ impl Release for StatefulSetRelease {
         planned_replicas(step, self.facts.replicas)
     }
 
-    fn batch(&self, planned: i32) -> Vec<Effect> {
+    fn batch(&self, step: &IntOrString) -> Vec<Effect> {
+        let planned = self.planned(step);
         statefulset_batch_patch(&self.object, planned)
             .map(|patch| {
                 Effect::merge(
