@@ -49,6 +49,30 @@ pub fn apply(ns: &str, yaml: &str) {
     }
 }
 
+/// The workload `name` of `kind` in `api_version` (any group, e.g. OpenKruise's), as JSON.
+pub async fn workload(
+    client: &kube::Client,
+    ns: &str,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+) -> serde_json::Value {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let resource = kube::api::ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: api_version.into(),
+        kind: kind.into(),
+        plural: format!("{}s", kind.to_lowercase()),
+    };
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
+    let object = api
+        .get(name)
+        .await
+        .unwrap_or_else(|e| panic!("{kind} {ns}/{name}: {e}"));
+    serde_json::to_value(object).expect("JSON")
+}
+
 /// The row of `kubectl get rollout <name>`, keyed by column header.
 pub fn rollout_row(ns: &str, name: &str) -> BTreeMap<String, String> {
     let table = cluster().kubectl(&["get", "rollout", name, "-n", ns]);

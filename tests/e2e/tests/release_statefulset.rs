@@ -1,18 +1,20 @@
-//! A StatefulSet released through its partition: 4 replicas in steps
-//! of 1, 50% and 100%, highest ordinals first, the partition removed at the end.
+//! A StatefulSet, native and OpenKruise's Advanced StatefulSet, released through its partition:
+//! 4 replicas in steps of 1, 50% and 100%, highest ordinals first, the partition removed at the
+//! end.
 
-use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::Api;
 use rollouts_e2e::release::*;
 
-const ROLLOUT: &str = r#"
+fn rollout(api_version: &str) -> String {
+    format!(
+        r#"
 apiVersion: rollouts.kruise.io/v1beta1
 kind: Rollout
 metadata:
   name: rollouts-sts
 spec:
   workloadRef:
-    apiVersion: apps/v1
+    apiVersion: {api_version}
     kind: StatefulSet
     name: echoserver
   strategy:
@@ -21,12 +23,14 @@ spec:
       - replicas: 1
       - replicas: 50%
       - replicas: 100%
-"#;
+"#
+    )
+}
 
-fn statefulset(version: &str) -> String {
+fn statefulset(api_version: &str, version: &str) -> String {
     format!(
         r#"
-apiVersion: apps/v1
+apiVersion: {api_version}
 kind: StatefulSet
 metadata:
   name: echoserver
@@ -81,15 +85,25 @@ async fn versions_by_ordinal(client: &kube::Client, ns: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn statefulset_partition_release_updates_highest_ordinals_first_in_three_steps() {
+    partition_release("apps/v1").await;
+}
+
+#[tokio::test]
+async fn advanced_statefulset_partition_release_updates_highest_ordinals_first_in_three_steps() {
+    partition_release("apps.kruise.io/v1beta1").await;
+}
+
+async fn partition_release(api_version: &str) {
     let (client, ns) = release_namespace("sts").await;
     let ns = ns.name.clone();
-    apply(&ns, &statefulset("version1"));
-    apply(&ns, ROLLOUT);
-    rollouts_e2e::wait_webhook_sees(&ns, ROLLOUT).await;
+    apply(&ns, &statefulset(api_version, "version1"));
+    let rollout = rollout(api_version);
+    apply(&ns, &rollout);
+    rollouts_e2e::wait_webhook_sees(&ns, &rollout).await;
     wait_pods(&client, &ns, "echoserver", &[("version1", 4)]).await;
     wait_row(&ns, "rollouts-sts", "Healthy", "3", "Completed", None).await;
 
-    apply(&ns, &statefulset("version2"));
+    apply(&ns, &statefulset(api_version, "version2"));
     let manual = |i: u32| {
         format!("Rollout is in step({i}/3), and you need manually confirm to enter the next step")
     };
@@ -142,17 +156,15 @@ async fn statefulset_partition_release_updates_highest_ordinals_first_in_three_s
     approve(&ns, "rollouts-sts");
     wait_row(&ns, "rollouts-sts", "Healthy", "3", "Completed", None).await;
     wait_pods(&client, &ns, "echoserver", &[("version2", 4)]).await;
-    let sts: StatefulSet = Api::namespaced(client.clone(), &ns)
-        .get("echoserver")
-        .await
-        .unwrap();
-    let partition = sts
-        .spec
-        .update_strategy
-        .as_ref()
-        .and_then(|u| u.rolling_update.as_ref())
-        .and_then(|r| r.partition);
-    assert_eq!(partition.unwrap_or(0), 0, "the partition is removed");
-    let annotations = sts.metadata.annotations.unwrap_or_default();
-    assert!(!annotations.contains_key("rollouts.kruise.io/in-progressing"));
+    let sts = workload(&client, &ns, api_version, "StatefulSet", "echoserver").await;
+    let partition = sts.pointer("/spec/updateStrategy/rollingUpdate/partition");
+    assert!(
+        partition.is_none_or(|p| p.as_i64() == Some(0)),
+        "the partition is removed: {partition:?}"
+    );
+    let annotations = sts.pointer("/metadata/annotations");
+    assert!(
+        annotations.is_none_or(|a| a.get("rollouts.kruise.io/in-progressing").is_none()),
+        "{annotations:?}"
+    );
 }

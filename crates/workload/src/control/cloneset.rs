@@ -24,6 +24,12 @@ fn paused(workload: &Value) -> bool {
     workload.pointer("/spec/updateStrategy/paused") == Some(&Value::Bool(true))
 }
 
+/// Whether `workload` keeps any pod on the old version through its partition (OpenKruise
+/// defaults a missing partition to 0).
+fn partitioned(workload: &Value) -> bool {
+    partition(workload).is_some_and(|p| scaled(&p, spec_replicas(workload)).unwrap_or(0) > 0)
+}
+
 /// Lower the partition to what `step` asks for (and unpause the CloneSet); `None` when it is
 /// already that low and running (a partition only ever goes down during a release).
 pub fn cloneset_batch_patch(workload: &Value, step: &IntOrString) -> Option<Value> {
@@ -43,7 +49,7 @@ pub fn cloneset_batch_patch(workload: &Value, step: &IntOrString) -> Option<Valu
 /// Remove the partition, unpause, and remove the release mark; `None` when nothing is left.
 pub fn cloneset_release_patch(workload: &Value) -> Option<Value> {
     let marked = annotation(workload, keys::IN_PROGRESSING).is_some();
-    (marked || partition(workload).is_some() || paused(workload)).then(|| {
+    (marked || partitioned(workload) || paused(workload)).then(|| {
         json!({
             "metadata": {"annotations": {keys::IN_PROGRESSING: null}},
             "spec": {"updateStrategy": {"partition": null, "paused": false}},
@@ -106,7 +112,10 @@ mod tests {
         let patch = cloneset_release_patch(&cloneset(5, json!("40%"))).unwrap();
         assert_eq!(patch["spec"]["updateStrategy"]["partition"], Value::Null);
         assert_eq!(patch["spec"]["updateStrategy"]["paused"], json!(false));
-        let released = json!({"spec": {"replicas": 5, "updateStrategy": {"type": "ReCreate"}}});
-        assert_eq!(cloneset_release_patch(&released), None);
+        for partition in [json!(null), json!(0), json!("0%")] {
+            let released = json!({"spec": {"replicas": 5,
+                "updateStrategy": {"type": "ReCreate", "partition": partition, "paused": false}}});
+            assert_eq!(cloneset_release_patch(&released), None, "{partition}");
+        }
     }
 }

@@ -1,0 +1,152 @@
+//! An OpenKruise CloneSet (run by the real kruise-manager of the local control plane) released
+//! through `updateStrategy.partition`: 5 replicas in steps of 20%, 60% and 100%, each step
+//! waiting for approval, the partition written as the percentage of pods kept on the old
+//! version, and everything of the release removed at the end.
+
+use rollouts_e2e::release::*;
+
+const ROLLOUT: &str = r#"
+apiVersion: rollouts.kruise.io/v1beta1
+kind: Rollout
+metadata:
+  name: rollouts-cloneset
+spec:
+  workloadRef:
+    apiVersion: apps.kruise.io/v1alpha1
+    kind: CloneSet
+    name: echoserver
+  strategy:
+    canary:
+      steps:
+      - replicas: 20%
+      - replicas: 60%
+      - replicas: 100%
+"#;
+
+fn cloneset(version: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps.kruise.io/v1alpha1
+kind: CloneSet
+metadata:
+  name: echoserver
+spec:
+  replicas: 5
+  selector:
+    matchLabels:
+      app: echoserver
+  template:
+    metadata:
+      labels:
+        app: echoserver
+    spec:
+      containers:
+      - name: echoserver
+        image: openkruise-registry.cn-shanghai.cr.aliyuncs.com/openkruise/demo:1.10.2
+        env:
+        - name: NODE_NAME
+          value: {version}
+"#
+    )
+}
+
+async fn partition(client: &kube::Client, ns: &str) -> serde_json::Value {
+    let cloneset = workload(
+        client,
+        ns,
+        "apps.kruise.io/v1alpha1",
+        "CloneSet",
+        "echoserver",
+    )
+    .await;
+    cloneset
+        .pointer("/spec/updateStrategy/partition")
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn cloneset_partition_release_in_three_approved_steps() {
+    let (client, ns) = release_namespace("cloneset").await;
+    let ns = ns.name.clone();
+    apply(&ns, &cloneset("version1"));
+    apply(&ns, ROLLOUT);
+    rollouts_e2e::wait_webhook_sees(&ns, ROLLOUT).await;
+    wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
+    wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+
+    apply(&ns, &cloneset("version2"));
+    let manual = |i: u32| {
+        format!("Rollout is in step({i}/3), and you need manually confirm to enter the next step")
+    };
+    let paused_at = |i: u32| {
+        let message = manual(i);
+        let ns = ns.clone();
+        async move {
+            wait_row(
+                &ns,
+                "rollouts-cloneset",
+                "Progressing",
+                &i.to_string(),
+                "StepPaused",
+                Some(&message),
+            )
+            .await
+        }
+    };
+    paused_at(1).await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 4), ("version2", 1)],
+    )
+    .await;
+    assert_eq!(partition(&client, &ns).await, serde_json::json!("80%"));
+    let revisions = ("version1", "version2");
+    assert_status_revisions(
+        &client,
+        &ns,
+        "rollouts-cloneset",
+        "pod-template-hash",
+        revisions,
+    )
+    .await;
+
+    approve(&ns, "rollouts-cloneset");
+    paused_at(2).await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 2), ("version2", 3)],
+    )
+    .await;
+    assert_eq!(partition(&client, &ns).await, serde_json::json!("40%"));
+
+    approve(&ns, "rollouts-cloneset");
+    wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+    wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
+    let cloneset = workload(
+        &client,
+        &ns,
+        "apps.kruise.io/v1alpha1",
+        "CloneSet",
+        "echoserver",
+    )
+    .await;
+    let strategy = &cloneset["spec"]["updateStrategy"];
+    // Removed; OpenKruise then defaults it to 0.
+    assert!(
+        strategy
+            .get("partition")
+            .is_none_or(|p| p.is_null() || p.as_i64() == Some(0)),
+        "the partition is removed: {strategy}"
+    );
+    assert_ne!(strategy["paused"], serde_json::json!(true), "{strategy}");
+    let annotations = cloneset.pointer("/metadata/annotations");
+    assert!(
+        annotations.is_none_or(|a| a.get("rollouts.kruise.io/in-progressing").is_none()),
+        "{annotations:?}"
+    );
+}
