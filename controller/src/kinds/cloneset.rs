@@ -9,7 +9,7 @@ use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::reflector::ObjectRef;
 use rollouts_api::v1beta1::Rollout;
 use rollouts_change::Resource;
-use rollouts_workload::release::{CloneSetRelease, Release};
+use rollouts_workload::release::{PartitionedRelease, Release};
 
 /// The CloneSet resource.
 pub fn resource() -> ApiResource {
@@ -24,5 +24,5 @@ pub fn observe(stores: &Stores, rollout: &Rollout) -> Option<Box<dyn Release>> {
     let key = ObjectRef::<DynamicObject>::new_with(&rollout.spec.workload_ref.name, resource())
         .within(&namespace);
     let cloneset = serde_json::to_value(store.get(&key)?.as_ref()).ok()?;
-    Some(Box::new(CloneSetRelease::from_json(cloneset)))
+    Some(Box::new(PartitionedRelease::cloneset_json(cloneset)))
 }

@@ -11,14 +11,14 @@ use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::reflector::ObjectRef;
 use rollouts_api::v1beta1::Rollout;
 use rollouts_change::Resource;
-use rollouts_workload::release::{Release, StatefulSetRelease};
+use rollouts_workload::release::{PartitionedRelease, Release};
 
 /// The release of `rollout`'s StatefulSet, `None` when it does not exist.
 pub fn observe(stores: &Stores, rollout: &Rollout) -> Option<Box<dyn Release>> {
     let namespace = rollout.namespace()?;
     let key = ObjectRef::new(&rollout.spec.workload_ref.name).within(&namespace);
     let statefulset = stores.stateful_sets.get(&key)?;
-    Some(Box::new(StatefulSetRelease::new(&statefulset)))
+    Some(Box::new(PartitionedRelease::statefulset(&statefulset)))
 }
 
 /// The Advanced StatefulSet resource.
@@ -35,7 +35,7 @@ pub fn observe_advanced(stores: &Stores, rollout: &Rollout) -> Option<Box<dyn Re
         ObjectRef::<DynamicObject>::new_with(&rollout.spec.workload_ref.name, advanced_resource())
             .within(&namespace);
     let statefulset = serde_json::to_value(store.get(&key)?.as_ref()).ok()?;
-    Some(Box::new(StatefulSetRelease::from_json(statefulset)))
+    Some(Box::new(PartitionedRelease::statefulset_json(statefulset)))
 }
 
 /// Rollouts woken by a change of `statefulset`.

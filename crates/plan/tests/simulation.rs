@@ -18,7 +18,7 @@ use rollouts_api::v1beta1::Rollout;
 use rollouts_change::{Change, Effect, Resource};
 use rollouts_plan::machine::{self, Decision, Snapshot};
 use rollouts_workload::mutation::freeze_statefulset;
-use rollouts_workload::release::StatefulSetRelease;
+use rollouts_workload::release::PartitionedRelease;
 use serde_json::{Value, json};
 
 /// The simulated cluster: the Rollout, the StatefulSet and its pods' revisions and readiness.
@@ -205,7 +205,7 @@ impl Cluster {
 
     fn decide(&self) -> Decision {
         let rollout: Rollout = serde_json::from_value(self.rollout.clone()).unwrap();
-        let release = StatefulSetRelease::from_json(self.statefulset.clone());
+        let release = PartitionedRelease::statefulset_json(self.statefulset.clone());
         machine::decide(&Snapshot {
             rollout: &rollout,
             workload: Some(&release),

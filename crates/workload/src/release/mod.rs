@@ -4,16 +4,14 @@
 //! Adding a kind is one implementation here plus one watch in the controller
 //! (docs/controller.md shows how).
 
-mod cloneset;
 mod common;
 mod contract;
 mod deployment;
-mod statefulset;
+mod partitioned;
 
-pub use cloneset::CloneSetRelease;
 pub use contract::{Release, owner_reference};
 pub use deployment::{CanaryDeployment, PartitionDeployment, deployment_release};
-pub use statefulset::StatefulSetRelease;
+pub use partitioned::PartitionedRelease;
 
 use crate::WorkloadKind;
 use crate::style::{RollingStyle, rolling_style};
