@@ -8,6 +8,7 @@ mod controller;
 mod crd;
 mod namespace;
 pub mod release;
+pub mod traffic;
 mod wait;
 mod webhook;
 

@@ -4,10 +4,10 @@
 //! plan through MSE and through a Gateway API HTTPRoute; rollback order with traffic.
 //! No ingress controller runs on the local cluster: the tests assert the objects one reads.
 
-use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
 use rollouts_e2e::release::*;
+use rollouts_e2e::traffic::*;
 use rollouts_e2e::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -33,46 +33,6 @@ async fn release_v2_to_step_1(client: &kube::Client, ns: &str, ingress: &str, ro
     deploy(client, ns, ingress, rollout).await;
     apply(ns, &echoserver("version2", 5));
     wait_row(ns, NAME, "Progressing", "1", "StepPaused", Some(&manual(1))).await;
-}
-
-async fn canary_annotations(client: &kube::Client, ns: &str) -> Option<BTreeMap<String, String>> {
-    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
-    let canary = ingresses.get_opt("echoserver-canary").await.unwrap()?;
-    let annotations = canary.metadata.annotations.unwrap_or_default();
-    Some(
-        annotations
-            .into_iter()
-            .filter(|(k, _)| k.contains("canary"))
-            .collect(),
-    )
-}
-
-async fn selector(client: &kube::Client, ns: &str, name: &str) -> Option<BTreeMap<String, String>> {
-    let services: Api<Service> = Api::namespaced(client.clone(), ns);
-    services
-        .get_opt(name)
-        .await
-        .unwrap()
-        .and_then(|s| s.spec?.selector)
-}
-
-/// Waits until the canary Ingress carries exactly `expected` canary annotations.
-async fn wait_canary_annotations(client: &kube::Client, ns: &str, expected: &[(&str, &str)]) {
-    let want: BTreeMap<String, String> = expected
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    wait_for(
-        &format!("canary Ingress {want:?}"),
-        STEP_DEADLINE,
-        || async {
-            match canary_annotations(client, ns).await {
-                Some(seen) if seen == want => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await;
 }
 
 /// Messages of the Rollout's `TrafficRouting` Events, oldest first.
@@ -104,29 +64,6 @@ fn status_field(ns: &str, path: &str) -> String {
         "-o",
         &format!("jsonpath={{{path}}}"),
     ])
-}
-
-/// After the release: canary Ingress and Service gone, stable selector back to the user's.
-async fn assert_traffic_cleaned(client: &kube::Client, ns: &str) {
-    wait_for(
-        "canary Ingress and Service removed",
-        STEP_DEADLINE,
-        || async {
-            let ingress = canary_annotations(client, ns).await;
-            let service = selector(client, ns, "echoserver-canary").await;
-            if ingress.is_none() && service.is_none() {
-                Ok(())
-            } else {
-                Err(format!("{ingress:?} {service:?}"))
-            }
-        },
-    )
-    .await;
-    let stable = selector(client, ns, "echoserver").await.unwrap();
-    assert_eq!(
-        stable,
-        BTreeMap::from([("app".to_string(), "echoserver".to_string())])
-    );
 }
 
 #[tokio::test]
