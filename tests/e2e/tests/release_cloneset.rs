@@ -271,3 +271,188 @@ async fn cloneset_release_with_nginx_traffic_rolls_back_mid_release() {
         "the partition is removed"
     );
 }
+
+/// Waits until `version` runs on exactly `count` of the 5 pods (the rest on any older version).
+async fn wait_version_count(client: &kube::Client, ns: &str, version: &str, count: usize) {
+    rollouts_e2e::wait_for(
+        &format!("{count} of 5 pods on {version}"),
+        STEP_DEADLINE,
+        || async {
+            let seen = pods_by_version(client, ns, "echoserver").await;
+            let total: usize = seen.values().sum();
+            match (seen.get(version).copied().unwrap_or(0), total) {
+                (n, 5) if n == count => Ok(()),
+                _ => Err(format!("{seen:?}")),
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_newer_version_mid_release_restarts_the_cloneset_release_at_step_one() {
+    let (client, ns) = release_namespace("cloneset-v3").await;
+    let ns = ns.name.clone();
+    apply(&ns, &cloneset("version1"));
+    apply(&ns, ROLLOUT);
+    rollouts_e2e::wait_webhook_sees(&ns, ROLLOUT).await;
+    wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+    let manual = |i: u32| {
+        format!("Rollout is in step({i}/3), and you need manually confirm to enter the next step")
+    };
+    let paused = |i: u32| ("Progressing", i.to_string(), "StepPaused", manual(i));
+
+    apply(&ns, &cloneset("version2"));
+    let (phase, step, state, message) = paused(1);
+    wait_row(
+        &ns,
+        "rollouts-cloneset",
+        phase,
+        &step,
+        state,
+        Some(&message),
+    )
+    .await;
+    approve(&ns, "rollouts-cloneset");
+    let (phase, step, state, message) = paused(2);
+    wait_row(
+        &ns,
+        "rollouts-cloneset",
+        phase,
+        &step,
+        state,
+        Some(&message),
+    )
+    .await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 2), ("version2", 3)],
+    )
+    .await;
+    let stable = status_field(&ns, ".status.canaryStatus.stableRevision");
+    let v2 = status_field(&ns, ".status.canaryStatus.canaryRevision");
+
+    apply(&ns, &cloneset("version3"));
+    let (phase, step, state, message) = paused(1);
+    wait_row(
+        &ns,
+        "rollouts-cloneset",
+        phase,
+        &step,
+        state,
+        Some(&message),
+    )
+    .await;
+    wait_version_count(&client, &ns, "version3", 1).await;
+    let v3 = status_field(&ns, ".status.canaryStatus.canaryRevision");
+    assert_ne!(v3, v2, "the release follows the newest version");
+    assert_eq!(
+        status_field(&ns, ".status.canaryStatus.stableRevision"),
+        stable,
+        "the stable revision stays the one that was running before"
+    );
+
+    approve(&ns, "rollouts-cloneset");
+    let (phase, step, state, message) = paused(2);
+    wait_row(
+        &ns,
+        "rollouts-cloneset",
+        phase,
+        &step,
+        state,
+        Some(&message),
+    )
+    .await;
+    wait_version_count(&client, &ns, "version3", 3).await;
+    approve(&ns, "rollouts-cloneset");
+    wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+    wait_pods(&client, &ns, "echoserver", &[("version3", 5)]).await;
+}
+
+/// Name and image of every pod of echoserver, sorted by name, once all are Ready.
+async fn pod_images(client: &kube::Client, ns: &str) -> Vec<(String, String)> {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), ns);
+    let list = pods
+        .list(&kube::api::ListParams::default().labels("app=echoserver"))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    let mut out: Vec<(String, String)> = list
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| {
+            let image = p
+                .spec
+                .iter()
+                .flat_map(|s| s.containers.iter())
+                .filter_map(|c| c.image.clone())
+                .collect::<String>();
+            (p.metadata.name.clone().unwrap_or_default(), image)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn in_place_updates_keep_every_pod_and_change_only_the_released_ones() {
+    let (client, ns) = release_namespace("cloneset-inplace").await;
+    let ns = ns.name.clone();
+    let in_place = |image: &str| {
+        cloneset("version1")
+            .replacen(
+                "  selector:",
+                "  updateStrategy:\n    type: InPlaceIfPossible\n  selector:",
+                1,
+            )
+            .replace("openkruise/demo:1.10.2", image)
+    };
+    apply(&ns, &in_place("openkruise/demo:1.10.2"));
+    apply(&ns, ROLLOUT);
+    rollouts_e2e::wait_webhook_sees(&ns, ROLLOUT).await;
+    wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
+    wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+    let before = pod_images(&client, &ns).await;
+    assert_eq!(before.len(), 5);
+
+    apply(&ns, &in_place("openkruise/demo:1.10.3"));
+    let paused = "Rollout is in step(1/3), and you need manually confirm to enter the next step";
+    wait_row(
+        &ns,
+        "rollouts-cloneset",
+        "Progressing",
+        "1",
+        "StepPaused",
+        Some(paused),
+    )
+    .await;
+    let after = pod_images(&client, &ns).await;
+    let names = |pods: &[(String, String)]| pods.iter().map(|p| p.0.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&after),
+        names(&before),
+        "updated in place: no pod replaced"
+    );
+    let updated = after.iter().filter(|p| p.1.ends_with(":1.10.3")).count();
+    assert_eq!(updated, 1, "{after:?}");
+
+    approve(&ns, "rollouts-cloneset");
+    let paused = paused.replace("step(1/3)", "step(2/3)");
+    wait_row(
+        &ns,
+        "rollouts-cloneset",
+        "Progressing",
+        "2",
+        "StepPaused",
+        Some(&paused),
+    )
+    .await;
+    approve(&ns, "rollouts-cloneset");
+    wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+    let done = pod_images(&client, &ns).await;
+    assert_eq!(names(&done), names(&before), "still no pod replaced");
+    assert!(done.iter().all(|p| p.1.ends_with(":1.10.3")), "{done:?}");
+}
