@@ -456,3 +456,125 @@ async fn in_place_updates_keep_every_pod_and_change_only_the_released_ones() {
     assert_eq!(names(&done), names(&before), "still no pod replaced");
     assert!(done.iter().all(|p| p.1.ends_with(":1.10.3")), "{done:?}");
 }
+
+/// The CloneSet carries nothing of the release: no partition (OpenKruise shows 0), not paused,
+/// no release mark.
+async fn assert_given_back(client: &kube::Client, ns: &str) {
+    rollouts_e2e::wait_for("the CloneSet given back", STEP_DEADLINE, || async {
+        let cloneset = workload(
+            client,
+            ns,
+            "apps.kruise.io/v1alpha1",
+            "CloneSet",
+            "echoserver",
+        )
+        .await;
+        let strategy = &cloneset["spec"]["updateStrategy"];
+        let partitioned = strategy
+            .get("partition")
+            .is_some_and(|p| !p.is_null() && p.as_i64() != Some(0));
+        let marked = cloneset
+            .pointer("/metadata/annotations/rollouts.kruise.io~1in-progressing")
+            .is_some();
+        match (
+            partitioned,
+            strategy["paused"] == serde_json::json!(true),
+            marked,
+        ) {
+            (false, false, false) => Ok(()),
+            _ => Err(format!("{strategy} marked: {marked}")),
+        }
+    })
+    .await;
+}
+
+async fn release_v2_to_step_1(client: &kube::Client, ns: &str) {
+    apply(ns, &cloneset("version1"));
+    apply(ns, ROLLOUT);
+    rollouts_e2e::wait_webhook_sees(ns, ROLLOUT).await;
+    wait_row(ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+    apply(ns, &cloneset("version2"));
+    let paused = "Rollout is in step(1/3), and you need manually confirm to enter the next step";
+    wait_row(
+        ns,
+        "rollouts-cloneset",
+        "Progressing",
+        "1",
+        "StepPaused",
+        Some(paused),
+    )
+    .await;
+    wait_pods(
+        client,
+        ns,
+        "echoserver",
+        &[("version1", 4), ("version2", 1)],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn scaling_mid_release_keeps_the_step_share_then_disabling_gives_the_cloneset_back() {
+    let (client, ns) = release_namespace("cloneset-scale").await;
+    let ns = ns.name.clone();
+    release_v2_to_step_1(&client, &ns).await;
+
+    rollouts_e2e::cluster().kubectl(&[
+        "scale",
+        "-n",
+        &ns,
+        "clonesets.apps.kruise.io/echoserver",
+        "--replicas=10",
+    ]);
+    // Step 1 asks for 20%: of 10 pods, 2 on the new version.
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 8), ("version2", 2)],
+    )
+    .await;
+    let row = rollout_row(&ns, "rollouts-cloneset");
+    assert_eq!(row["CANARY_STEP"], "1", "{row:?}");
+
+    rollouts_e2e::cluster().kubectl(&[
+        "patch",
+        "rollout",
+        "rollouts-cloneset",
+        "-n",
+        &ns,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"disabled":true}}"#,
+    ]);
+    wait_row(
+        &ns,
+        "rollouts-cloneset",
+        "Disabled",
+        "",
+        "",
+        Some("Rollout is disabled"),
+    )
+    .await;
+    assert_given_back(&client, &ns).await;
+    // Given back, the CloneSet finishes the update under its own strategy.
+    wait_pods(&client, &ns, "echoserver", &[("version2", 10)]).await;
+}
+
+#[tokio::test]
+async fn deleting_the_rollout_mid_release_gives_the_cloneset_back() {
+    let (client, ns) = release_namespace("cloneset-delete").await;
+    let ns = ns.name.clone();
+    release_v2_to_step_1(&client, &ns).await;
+    rollouts_e2e::cluster().kubectl(&[
+        "delete",
+        "rollout",
+        "rollouts-cloneset",
+        "-n",
+        &ns,
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+    assert_given_back(&client, &ns).await;
+    wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
+}
