@@ -37,6 +37,8 @@ pub struct Stores {
     pub clone_sets: Option<Store<DynamicObject>>,
     /// Advanced StatefulSets, when OpenKruise's CRDs are installed.
     pub advanced_stateful_sets: Option<Store<DynamicObject>>,
+    /// Advanced DaemonSets, when OpenKruise's CRDs are installed.
+    pub advanced_daemon_sets: Option<Store<DynamicObject>>,
     /// HTTPRoutes, when the Gateway API CRDs are installed.
     pub http_routes: Option<Store<DynamicObject>>,
 }

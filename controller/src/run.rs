@@ -144,6 +144,12 @@ pub async fn run(
             Resource::ADVANCED_STATEFUL_SET,
             trim_kruise_workload,
         ),
+        optional_cache(
+            &client,
+            &config,
+            Resource::ADVANCED_DAEMON_SET,
+            trim_kruise_workload,
+        ),
     ])
     .await;
     let optional_store = |resource: Resource| {
@@ -168,6 +174,7 @@ pub async fn run(
             http_routes: optional_store(Resource::HTTP_ROUTE),
             clone_sets: optional_store(Resource::CLONE_SET),
             advanced_stateful_sets: optional_store(Resource::ADVANCED_STATEFUL_SET),
+            advanced_daemon_sets: optional_store(Resource::ADVANCED_DAEMON_SET),
         },
         recorder: Recorder::new(
             client,

@@ -79,6 +79,7 @@ fn context(api: &FakeApi) -> Arc<Context> {
             http_routes: None,
             clone_sets: None,
             advanced_stateful_sets: None,
+            advanced_daemon_sets: None,
         },
         recorder: Recorder::new(
             client,

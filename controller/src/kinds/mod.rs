@@ -2,14 +2,15 @@
 //! wakes, and how a Rollout's workload is read from the caches into its release (the pure
 //! implementations live in `rollouts_workload::release`). Adding a kind is one module here.
 
-pub mod cloneset;
 pub mod deployment;
+pub mod kruise;
 pub mod statefulset;
 
 use crate::context::Stores;
 use rollouts_api::v1beta1::Rollout;
+use rollouts_change::Resource;
 use rollouts_workload::WorkloadKind;
-use rollouts_workload::release::Release;
+use rollouts_workload::release::{PartitionedRelease, Release};
 
 /// The release of `rollout`'s workload as cached, `None` when the workload does not exist or no
 /// release serves its kind.
@@ -17,8 +18,24 @@ pub fn observe(stores: &Stores, rollout: &Rollout) -> Option<Box<dyn Release>> {
     match rollouts_workload::release::supported(rollout).ok()? {
         WorkloadKind::Deployment => deployment::observe(stores, rollout),
         WorkloadKind::StatefulSet => statefulset::observe(stores, rollout),
-        WorkloadKind::AdvancedStatefulSet => statefulset::observe_advanced(stores, rollout),
-        WorkloadKind::CloneSet => cloneset::observe(stores, rollout),
+        WorkloadKind::AdvancedStatefulSet => kruise::observe(
+            stores.advanced_stateful_sets.as_ref(),
+            Resource::ADVANCED_STATEFUL_SET,
+            rollout,
+            PartitionedRelease::statefulset_json,
+        ),
+        WorkloadKind::CloneSet => kruise::observe(
+            stores.clone_sets.as_ref(),
+            Resource::CLONE_SET,
+            rollout,
+            PartitionedRelease::cloneset_json,
+        ),
+        WorkloadKind::AdvancedDaemonSet => kruise::observe(
+            stores.advanced_daemon_sets.as_ref(),
+            Resource::ADVANCED_DAEMON_SET,
+            rollout,
+            PartitionedRelease::advanced_daemonset_json,
+        ),
         _ => None,
     }
 }

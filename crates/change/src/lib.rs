@@ -34,6 +34,9 @@ impl Resource {
     /// OpenKruise Advanced StatefulSet.
     pub const ADVANCED_STATEFUL_SET: Self =
         Self::new("apps.kruise.io/v1beta1", "StatefulSet", "statefulsets");
+    /// OpenKruise Advanced DaemonSet.
+    pub const ADVANCED_DAEMON_SET: Self =
+        Self::new("apps.kruise.io/v1alpha1", "DaemonSet", "daemonsets");
     /// core Service.
     pub const SERVICE: Self = Self::new("v1", "Service", "services");
     /// networking.k8s.io Ingress.

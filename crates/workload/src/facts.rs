@@ -261,3 +261,22 @@ pub fn cloneset(workload: &Value) -> WorkloadFacts {
         && facts.updated_ready >= facts.replicas;
     facts
 }
+
+/// Advanced DaemonSet released through its partition: one pod per scheduled node.
+pub fn advanced_daemonset(workload: &Value) -> WorkloadFacts {
+    let mut facts = common(workload);
+    let desired = count(workload, "/status/desiredNumberScheduled");
+    let update = revision_suffix(text(workload, "/status/daemonSetHash"));
+    facts.replicas = desired;
+    facts.canary_revision = update.to_string();
+    facts.pod_template_hash = update.to_string();
+    facts.updated = count(workload, "/status/updatedNumberScheduled");
+    let not_ready = (desired - count(workload, "/status/numberReady")).max(0);
+    facts.updated_ready = (facts.updated - not_ready).max(0);
+    let partition = int(workload, "/spec/updateStrategy/rollingUpdate/partition").unwrap_or(0);
+    let paused =
+        workload.pointer("/spec/updateStrategy/rollingUpdate/paused") == Some(&Value::Bool(true));
+    facts.released = !facts.in_progressing && partition == 0 && !paused;
+    facts.promoted = facts.generation_observed && facts.updated >= desired && not_ready == 0;
+    facts
+}

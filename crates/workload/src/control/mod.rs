@@ -3,11 +3,13 @@
 
 mod canary;
 mod cloneset;
+mod daemonset;
 mod partition_deployment;
 mod statefulset;
 
 pub use canary::{canary_deployment, canary_scale_patch, stable_release_patch};
 pub use cloneset::{cloneset_batch_patch, cloneset_release_patch};
+pub use daemonset::{advanced_daemonset_batch_patch, advanced_daemonset_release_patch};
 pub use partition_deployment::{
     MIN_READY_SECONDS_WHILE_DRIVEN, PROGRESS_DEADLINE_WHILE_DRIVEN, partition_batch_patch,
     partition_release_patch, resolve_int_or_percent,

@@ -29,7 +29,8 @@ pub fn supported(rollout: &Rollout) -> Result<WorkloadKind, String> {
                 kind @ (WorkloadKind::Deployment
                 | WorkloadKind::StatefulSet
                 | WorkloadKind::AdvancedStatefulSet
-                | WorkloadKind::CloneSet),
+                | WorkloadKind::CloneSet
+                | WorkloadKind::AdvancedDaemonSet),
             ),
             _,
         ) => Ok(kind),

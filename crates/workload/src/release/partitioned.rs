@@ -1,7 +1,8 @@
 //! Kinds released through a partition (the number or share of pods kept on the old version),
 //! which their own controller honours: StatefulSets and Advanced StatefulSets
 //! (`rollingUpdate.partition`, highest ordinals first) and CloneSets
-//! (`updateStrategy.partition`). One release serves them all; each kind is a [`PartitionKind`]:
+//! (`updateStrategy.partition`), Advanced DaemonSets (`rollingUpdate.partition`, in nodes).
+//! One release serves them all; each kind is a [`PartitionKind`]:
 //! how its facts are read and its partition is written and removed.
 
 use super::common::{key_of, label_effect, match_labels, to_json};
@@ -9,8 +10,8 @@ use super::contract::Release;
 use crate::WorkloadKind;
 use crate::batch::planned_replicas;
 use crate::control::{
-    cloneset_batch_patch, cloneset_release_patch, statefulset_batch_patch,
-    statefulset_release_patch,
+    advanced_daemonset_batch_patch, advanced_daemonset_release_patch, cloneset_batch_patch,
+    cloneset_release_patch, statefulset_batch_patch, statefulset_release_patch,
 };
 use crate::facts::{self, WorkloadFacts, spec_replicas};
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -54,6 +55,15 @@ const CLONE_SET: PartitionKind = PartitionKind {
     revision_key: keys::POD_TEMPLATE_HASH,
 };
 
+const ADVANCED_DAEMON_SET: PartitionKind = PartitionKind {
+    kind: WorkloadKind::AdvancedDaemonSet,
+    name: "DaemonSet",
+    facts: facts::advanced_daemonset,
+    batch: advanced_daemonset_batch_patch,
+    finish: advanced_daemonset_release_patch,
+    revision_key: keys::POD_TEMPLATE_HASH,
+};
+
 /// A workload released through its partition.
 pub struct PartitionedRelease {
     key: ObjectKey,
@@ -87,6 +97,11 @@ impl PartitionedRelease {
             false => Resource::STATEFUL_SET,
         };
         Self::of(&STATEFUL_SET, resource, object)
+    }
+
+    /// An Advanced DaemonSet as JSON.
+    pub fn advanced_daemonset_json(object: Value) -> Self {
+        Self::of(&ADVANCED_DAEMON_SET, Resource::ADVANCED_DAEMON_SET, object)
     }
 
     /// A CloneSet as JSON.
