@@ -131,9 +131,49 @@ pub async fn undo(conn: &Connection, name: &str) -> Result<String, CliError> {
                 .await
                 .map_err(fail("roll back the StatefulSet"))?;
         }
+        ("apps.kruise.io", kind @ ("CloneSet" | "StatefulSet")) => {
+            // A CloneSet's status names revisions by their hash, an Advanced StatefulSet's by
+            // the ControllerRevision's full name.
+            let revision_name = match kind {
+                "CloneSet" => format!("{}-{stable}", workload.name),
+                _ => stable.clone(),
+            };
+            let revisions: Api<ControllerRevision> =
+                Api::namespaced(conn.client.clone(), &conn.namespace);
+            let revision = revisions
+                .get(&revision_name)
+                .await
+                .map_err(fail("read the stable ControllerRevision"))?;
+            let template = stored_template(&revision.data.0).ok_or_else(|| {
+                CliError::Refused(format!(
+                    "ControllerRevision {revision_name} holds no pod template"
+                ))
+            })?;
+            let (group, version) = workload
+                .api_version
+                .rsplit_once('/')
+                .unwrap_or(("", &workload.api_version));
+            let resource = kube::api::ApiResource {
+                group: group.into(),
+                version: version.into(),
+                api_version: workload.api_version.clone(),
+                kind: kind.into(),
+                plural: format!("{}s", kind.to_lowercase()),
+            };
+            let api: Api<kube::api::DynamicObject> =
+                Api::namespaced_with(conn.client.clone(), &conn.namespace, &resource);
+            // Custom resources take no strategic merge patch: the template is replaced whole.
+            let patch: json_patch::Patch = serde_json::from_value(json!([
+                {"op": "replace", "path": "/spec/template", "value": template}
+            ]))
+            .map_err(|e| CliError::Refused(format!("cannot build the patch: {e}")))?;
+            api.patch(&workload.name, &params(), &Patch::Json::<()>(patch))
+                .await
+                .map_err(fail("roll back the workload"))?;
+        }
         (_, kind) => {
             return Err(CliError::Refused(format!(
-                "undo supports Deployments and StatefulSets, not {kind}"
+                "undo supports Deployments, StatefulSets, CloneSets and Advanced StatefulSets, not {kind}"
             )));
         }
     }
@@ -143,4 +183,31 @@ pub async fn undo(conn: &Connection, name: &str) -> Result<String, CliError> {
         workload.kind,
         workload.name
     ))
+}
+
+/// The pod template a workload's ControllerRevision stores (as the strategic merge patch
+/// `{"spec": {"template": {..., "$patch": "replace"}}}`), without the patch directive.
+fn stored_template(data: &serde_json::Value) -> Option<serde_json::Value> {
+    let mut template = data.pointer("/spec/template")?.clone();
+    template.as_object_mut()?.remove("$patch");
+    Some(template)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored_template;
+    use serde_json::json;
+
+    #[test]
+    fn the_stored_template_loses_only_the_patch_directive() {
+        let data = json!({"spec": {"template": {"$patch": "replace",
+            "metadata": {"labels": {"app": "echo"}},
+            "spec": {"containers": [{"name": "echo", "image": "demo:1"}]}}}});
+        assert_eq!(
+            stored_template(&data),
+            Some(json!({"metadata": {"labels": {"app": "echo"}},
+                "spec": {"containers": [{"name": "echo", "image": "demo:1"}]}}))
+        );
+        assert_eq!(stored_template(&json!({"spec": {}})), None);
+    }
 }

@@ -31,6 +31,15 @@ pub fn echoserver(version: &str, replicas: u32) -> String {
         .replace("replicas: 5", &format!("replicas: {replicas}"))
 }
 
+/// The example echoserver (its Service included) as an OpenKruise CloneSet.
+pub fn echoserver_cloneset(version: &str, replicas: u32) -> String {
+    const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment";
+    const CLONESET: &str = "apiVersion: apps.kruise.io/v1alpha1\nkind: CloneSet";
+    let yaml = echoserver(version, replicas);
+    assert!(yaml.contains(DEPLOYMENT), "the example still starts so");
+    yaml.replacen(DEPLOYMENT, CLONESET, 1)
+}
+
 /// A namespace that this process's webhook and controller serve.
 pub async fn release_namespace(prefix: &str) -> (kube::Client, TestNamespace) {
     let hook = webhook();

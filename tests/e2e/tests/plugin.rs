@@ -145,6 +145,48 @@ async fn undo_rolls_the_workload_back_to_its_stable_revision() {
 }
 
 #[tokio::test]
+async fn undo_rolls_a_cloneset_back_to_its_stable_revision() {
+    let (client, ns) = release_namespace("undo-cloneset").await;
+    let ns = ns.name.clone();
+    let rollout = manual_rollout()
+        .replace("apiVersion: apps/v1", "apiVersion: apps.kruise.io/v1alpha1")
+        .replace("kind: Deployment", "kind: CloneSet");
+    apply(&ns, &echoserver_cloneset("version1", 5));
+    apply(&ns, &rollout);
+    wait_webhook_sees(&ns, &rollout).await;
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    apply(&ns, &echoserver_cloneset("version2", 5));
+    let manual = "Rollout is in step(1/3), and you need manually confirm to enter the next step";
+    wait_row(&ns, NAME, "Progressing", "1", "StepPaused", Some(manual)).await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 4), ("version2", 1)],
+    )
+    .await;
+
+    let (code, out, err) = plugin(&["rollout", "undo", "rollouts/rollouts-demo", "-n", &ns]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(
+            "rollout.rollouts.kruise.io/rollouts-demo: CloneSet echoserver rolled back to its stable revision"
+        ),
+        "{out}"
+    );
+    wait_row(
+        &ns,
+        NAME,
+        "Healthy",
+        "3",
+        "Completed",
+        Some("Rollout progressing has been cancelled"),
+    )
+    .await;
+    wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
+}
+
+#[tokio::test]
 async fn kubectl_finds_the_plugin_and_errors_are_one_line() {
     let (_client, ns) = release_namespace("pluginerr").await;
     let ns = ns.name.clone();

@@ -25,18 +25,9 @@ spec:
       - replicas: 100%
 "#;
 
-/// The example echoserver (its Service included) as a CloneSet at `version`.
 fn cloneset(version: &str) -> String {
-    let yaml = echoserver(version, 5);
-    assert!(
-        yaml.contains(DEPLOYMENT_HEAD),
-        "the example still starts so"
-    );
-    yaml.replacen(DEPLOYMENT_HEAD, CLONESET_HEAD, 1)
+    echoserver_cloneset(version, 5)
 }
-
-const DEPLOYMENT_HEAD: &str = "apiVersion: apps/v1\nkind: Deployment";
-const CLONESET_HEAD: &str = "apiVersion: apps.kruise.io/v1alpha1\nkind: CloneSet";
 
 async fn partition(client: &kube::Client, ns: &str) -> serde_json::Value {
     let cloneset = workload(
