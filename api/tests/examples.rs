@@ -101,6 +101,37 @@ fn examples_are_echoserver_its_ingresses_and_one_rollout_per_use_case() {
 }
 
 #[test]
+fn the_cloneset_example_is_the_same_application_released_by_its_own_rollout() {
+    let cloneset = &example("cloneset.yaml")[0];
+    assert_eq!(
+        kinds_and_names(&example("cloneset.yaml")),
+        [("CloneSet".to_string(), "echoserver".to_string())]
+    );
+    let deployment = &example("echoserver.yaml")[0];
+    for field in ["replicas", "selector", "template"] {
+        assert_eq!(
+            cloneset["spec"][field], deployment["spec"][field],
+            "spec.{field}"
+        );
+    }
+    let rollout = &example("rollout-cloneset.yaml")[0];
+    assert_eq!(rollout["metadata"]["name"], "rollouts-demo");
+    assert_eq!(
+        rollout["spec"]["workloadRef"],
+        json!({"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet", "name": "echoserver"})
+    );
+    let v1 = serde_json::to_string(&example("cloneset.yaml")).unwrap();
+    let expected = v1
+        .replace("demo:1.10.2", "demo:1.10.3")
+        .replace(r#""value":"version1""#, r#""value":"version2""#);
+    assert_eq!(
+        serde_json::to_string(&example("cloneset-v2.yaml")).unwrap(),
+        expected,
+        "version 2 changes only the image tag and NODE_NAME"
+    );
+}
+
+#[test]
 fn example_v2_changes_only_the_image_tag_and_node_name() {
     let v1 = serde_json::to_string(&example("echoserver.yaml")).unwrap();
     let expected = v1

@@ -2,11 +2,12 @@
 # Usage: tests/local/demo.sh   (or `make demo`)
 # Plays the walkthrough of docs/getting-started.md end to end on the local control plane, with
 # the sample application of examples/echoserver/: `make up` (builds what is missing, starts the
-# cluster, the webhook and the controller), then four stages, each in a fresh namespace:
-#   1/4 canary release with traffic (rollout-canary.yaml + Nginx Ingress)
-#   2/4 A/B testing (rollout-ab.yaml + Nginx Ingress)
-#   3/4 phased release without Ingress (rollout-partition.yaml)
-#   4/4 rollback in the middle of a canary release
+# cluster, the webhook and the controller), then five stages, each in a fresh namespace:
+#   1/5 canary release with traffic (rollout-canary.yaml + Nginx Ingress)
+#   2/5 A/B testing (rollout-ab.yaml + Nginx Ingress)
+#   3/5 phased release without Ingress (rollout-partition.yaml)
+#   4/5 rollback in the middle of a canary release
+#   5/5 phased release of an OpenKruise CloneSet (rollout-cloneset.yaml)
 # Every command is printed (`$ ...`) before it runs, followed by its real output. Every wait is
 # bounded; a stage that does not reach what the walkthrough says stops the script with exit 1 and
 # the last observations. The cluster and the namespaces are left running (`make down` stops it).
@@ -313,7 +314,7 @@ MANUAL_1='Rollout is in step(1/3), and you need manually confirm to enter the ne
 # ---------------------------------------------------------------------------------------------
 # Start
 
-for f in echoserver.yaml echoserver-v2.yaml echoserver-ingress-nginx.yaml rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml; do
+for f in echoserver.yaml echoserver-v2.yaml echoserver-ingress-nginx.yaml cloneset.yaml cloneset-v2.yaml rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml rollout-cloneset.yaml; do
   [[ -f "$EXAMPLES/$f" ]] || { echo "ERROR: example file $EXAMPLES/$f not found: is this a complete checkout?" >&2; exit 1; }
 done
 
@@ -339,8 +340,9 @@ run kubectl get nodes
 # The examples are applied from copies, with the Rollouts' 60 s pauses shortened.
 FILES="$(dirname "$KUBECONFIG")/demo"
 mkdir -p "$FILES"
-cp "$EXAMPLES/echoserver.yaml" "$EXAMPLES/echoserver-v2.yaml" "$EXAMPLES/echoserver-ingress-nginx.yaml" "$FILES/"
-for f in rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml; do
+cp "$EXAMPLES/echoserver.yaml" "$EXAMPLES/echoserver-v2.yaml" "$EXAMPLES/echoserver-ingress-nginx.yaml" \
+  "$EXAMPLES/cloneset.yaml" "$EXAMPLES/cloneset-v2.yaml" "$FILES/"
+for f in rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml rollout-cloneset.yaml; do
   sed "s/duration: 60/duration: $PAUSE/" "$EXAMPLES/$f" > "$FILES/$f"
 done
 heading "The example files (examples/echoserver/)"
@@ -352,7 +354,7 @@ note "there is no ingress controller and no real container here: KWOK makes pods
 note "so instead of curl answers the demo shows the Ingress and Service objects an ingress controller reads"
 
 # ---------------------------------------------------------------------------------------------
-heading '1/4 Canary release with traffic (examples/echoserver/rollout-canary.yaml)'
+heading '1/5 Canary release with traffic (examples/echoserver/rollout-canary.yaml)'
 T=$SECONDS
 NS=demo-canary
 fresh_namespace "$NS"
@@ -373,7 +375,7 @@ show_traffic_cleaned "$NS" version2
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '2/4 A/B testing (examples/echoserver/rollout-ab.yaml)'
+heading '2/5 A/B testing (examples/echoserver/rollout-ab.yaml)'
 T=$SECONDS
 NS=demo-ab
 fresh_namespace "$NS"
@@ -391,7 +393,7 @@ show_traffic_cleaned "$NS" version2
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '3/4 Phased release without Ingress (examples/echoserver/rollout-partition.yaml, rolling-style: partition)'
+heading '3/5 Phased release without Ingress (examples/echoserver/rollout-partition.yaml, rolling-style: partition)'
 T=$SECONDS
 NS=demo-partition
 fresh_namespace "$NS"
@@ -407,7 +409,7 @@ count_pods "$NS"
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '4/4 Rollback in the middle of a release (re-apply examples/echoserver/echoserver.yaml)'
+heading '4/5 Rollback in the middle of a release (re-apply examples/echoserver/echoserver.yaml)'
 T=$SECONDS
 NS=demo-rollback
 fresh_namespace "$NS"
@@ -424,8 +426,32 @@ count_pods "$NS"
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
+heading '5/5 Phased release of an OpenKruise CloneSet (examples/echoserver/cloneset.yaml, rollout-cloneset.yaml)'
+T=$SECONDS
+NS=demo-cloneset
+fresh_namespace "$NS"
+run kubectl apply -n "$NS" -f cloneset.yaml
+wait_pods "$NS" "version1=5"
+run kubectl apply -n "$NS" -f rollout-cloneset.yaml
+wait_rollout "$NS" Healthy "" "" ""
+run kubectl get rollout -n "$NS"
+wait_webhook_cache "$NS" rollout-cloneset.yaml
+note "trigger a release: the CloneSet's image demo:1.10.2 -> demo:1.10.3 and NODE_NAME version1 -> version2"
+run kubectl apply -n "$NS" -f cloneset-v2.yaml
+wait_rollout "$NS" Progressing 1 StepPaused "$MANUAL_1"
+wait_pods "$NS" "version1=4 version2=1"
+note "step 1: the CloneSet keeps 80% of its pods on the old version (updateStrategy.partition)"
+run kubectl get clonesets.apps.kruise.io echoserver -n "$NS" -o \
+  'custom-columns=NAME:.metadata.name,REPLICAS:.spec.replicas,UPDATED:.status.updatedReplicas,PARTITION:.spec.updateStrategy.partition'
+count_pods "$NS"
+approve_and_watch "$NS"
+wait_pods "$NS" "version2=5"
+count_pods "$NS"
+stage_done "$T"
+
+# ---------------------------------------------------------------------------------------------
 heading "Done: the walkthrough played end to end in $(( SECONDS - T0 ))s"
-note "the cluster keeps running, with the namespaces demo-canary, demo-ab, demo-partition and demo-rollback"
+note "the cluster keeps running, with the namespaces demo-canary, demo-ab, demo-partition, demo-rollback and demo-cloneset"
 note "to reach it:"
 echo "$EXPORTS"
 note "to stop it:"
