@@ -70,7 +70,7 @@ async fn versions_by_ordinal(client: &kube::Client, ns: &str) -> Vec<String> {
             Some(pod) => serde_json::to_string(&pod.spec)
                 .ok()
                 .and_then(|s| {
-                    ["version1", "version2"]
+                    ["version1", "version2", "version3"]
                         .into_iter()
                         .find(|v| s.contains(v))
                         .map(String::from)
@@ -167,4 +167,76 @@ async fn partition_release(api_version: &str) {
         annotations.is_none_or(|a| a.get("rollouts.kruise.io/in-progressing").is_none()),
         "{annotations:?}"
     );
+}
+
+#[tokio::test]
+async fn statefulset_newer_version_mid_release_restarts_at_step_one() {
+    continuous_release("apps/v1").await;
+}
+
+#[tokio::test]
+async fn advanced_statefulset_newer_version_mid_release_restarts_at_step_one() {
+    continuous_release("apps.kruise.io/v1beta1").await;
+}
+
+/// v2 released to step 2 (ordinals 2 and 3), then v3: the release starts again at step 1 with
+/// the highest ordinal on v3; the ordinals below the partition keep whatever they run.
+async fn continuous_release(api_version: &str) {
+    let (client, ns) = release_namespace("sts-v3").await;
+    let ns = ns.name.clone();
+    apply(&ns, &statefulset(api_version, "version1"));
+    let rollout = rollout(api_version);
+    apply(&ns, &rollout);
+    rollouts_e2e::wait_webhook_sees(&ns, &rollout).await;
+    wait_row(&ns, "rollouts-sts", "Healthy", "3", "Completed", None).await;
+    let paused_at = |step: u32| {
+        let ns = ns.clone();
+        async move {
+            let message = format!(
+                "Rollout is in step({step}/3), and you need manually confirm to enter the next step"
+            );
+            wait_row(
+                &ns,
+                "rollouts-sts",
+                "Progressing",
+                &step.to_string(),
+                "StepPaused",
+                Some(&message),
+            )
+            .await;
+        }
+    };
+    let ordinals = |expected: [&'static str; 4]| {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move {
+            rollouts_e2e::wait_for(
+                &format!("pods by ordinal {expected:?}"),
+                STEP_DEADLINE,
+                || async {
+                    let seen = versions_by_ordinal(&client, &ns).await;
+                    match seen == expected {
+                        true => Ok(()),
+                        false => Err(format!("{seen:?}")),
+                    }
+                },
+            )
+            .await;
+        }
+    };
+
+    apply(&ns, &statefulset(api_version, "version2"));
+    paused_at(1).await;
+    approve(&ns, "rollouts-sts");
+    paused_at(2).await;
+    ordinals(["version1", "version1", "version2", "version2"]).await;
+
+    apply(&ns, &statefulset(api_version, "version3"));
+    paused_at(1).await;
+    ordinals(["version1", "version1", "version2", "version3"]).await;
+    approve(&ns, "rollouts-sts");
+    paused_at(2).await;
+    ordinals(["version1", "version1", "version3", "version3"]).await;
+    approve(&ns, "rollouts-sts");
+    wait_row(&ns, "rollouts-sts", "Healthy", "3", "Completed", None).await;
+    ordinals(["version3", "version3", "version3", "version3"]).await;
 }
