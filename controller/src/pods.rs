@@ -1,18 +1,26 @@
-//! Which new-version pods are not Ready and why, for the step-deadline message. Listed from the
-//! API only when the step machine says a step is overdue, so a healthy release never lists pods.
+//! New-version pods read from the API (pods are not watched): which are not Ready and why, for
+//! the step-deadline message (listed only when a step is overdue), and their batch labels
+//! (listed only while a release runs on a workload with a `rollout-id` label).
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
+use rollouts_api::keys;
+use rollouts_workload::labels::PodLabels;
 use rollouts_workload::release::Release;
 
 /// At most this many pods are named in a message.
 const NAMED: usize = 5;
 
-/// `name (reason)` for each new-version pod of `release` that is not Ready.
-pub async fn not_ready_pods(client: &kube::Client, release: &dyn Release) -> Vec<String> {
+/// The new-version pods of `release` (not being deleted), listed from the API; `None` when the
+/// revision is not known yet or the list fails (`what` names the purpose in the log).
+async fn list_new_pods(
+    client: &kube::Client,
+    release: &dyn Release,
+    what: &str,
+) -> Option<Vec<Pod>> {
     let revision = &release.facts().pod_template_hash;
     if revision.is_empty() {
-        return Vec::new();
+        return None;
     }
     let mut selector: Vec<String> = release
         .pod_selector()
@@ -21,20 +29,57 @@ pub async fn not_ready_pods(client: &kube::Client, release: &dyn Release) -> Vec
         .collect();
     selector.push(format!("{}={revision}", release.revision_key()));
     let api: Api<Pod> = Api::namespaced(client.clone(), &release.object().namespace);
-    let pods = match api
+    match api
         .list(&ListParams::default().labels(&selector.join(",")))
         .await
     {
-        Ok(pods) => pods.items,
+        Ok(pods) => Some(
+            pods.items
+                .into_iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .collect(),
+        ),
         Err(error) => {
-            tracing::warn!(%error, "could not list pods for the deadline message");
-            return Vec::new();
+            tracing::warn!(%error, "could not list pods for {what}");
+            None
         }
-    };
-    pods.iter()
+    }
+}
+
+/// `name (reason)` for each new-version pod of `release` that is not Ready.
+pub async fn not_ready_pods(client: &kube::Client, release: &dyn Release) -> Vec<String> {
+    list_new_pods(client, release, "the deadline message")
+        .await
+        .unwrap_or_default()
+        .iter()
         .filter_map(describe_not_ready)
         .take(NAMED)
         .collect()
+}
+
+/// The new-version pods of `release` with their batch labels, while a release runs on a
+/// workload with a `rollout-id` label; `None` otherwise, so that other releases list no pods.
+pub async fn labelled_new_pods(
+    client: &kube::Client,
+    release: &dyn Release,
+) -> Option<Vec<PodLabels>> {
+    let facts = release.facts();
+    if facts.rollout_id.is_empty() || !facts.in_progressing {
+        return None;
+    }
+    let pods = list_new_pods(client, release, "their batch labels").await?;
+    Some(
+        pods.into_iter()
+            .map(|pod| {
+                let labels = pod.metadata.labels.unwrap_or_default();
+                PodLabels {
+                    name: pod.metadata.name.unwrap_or_default(),
+                    rollout_id: labels.get(keys::ROLLOUT_ID).cloned(),
+                    batch_id: labels.get(keys::ROLLOUT_BATCH_ID).cloned(),
+                }
+            })
+            .collect(),
+    )
 }
 
 /// `Some("name (reason)")` for a pod that is not Ready.

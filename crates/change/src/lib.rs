@@ -37,6 +37,8 @@ impl Resource {
     /// OpenKruise Advanced DaemonSet.
     pub const ADVANCED_DAEMON_SET: Self =
         Self::new("apps.kruise.io/v1alpha1", "DaemonSet", "daemonsets");
+    /// core Pod.
+    pub const POD: Self = Self::new("v1", "Pod", "pods");
     /// core Service.
     pub const SERVICE: Self = Self::new("v1", "Service", "services");
     /// networking.k8s.io Ingress.

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod control;
 pub mod facts;
 pub mod hash;
+pub mod labels;
 pub mod matching;
 pub mod mutation;
 pub mod release;

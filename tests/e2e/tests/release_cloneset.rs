@@ -569,3 +569,100 @@ async fn deleting_the_rollout_mid_release_gives_the_cloneset_back() {
     assert_given_back(&client, &ns).await;
     wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
 }
+
+/// Pods per `rollout-batch-id` among those labelled with `rollout_id`.
+async fn pods_per_batch(
+    client: &kube::Client,
+    ns: &str,
+    rollout_id: &str,
+) -> std::collections::BTreeMap<String, usize> {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), ns);
+    let selector = format!("app=echoserver,rollouts.kruise.io/rollout-id={rollout_id}");
+    let list = pods
+        .list(&kube::api::ListParams::default().labels(&selector))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    let mut counts = std::collections::BTreeMap::new();
+    for pod in list
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+    {
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        let batch = labels
+            .get("rollouts.kruise.io/rollout-batch-id")
+            .cloned()
+            .unwrap_or_default();
+        *counts.entry(batch).or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn wait_batches(client: &kube::Client, ns: &str, expected: &[(&str, usize)]) {
+    let want: std::collections::BTreeMap<String, usize> =
+        expected.iter().map(|(b, n)| (b.to_string(), *n)).collect();
+    rollouts_e2e::wait_for(
+        &format!("pods per batch {want:?}"),
+        STEP_DEADLINE,
+        || async {
+            let seen = pods_per_batch(client, ns, "1").await;
+            match seen == want {
+                true => Ok(()),
+                false => Err(format!("{seen:?}")),
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn pods_carry_the_rollout_id_and_the_batch_that_released_them() {
+    let (client, ns) = release_namespace("cloneset-batch").await;
+    let ns = ns.name.clone();
+    let labelled = |version: &str| {
+        cloneset(version).replacen(
+            "  labels:\n    app: echoserver\n",
+            "  labels:\n    app: echoserver\n    rollouts.kruise.io/rollout-id: \"1\"\n",
+            1,
+        )
+    };
+    assert!(labelled("version1").contains("rollout-id"));
+    apply(&ns, &labelled("version1"));
+    apply(&ns, ROLLOUT);
+    rollouts_e2e::wait_webhook_sees(&ns, ROLLOUT).await;
+    wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+    assert!(
+        pods_per_batch(&client, &ns, "1").await.is_empty(),
+        "no release, no labels"
+    );
+
+    apply(&ns, &labelled("version2"));
+    let manual = |i: u32| {
+        format!("Rollout is in step({i}/3), and you need manually confirm to enter the next step")
+    };
+    wait_row(
+        &ns,
+        "rollouts-cloneset",
+        "Progressing",
+        "1",
+        "StepPaused",
+        Some(&manual(1)),
+    )
+    .await;
+    wait_batches(&client, &ns, &[("1", 1)]).await;
+    approve(&ns, "rollouts-cloneset");
+    wait_row(
+        &ns,
+        "rollouts-cloneset",
+        "Progressing",
+        "2",
+        "StepPaused",
+        Some(&manual(2)),
+    )
+    .await;
+    wait_batches(&client, &ns, &[("1", 1), ("2", 2)]).await;
+    approve(&ns, "rollouts-cloneset");
+    wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+    wait_batches(&client, &ns, &[("1", 1), ("2", 2), ("3", 2)]).await;
+}

@@ -2,6 +2,7 @@
 //! and the concrete effects that get there ([`decide`]). Pure: the controller reads its caches,
 //! calls [`decide`], applies the effects in order, writes the status, then records the Events.
 
+mod batch_labels;
 mod conditions;
 mod model;
 mod phase;

@@ -6,6 +6,7 @@ use rollouts_api::keys;
 use rollouts_api::v1beta1::{Rollout, RolloutStatus};
 use rollouts_change::{Effect, ObjectKey, Resource};
 use rollouts_traffic::objects::TrafficObjects;
+use rollouts_workload::labels::PodLabels;
 use rollouts_workload::release::Release;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
@@ -26,6 +27,9 @@ pub struct Snapshot<'a> {
     /// New-version pods that are not Ready, as `name (reason)`, for the deadline message (the
     /// controller lists them only when [`crate::machine::step_overdue`] says so).
     pub not_ready_pods: &'a [String],
+    /// The new-version pods with their batch labels, listed only while a release runs on a
+    /// workload with a `rollout-id` label (`None` when not listed).
+    pub new_pods: Option<&'a [PodLabels]>,
 }
 
 impl Snapshot<'_> {

@@ -1,6 +1,7 @@
 //! Normal rolling: the states of one step (upgrade, traffic, pause, approval), step jumps by a
 //! patched `nextStepIndex`, plan changes while progressing, and the step deadline.
 
+use super::batch_labels::{label_batches, labelling};
 use super::conditions::{condition, messages, remove_condition, set_condition};
 use super::model::{Decision, Event, Snapshot};
 use super::stages::{TEARDOWN, run_stages};
@@ -14,6 +15,7 @@ use rollouts_api::keys;
 use rollouts_api::v1beta1::{CanaryStatus, CanaryStep};
 use rollouts_traffic::StepTraffic;
 use rollouts_traffic::objects::Revisions;
+use rollouts_workload::labels::labelled_pods;
 use rollouts_workload::release::Release;
 use std::time::Duration;
 
@@ -86,6 +88,15 @@ pub(super) fn run(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
     if !batched {
         keep_batch_applied(release, plan, &canary, d);
     }
+    let planned = || {
+        let mut planned: Vec<i32> = Vec::new();
+        for step in &plan[..index_of(&canary, total) as usize] {
+            let so_far = planned.last().copied().unwrap_or(0);
+            planned.push(release.planned(&step_replicas(step)).max(so_far));
+        }
+        planned
+    };
+    label_batches(s, release, &canary, planned, d);
     d.status.canary_status = Some(canary);
 }
 
@@ -163,7 +174,9 @@ fn advance_state(
                 updated: workload.updated,
                 updated_ready: workload.updated_ready,
                 failure_threshold: failure_threshold(s),
-                labelled: None,
+                labelled: labelling(s, release)
+                    .filter(|(_, pods)| !pods.is_empty())
+                    .map(|(id, pods)| (labelled_pods(pods, id), planned)),
             };
             if !is_batch_ready(&progress) {
                 let deadline = s.deadline_seconds();

@@ -365,6 +365,7 @@ impl Sim {
             now: self.now,
             default_deadline_seconds: self.deadline,
             not_ready_pods: &self.not_ready,
+            new_pods: None,
         })
     }
 
