@@ -666,3 +666,24 @@ async fn pods_carry_the_rollout_id_and_the_batch_that_released_them() {
     wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
     wait_batches(&client, &ns, &[("1", 1), ("2", 2), ("3", 2)]).await;
 }
+
+#[tokio::test]
+async fn a_patched_next_step_index_jumps_from_step_one_to_the_last_step() {
+    let (client, ns) = release_namespace("cloneset-jump").await;
+    let ns = ns.name.clone();
+    release_v2_to_step_1(&client, &ns).await;
+    rollouts_e2e::cluster().kubectl(&[
+        "patch",
+        "rollout",
+        "rollouts-cloneset",
+        "-n",
+        &ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"canaryStatus":{"nextStepIndex":3}}}"#,
+    ]);
+    wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+    wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
+    assert_given_back(&client, &ns).await;
+}
