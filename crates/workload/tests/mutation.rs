@@ -487,3 +487,53 @@ fn removal_of_the_marks_is_admitted_only_while_the_rollout_ends_its_release() {
         assert_eq!(out.is_none(), admitted, "{reason}");
     }
 }
+
+/// What a GitOps tool or another owner often changes besides the template: labels and
+/// annotations (its own tracking marks). Only a template change is a release.
+fn with_owner_marks(mut object: Value) -> Value {
+    object["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "kubevela"});
+    object["metadata"]["annotations"] = json!({"argocd.argoproj.io/tracking-id": "shop:apps/x"});
+    object
+}
+
+#[test]
+fn label_and_annotation_only_updates_pass_for_every_kind() {
+    let rollout = rollout(false, false);
+    let cases: [(&str, Value, fn(&Value, &Value, &Rollout) -> Option<Value>); 5] = [
+        ("CloneSet", cloneset("v1", 5, 5), freeze_cloneset),
+        ("StatefulSet", statefulset("v1", None), freeze_statefulset),
+        (
+            "Advanced StatefulSet",
+            {
+                let mut s = statefulset("v1", None);
+                s["apiVersion"] = json!("apps.kruise.io/v1beta1");
+                s
+            },
+            freeze_statefulset,
+        ),
+        (
+            "Advanced DaemonSet",
+            daemonset(
+                "apps.kruise.io/v1alpha1",
+                "v1",
+                json!({"type": "RollingUpdate"}),
+            ),
+            freeze_advanced_daemonset,
+        ),
+        (
+            "DaemonSet",
+            daemonset("apps/v1", "v1", json!({"type": "RollingUpdate"})),
+            freeze_native_daemonset,
+        ),
+    ];
+    for (kind, old, freeze) in cases {
+        let new = with_owner_marks(old.clone());
+        assert_eq!(freeze(&old, &new, &rollout), None, "{kind}: metadata only");
+        let mut image = new.clone();
+        image["spec"]["template"]["spec"]["containers"][0]["image"] = json!("v2");
+        assert!(
+            freeze(&old, &image, &rollout).is_some(),
+            "{kind}: with a new image"
+        );
+    }
+}
