@@ -496,10 +496,13 @@ fn with_owner_marks(mut object: Value) -> Value {
     object
 }
 
+/// How one kind is frozen.
+type Freeze = fn(&Value, &Value, &Rollout) -> Option<Value>;
+
 #[test]
 fn label_and_annotation_only_updates_pass_for_every_kind() {
     let rollout = rollout(false, false);
-    let cases: [(&str, Value, fn(&Value, &Value, &Rollout) -> Option<Value>); 5] = [
+    let cases: [(&str, Value, Freeze); 5] = [
         ("CloneSet", cloneset("v1", 5, 5), freeze_cloneset),
         ("StatefulSet", statefulset("v1", None), freeze_statefulset),
         (
