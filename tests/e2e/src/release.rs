@@ -142,6 +142,35 @@ pub async fn wait_row(
     .await;
 }
 
+/// Waits until Rollout `name` pauses at `step` of `total` for a manual approval.
+pub async fn wait_paused(ns: &str, name: &str, step: u32, total: u32) {
+    let message = format!(
+        "Rollout is in step({step}/{total}), and you need manually confirm to enter the next step"
+    );
+    wait_row(
+        ns,
+        name,
+        "Progressing",
+        &step.to_string(),
+        "StepPaused",
+        Some(&message),
+    )
+    .await;
+}
+
+/// A field of Rollout `name`'s JSON by a kubectl jsonpath (`.status.canaryStatus.stableRevision`).
+pub fn rollout_field(ns: &str, name: &str, path: &str) -> String {
+    cluster().kubectl(&[
+        "get",
+        "rollout",
+        name,
+        "-n",
+        ns,
+        "-o",
+        &format!("jsonpath={{{path}}}"),
+    ])
+}
+
 /// Approves the paused step the way upstream's CLI does: a status merge patch.
 pub fn approve(ns: &str, name: &str) {
     cluster().kubectl(&[

@@ -29,6 +29,11 @@ fn cloneset(version: &str) -> String {
     echoserver_cloneset(version, 5)
 }
 
+/// Waits until the CloneSet's Rollout pauses at `step` of 3 for approval.
+async fn paused_at(ns: &str, step: u32) {
+    wait_paused(ns, "rollouts-cloneset", step, 3).await;
+}
+
 async fn partition(client: &kube::Client, ns: &str) -> serde_json::Value {
     let cloneset = workload(
         client,
@@ -55,25 +60,7 @@ async fn cloneset_partition_release_in_three_approved_steps() {
     wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
 
     apply(&ns, &cloneset("version2"));
-    let manual = |i: u32| {
-        format!("Rollout is in step({i}/3), and you need manually confirm to enter the next step")
-    };
-    let paused_at = |i: u32| {
-        let message = manual(i);
-        let ns = ns.clone();
-        async move {
-            wait_row(
-                &ns,
-                "rollouts-cloneset",
-                "Progressing",
-                &i.to_string(),
-                "StepPaused",
-                Some(&message),
-            )
-            .await
-        }
-    };
-    paused_at(1).await;
+    paused_at(&ns, 1).await;
     wait_pods(
         &client,
         &ns,
@@ -93,7 +80,7 @@ async fn cloneset_partition_release_in_three_approved_steps() {
     .await;
 
     approve(&ns, "rollouts-cloneset");
-    paused_at(2).await;
+    paused_at(&ns, 2).await;
     wait_pods(
         &client,
         &ns,
@@ -153,15 +140,7 @@ spec:
 "#;
 
 fn status_field(ns: &str, path: &str) -> String {
-    rollouts_e2e::cluster().kubectl(&[
-        "get",
-        "rollout",
-        "rollouts-cloneset",
-        "-n",
-        ns,
-        "-o",
-        &format!("jsonpath={{{path}}}"),
-    ])
+    rollout_field(ns, "rollouts-cloneset", path)
 }
 
 #[tokio::test]
@@ -176,18 +155,7 @@ async fn cloneset_release_with_nginx_traffic_rolls_back_mid_release() {
     wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
 
     apply(&ns, &cloneset("version2"));
-    let manual = |i: u32| {
-        format!("Rollout is in step({i}/3), and you need manually confirm to enter the next step")
-    };
-    wait_row(
-        &ns,
-        "rollouts-cloneset",
-        "Progressing",
-        "1",
-        "StepPaused",
-        Some(&manual(1)),
-    )
-    .await;
+    paused_at(&ns, 1).await;
     wait_canary_annotations(
         &client,
         &ns,
@@ -225,15 +193,7 @@ async fn cloneset_release_with_nginx_traffic_rolls_back_mid_release() {
     );
 
     approve(&ns, "rollouts-cloneset");
-    wait_row(
-        &ns,
-        "rollouts-cloneset",
-        "Progressing",
-        "2",
-        "StepPaused",
-        Some(&manual(2)),
-    )
-    .await;
+    paused_at(&ns, 2).await;
     wait_pods(
         &client,
         &ns,
@@ -288,33 +248,11 @@ async fn a_newer_version_mid_release_restarts_the_cloneset_release_at_step_one()
     apply(&ns, ROLLOUT);
     rollouts_e2e::wait_webhook_sees(&ns, ROLLOUT).await;
     wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
-    let manual = |i: u32| {
-        format!("Rollout is in step({i}/3), and you need manually confirm to enter the next step")
-    };
-    let paused = |i: u32| ("Progressing", i.to_string(), "StepPaused", manual(i));
 
     apply(&ns, &cloneset("version2"));
-    let (phase, step, state, message) = paused(1);
-    wait_row(
-        &ns,
-        "rollouts-cloneset",
-        phase,
-        &step,
-        state,
-        Some(&message),
-    )
-    .await;
+    paused_at(&ns, 1).await;
     approve(&ns, "rollouts-cloneset");
-    let (phase, step, state, message) = paused(2);
-    wait_row(
-        &ns,
-        "rollouts-cloneset",
-        phase,
-        &step,
-        state,
-        Some(&message),
-    )
-    .await;
+    paused_at(&ns, 2).await;
     wait_pods(
         &client,
         &ns,
@@ -326,16 +264,7 @@ async fn a_newer_version_mid_release_restarts_the_cloneset_release_at_step_one()
     let v2 = status_field(&ns, ".status.canaryStatus.canaryRevision");
 
     apply(&ns, &cloneset("version3"));
-    let (phase, step, state, message) = paused(1);
-    wait_row(
-        &ns,
-        "rollouts-cloneset",
-        phase,
-        &step,
-        state,
-        Some(&message),
-    )
-    .await;
+    paused_at(&ns, 1).await;
     wait_version_count(&client, &ns, "version3", 1).await;
     let v3 = status_field(&ns, ".status.canaryStatus.canaryRevision");
     assert_ne!(v3, v2, "the release follows the newest version");
@@ -346,16 +275,7 @@ async fn a_newer_version_mid_release_restarts_the_cloneset_release_at_step_one()
     );
 
     approve(&ns, "rollouts-cloneset");
-    let (phase, step, state, message) = paused(2);
-    wait_row(
-        &ns,
-        "rollouts-cloneset",
-        phase,
-        &step,
-        state,
-        Some(&message),
-    )
-    .await;
+    paused_at(&ns, 2).await;
     wait_version_count(&client, &ns, "version3", 3).await;
     approve(&ns, "rollouts-cloneset");
     wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
@@ -410,16 +330,7 @@ async fn in_place_updates_keep_every_pod_and_change_only_the_released_ones() {
     assert_eq!(before.len(), 5);
 
     apply(&ns, &in_place("openkruise/demo:1.10.3"));
-    let paused = "Rollout is in step(1/3), and you need manually confirm to enter the next step";
-    wait_row(
-        &ns,
-        "rollouts-cloneset",
-        "Progressing",
-        "1",
-        "StepPaused",
-        Some(paused),
-    )
-    .await;
+    paused_at(&ns, 1).await;
     let after = pod_images(&client, &ns).await;
     let names = |pods: &[(String, String)]| pods.iter().map(|p| p.0.clone()).collect::<Vec<_>>();
     assert_eq!(
@@ -431,16 +342,7 @@ async fn in_place_updates_keep_every_pod_and_change_only_the_released_ones() {
     assert_eq!(updated, 1, "{after:?}");
 
     approve(&ns, "rollouts-cloneset");
-    let paused = paused.replace("step(1/3)", "step(2/3)");
-    wait_row(
-        &ns,
-        "rollouts-cloneset",
-        "Progressing",
-        "2",
-        "StepPaused",
-        Some(&paused),
-    )
-    .await;
+    paused_at(&ns, 2).await;
     approve(&ns, "rollouts-cloneset");
     wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
     let done = pod_images(&client, &ns).await;
@@ -485,16 +387,7 @@ async fn release_v2_to_step_1(client: &kube::Client, ns: &str) {
     rollouts_e2e::wait_webhook_sees(ns, ROLLOUT).await;
     wait_row(ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
     apply(ns, &cloneset("version2"));
-    let paused = "Rollout is in step(1/3), and you need manually confirm to enter the next step";
-    wait_row(
-        ns,
-        "rollouts-cloneset",
-        "Progressing",
-        "1",
-        "StepPaused",
-        Some(paused),
-    )
-    .await;
+    paused_at(ns, 1).await;
     wait_pods(
         client,
         ns,
@@ -638,29 +531,10 @@ async fn pods_carry_the_rollout_id_and_the_batch_that_released_them() {
     );
 
     apply(&ns, &labelled("version2"));
-    let manual = |i: u32| {
-        format!("Rollout is in step({i}/3), and you need manually confirm to enter the next step")
-    };
-    wait_row(
-        &ns,
-        "rollouts-cloneset",
-        "Progressing",
-        "1",
-        "StepPaused",
-        Some(&manual(1)),
-    )
-    .await;
+    paused_at(&ns, 1).await;
     wait_batches(&client, &ns, &[("1", 1)]).await;
     approve(&ns, "rollouts-cloneset");
-    wait_row(
-        &ns,
-        "rollouts-cloneset",
-        "Progressing",
-        "2",
-        "StepPaused",
-        Some(&manual(2)),
-    )
-    .await;
+    paused_at(&ns, 2).await;
     wait_batches(&client, &ns, &[("1", 1), ("2", 2)]).await;
     approve(&ns, "rollouts-cloneset");
     wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;

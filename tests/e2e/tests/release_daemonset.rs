@@ -49,20 +49,8 @@ spec:
     )
 }
 
-fn manual(step: u32) -> String {
-    format!("Rollout is in step({step}/3), and you need manually confirm to enter the next step")
-}
-
 async fn wait_paused_at(ns: &str, step: u32) {
-    wait_row(
-        ns,
-        "rollouts-ds",
-        "Progressing",
-        &step.to_string(),
-        "StepPaused",
-        Some(&manual(step)),
-    )
-    .await;
+    wait_paused(ns, "rollouts-ds", step, 3).await;
 }
 
 #[tokio::test]

@@ -189,23 +189,7 @@ async fn continuous_release(api_version: &str) {
     apply(&ns, &rollout);
     rollouts_e2e::wait_webhook_sees(&ns, &rollout).await;
     wait_row(&ns, "rollouts-sts", "Healthy", "3", "Completed", None).await;
-    let paused_at = |step: u32| {
-        let ns = ns.clone();
-        async move {
-            let message = format!(
-                "Rollout is in step({step}/3), and you need manually confirm to enter the next step"
-            );
-            wait_row(
-                &ns,
-                "rollouts-sts",
-                "Progressing",
-                &step.to_string(),
-                "StepPaused",
-                Some(&message),
-            )
-            .await;
-        }
-    };
+    let paused_at = |step: u32| wait_paused(&ns, "rollouts-sts", step, 3);
     let ordinals = |expected: [&'static str; 4]| {
         let (client, ns) = (client.clone(), ns.clone());
         async move {
