@@ -224,3 +224,74 @@ async fn continuous_release(api_version: &str) {
     wait_row(&ns, "rollouts-sts", "Healthy", "3", "Completed", None).await;
     ordinals(["version3", "version3", "version3", "version3"]).await;
 }
+
+#[tokio::test]
+async fn statefulset_release_with_nginx_traffic_selects_pods_by_revision() {
+    release_with_traffic("apps/v1").await;
+}
+
+#[tokio::test]
+async fn advanced_statefulset_release_with_nginx_traffic_selects_pods_by_revision() {
+    release_with_traffic("apps.kruise.io/v1beta1").await;
+}
+
+/// With an Ingress: the canary Service selects the new pods by `controller-revision-hash`
+/// (the StatefulSet's update revision), the stable one the old pods; all removed at the end.
+async fn release_with_traffic(api_version: &str) {
+    use rollouts_e2e::traffic::*;
+    let (client, ns) = release_namespace("sts-traffic").await;
+    let ns = ns.name.clone();
+    let service = example("echoserver.yaml");
+    let service = &service[service.find("---").expect("the Service follows")..];
+    apply(&ns, &statefulset(api_version, "version1"));
+    apply(&ns, service);
+    apply(&ns, &example("echoserver-ingress-nginx.yaml"));
+    let rollout = rollout(api_version).replace(
+        "      - replicas: 1\n",
+        "      - replicas: 1\n        traffic: 20%\n        pause: {}\n",
+    ) + "      trafficRoutings:\n      - service: echoserver\n        ingress:\n          name: echoserver\n";
+    apply(&ns, &rollout);
+    rollouts_e2e::wait_webhook_sees(&ns, &rollout).await;
+    wait_row(&ns, "rollouts-sts", "Healthy", "3", "Completed", None).await;
+
+    apply(&ns, &statefulset(api_version, "version2"));
+    wait_paused(&ns, "rollouts-sts", 1, 3).await;
+    wait_canary_annotations(
+        &client,
+        &ns,
+        &[
+            ("nginx.ingress.kubernetes.io/canary", "true"),
+            ("nginx.ingress.kubernetes.io/canary-weight", "20"),
+        ],
+    )
+    .await;
+    let workload = workload(&client, &ns, api_version, "StatefulSet", "echoserver").await;
+    let revision = |field: &str| {
+        workload["status"][field]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let hash = |selector: Option<std::collections::BTreeMap<String, String>>| {
+        selector
+            .unwrap_or_default()
+            .get("controller-revision-hash")
+            .cloned()
+    };
+    assert_eq!(
+        hash(selector(&client, &ns, "echoserver-canary").await),
+        Some(revision("updateRevision")),
+        "the canary Service selects the new pods"
+    );
+    assert_eq!(
+        hash(selector(&client, &ns, "echoserver").await),
+        Some(revision("currentRevision")),
+        "the stable Service is pinned to the old pods"
+    );
+    approve(&ns, "rollouts-sts");
+    wait_paused(&ns, "rollouts-sts", 2, 3).await;
+    approve(&ns, "rollouts-sts");
+    wait_row(&ns, "rollouts-sts", "Healthy", "3", "Completed", None).await;
+    assert_traffic_cleaned(&client, &ns).await;
+    wait_pods(&client, &ns, "echoserver", &[("version2", 4)]).await;
+}
