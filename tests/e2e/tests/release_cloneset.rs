@@ -509,17 +509,19 @@ async fn wait_batches(client: &kube::Client, ns: &str, expected: &[(&str, usize)
     .await;
 }
 
+/// The CloneSet at `version` with the label `rollouts.kruise.io/rollout-id: "1"`.
+fn labelled(version: &str) -> String {
+    cloneset(version).replacen(
+        "  labels:\n    app: echoserver\n",
+        "  labels:\n    app: echoserver\n    rollouts.kruise.io/rollout-id: \"1\"\n",
+        1,
+    )
+}
+
 #[tokio::test]
 async fn pods_carry_the_rollout_id_and_the_batch_that_released_them() {
     let (client, ns) = release_namespace("cloneset-batch").await;
     let ns = ns.name.clone();
-    let labelled = |version: &str| {
-        cloneset(version).replacen(
-            "  labels:\n    app: echoserver\n",
-            "  labels:\n    app: echoserver\n    rollouts.kruise.io/rollout-id: \"1\"\n",
-            1,
-        )
-    };
     assert!(labelled("version1").contains("rollout-id"));
     apply(&ns, &labelled("version1"));
     apply(&ns, ROLLOUT);
@@ -560,4 +562,32 @@ async fn a_patched_next_step_index_jumps_from_step_one_to_the_last_step() {
     wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
     wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
     assert_given_back(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn scaling_mid_release_fills_each_batch_to_its_share_of_the_new_size() {
+    let (client, ns) = release_namespace("cloneset-batch-scale").await;
+    let ns = ns.name.clone();
+    apply(&ns, &labelled("version1"));
+    apply(&ns, ROLLOUT);
+    rollouts_e2e::wait_webhook_sees(&ns, ROLLOUT).await;
+    wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+    apply(&ns, &labelled("version2"));
+    paused_at(&ns, 1).await;
+    approve(&ns, "rollouts-cloneset");
+    paused_at(&ns, 2).await;
+    wait_batches(&client, &ns, &[("1", 1), ("2", 2)]).await;
+
+    // Of 10 pods, step 1 (20%) plans 2 and step 2 (60%) 6: one more pod for batch 1, two for 2.
+    rollouts_e2e::cluster().kubectl(&[
+        "scale",
+        "-n",
+        &ns,
+        "clonesets.apps.kruise.io/echoserver",
+        "--replicas=10",
+    ]);
+    wait_batches(&client, &ns, &[("1", 2), ("2", 4)]).await;
+    approve(&ns, "rollouts-cloneset");
+    wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+    wait_batches(&client, &ns, &[("1", 2), ("2", 4), ("3", 4)]).await;
 }
