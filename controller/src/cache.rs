@@ -45,6 +45,15 @@ pub fn trim_statefulset(statefulset: &mut StatefulSet) {
     }
 }
 
+/// A DaemonSet without its pod template and conditions: its release reads its pods.
+pub fn trim_daemonset(daemonset: &mut k8s_openapi::api::apps::v1::DaemonSet) {
+    trim(daemonset);
+    daemonset.spec.template = Default::default();
+    if let Some(status) = daemonset.status.as_mut() {
+        status.conditions = None;
+    }
+}
+
 /// An OpenKruise workload without its pod template (its release reads the revisions in its
 /// status) and status conditions.
 pub fn trim_kruise_workload(workload: &mut kube::api::DynamicObject) {

@@ -5,7 +5,7 @@ use crate::error::Backoff;
 use crate::index::Index;
 use crate::metrics::Metrics;
 use crate::own_writes::OwnWrites;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::DynamicObject;
@@ -27,6 +27,8 @@ pub struct Stores {
     pub replica_sets: Store<ReplicaSet>,
     /// ReplicaSets by the UID of their controlling Deployment.
     pub replica_sets_by_owner: Index<ReplicaSet>,
+    /// Native DaemonSets.
+    pub daemon_sets: Store<DaemonSet>,
     /// StatefulSets.
     pub stateful_sets: Store<StatefulSet>,
     /// Services (stable and canary).

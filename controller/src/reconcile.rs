@@ -61,7 +61,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Co
         // Our own later write is on its way through the watch and wakes this Rollout again.
         return Ok(Requeue::requeue(STALE_RECHECK));
     }
-    let release = crate::kinds::observe(&ctx.stores, rollout);
+    let release = crate::kinds::observe(&ctx.client, &ctx.stores, rollout).await;
     let traffic = crate::traffic::observe(&ctx.stores, rollout);
     let mut snapshot = Snapshot {
         rollout,

@@ -5,7 +5,7 @@
 //! again when a pause, a grace period or a deadline ends, or after the long resync.
 
 use crate::cache::{
-    api_resource, cache, ignore, indexing, serves, store, trim, trim_deployment,
+    api_resource, cache, ignore, indexing, serves, store, trim, trim_daemonset, trim_deployment,
     trim_kruise_workload, trim_replica_set, trim_statefulset, watch_config,
 };
 use crate::context::{Context, Settings, Stores};
@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::reconcile::{key_of, reconcile};
 use crate::wake::{reference_index, rollouts_of_object};
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DynamicObject};
@@ -85,6 +85,7 @@ pub async fn run(
     let (deployments, deployment_writer) = store::<Deployment>();
     let (replica_sets, replica_set_writer) = store::<ReplicaSet>();
     let (stateful_sets, stateful_set_writer) = store::<StatefulSet>();
+    let (daemon_sets, daemon_set_writer) = store::<DaemonSet>();
     let (services, service_writer) = store::<Service>();
     let (ingresses, ingress_writer) = store::<Ingress>();
     let canaries = Index::new(canary_of);
@@ -119,6 +120,13 @@ pub async fn run(
         config.clone(),
         stateful_set_writer,
         trim_statefulset,
+        ignore,
+    );
+    let daemon_set_events = cache(
+        Api::all(all(&client)),
+        config.clone(),
+        daemon_set_writer,
+        trim_daemonset,
         ignore,
     );
     let service_events = cache(
@@ -169,6 +177,7 @@ pub async fn run(
             replica_sets: replica_sets.clone(),
             replica_sets_by_owner,
             stateful_sets: stateful_sets.clone(),
+            daemon_sets: daemon_sets.clone(),
             services: services.clone(),
             ingresses: ingresses.clone(),
             http_routes: optional_store(Resource::HTTP_ROUTE),
@@ -209,6 +218,10 @@ pub async fn run(
         .watches_stream(stateful_set_events, move |s: StatefulSet| {
             rollouts_of_statefulset(&r3, &s)
         })
+        .watches_stream(daemon_set_events, {
+            let index = references.clone();
+            move |d: DaemonSet| rollouts_of_object(&index, "DaemonSet", &d)
+        })
         .watches_stream(service_events, move |s: Service| {
             rollouts_of_object(&r4, "Service", &s)
         })
@@ -235,6 +248,7 @@ pub async fn run(
             services.wait_until_ready(),
             ingresses.wait_until_ready(),
         );
+        let daemon_sets_listed = daemon_sets.wait_until_ready().await.is_ok();
         let optional_listed =
             futures::future::join_all(optional_stores.iter().map(|store| store.wait_until_ready()))
                 .await
@@ -246,6 +260,7 @@ pub async fn run(
             && listed.3.is_ok()
             && listed.4.is_ok()
             && listed.5.is_ok()
+            && daemon_sets_listed
             && optional_listed;
         if all_listed {
             synced.store(true, Ordering::SeqCst);

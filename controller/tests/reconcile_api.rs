@@ -63,6 +63,7 @@ fn context(api: &FakeApi) -> Arc<Context> {
     let (deployments, _) = filled(vec![deployment()]);
     let (replica_sets, _) = filled::<ReplicaSet>(vec![]);
     let (stateful_sets, _) = filled::<StatefulSet>(vec![]);
+    let (daemon_sets, _) = filled::<k8s_openapi::api::apps::v1::DaemonSet>(vec![]);
     let (services, _) = filled::<Service>(vec![]);
     let (ingresses, _) = filled::<Ingress>(vec![]);
     Arc::new(Context {
@@ -74,6 +75,7 @@ fn context(api: &FakeApi) -> Arc<Context> {
             replica_sets,
             replica_sets_by_owner: Index::new(controller_uid),
             stateful_sets,
+            daemon_sets,
             services,
             ingresses,
             http_routes: None,
@@ -152,7 +154,7 @@ async fn a_deleted_rollout_of_a_kind_we_cannot_release_loses_its_finalizer() {
     let api = FakeApi::default();
     let mut object = rollout();
     object["spec"]["workloadRef"] =
-        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent"});
+        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "agent"});
     object["metadata"]["finalizers"] = json!(["example.com/other", "rollouts.kruise.io/rollout"]);
     object["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
     api.put(ROLLOUT, object);
@@ -193,7 +195,7 @@ async fn a_stale_read_changes_nothing_else_and_records_no_event() {
     let api = FakeApi::default();
     let mut object = rollout();
     object["spec"]["workloadRef"] =
-        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent"});
+        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "agent"});
     api.put(ROLLOUT, object);
     let stale: Rollout = serde_json::from_value(api.get(ROLLOUT).unwrap()).unwrap();
     // Someone else writes the Rollout after our read.
@@ -212,7 +214,7 @@ async fn no_event_is_published_when_the_status_write_conflicts() {
     let api = FakeApi::default();
     let mut object = rollout();
     object["spec"]["workloadRef"] =
-        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent"});
+        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "agent"});
     object["metadata"]["finalizers"] = json!(["rollouts.kruise.io/rollout"]);
     api.put(ROLLOUT, object);
     let mut stored: Rollout = serde_json::from_value(api.get(ROLLOUT).unwrap()).unwrap();

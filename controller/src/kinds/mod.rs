@@ -2,6 +2,7 @@
 //! wakes, and how a Rollout's workload is read from the caches into its release (the pure
 //! implementations live in `rollouts_workload::release`). Adding a kind is one module here.
 
+pub mod daemonset;
 pub mod deployment;
 pub mod kruise;
 pub mod statefulset;
@@ -12,10 +13,15 @@ use rollouts_change::Resource;
 use rollouts_workload::WorkloadKind;
 use rollouts_workload::release::{PartitionedRelease, Release};
 
-/// The release of `rollout`'s workload as cached, `None` when the workload does not exist or no
-/// release serves its kind.
-pub fn observe(stores: &Stores, rollout: &Rollout) -> Option<Box<dyn Release>> {
+/// The release of `rollout`'s workload as cached (a native DaemonSet's pods are read from the
+/// API), `None` when the workload does not exist or no release serves its kind.
+pub async fn observe(
+    client: &kube::Client,
+    stores: &Stores,
+    rollout: &Rollout,
+) -> Option<Box<dyn Release>> {
     match rollouts_workload::release::supported(rollout).ok()? {
+        WorkloadKind::DaemonSet => daemonset::observe(client, stores, rollout).await,
         WorkloadKind::Deployment => deployment::observe(stores, rollout),
         WorkloadKind::StatefulSet => statefulset::observe(stores, rollout),
         WorkloadKind::AdvancedStatefulSet => kruise::observe(

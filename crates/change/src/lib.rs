@@ -29,6 +29,8 @@ impl Resource {
     pub const DEPLOYMENT: Self = Self::new("apps/v1", "Deployment", "deployments");
     /// apps/v1 StatefulSet.
     pub const STATEFUL_SET: Self = Self::new("apps/v1", "StatefulSet", "statefulsets");
+    /// apps/v1 DaemonSet.
+    pub const DAEMON_SET: Self = Self::new("apps/v1", "DaemonSet", "daemonsets");
     /// OpenKruise CloneSet.
     pub const CLONE_SET: Self = Self::new("apps.kruise.io/v1alpha1", "CloneSet", "clonesets");
     /// OpenKruise Advanced StatefulSet.

@@ -118,3 +118,58 @@ async fn advanced_daemonset_release_by_node_with_a_newer_version_mid_release() {
         "{annotations:?}"
     );
 }
+
+fn native_daemonset(version: &str) -> String {
+    daemonset(version).replace("apiVersion: apps.kruise.io/v1alpha1", "apiVersion: apps/v1")
+}
+
+#[tokio::test]
+async fn native_daemonset_release_replaces_old_pods_node_by_node_then_restores_its_strategy() {
+    let (client, ns) = release_namespace("native-ds").await;
+    let ns = ns.name.clone();
+    let rollout = ROLLOUT.replace("apiVersion: apps.kruise.io/v1alpha1", "apiVersion: apps/v1");
+    apply(&ns, &native_daemonset("version1"));
+    apply(&ns, &rollout);
+    rollouts_e2e::wait_webhook_sees(&ns, &rollout).await;
+    wait_pods(&client, &ns, "echoserver", &[("version1", 3)]).await;
+    wait_row(&ns, "rollouts-ds", "Healthy", "3", "Completed", None).await;
+
+    apply(&ns, &native_daemonset("version2"));
+    wait_paused_at(&ns, 1).await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 2), ("version2", 1)],
+    )
+    .await;
+    let daemonset = workload(&client, &ns, "apps/v1", "DaemonSet", "echoserver").await;
+    assert_eq!(
+        daemonset["spec"]["updateStrategy"]["type"], "OnDelete",
+        "frozen: only the controller replaces pods"
+    );
+    approve(&ns, "rollouts-ds");
+    wait_paused_at(&ns, 2).await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 1), ("version2", 2)],
+    )
+    .await;
+    approve(&ns, "rollouts-ds");
+    wait_row(&ns, "rollouts-ds", "Healthy", "3", "Completed", None).await;
+    wait_pods(&client, &ns, "echoserver", &[("version2", 3)]).await;
+    let daemonset = workload(&client, &ns, "apps/v1", "DaemonSet", "echoserver").await;
+    assert_eq!(
+        daemonset["spec"]["updateStrategy"]["type"], "RollingUpdate",
+        "the original strategy is back"
+    );
+    let annotations = daemonset.pointer("/metadata/annotations");
+    assert!(
+        annotations.is_none_or(|a| a
+            .as_object()
+            .is_none_or(|a| a.keys().all(|k| !k.starts_with("rollouts.kruise.io/")))),
+        "{annotations:?}"
+    );
+}

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 const NAME: &str = "rollouts-demo";
 const EXTRA_STATUS: &str = "rollouts.kruise.io/deployment-extra-status";
 
-/// A Rollout the controller cannot release: a native DaemonSet, or blue-green.
+/// A Rollout the controller cannot release: a ReplicaSet, or blue-green.
 fn unreleasable(name: &str, workload: (&str, &str), blue_green: bool) -> String {
     let steps = "steps: [{replicas: 50%, traffic: 0%}, {replicas: 100%}]";
     let strategy = if blue_green {
@@ -40,7 +40,7 @@ async fn deleting_a_rollout_the_controller_cannot_release_always_completes() {
     let (client, ns) = release_namespace("unreleasable").await;
     let ns = ns.name.clone();
     apply(&ns, &echoserver("version1", 2));
-    apply(&ns, &unreleasable("agent", ("DaemonSet", "agent"), false));
+    apply(&ns, &unreleasable("agent", ("ReplicaSet", "agent"), false));
     apply(
         &ns,
         &unreleasable("blue-green", ("Deployment", "echoserver"), true),

@@ -7,10 +7,12 @@
 mod common;
 mod contract;
 mod deployment;
+mod native_daemonset;
 mod partitioned;
 
 pub use contract::{Release, owner_reference};
 pub use deployment::{CanaryDeployment, PartitionDeployment, deployment_release};
+pub use native_daemonset::{DaemonPod, NativeDaemonSetRelease};
 pub use partitioned::PartitionedRelease;
 
 use crate::WorkloadKind;
@@ -30,7 +32,8 @@ pub fn supported(rollout: &Rollout) -> Result<WorkloadKind, String> {
                 | WorkloadKind::StatefulSet
                 | WorkloadKind::AdvancedStatefulSet
                 | WorkloadKind::CloneSet
-                | WorkloadKind::AdvancedDaemonSet),
+                | WorkloadKind::AdvancedDaemonSet
+                | WorkloadKind::DaemonSet),
             ),
             _,
         ) => Ok(kind),
