@@ -591,3 +591,55 @@ async fn scaling_mid_release_fills_each_batch_to_its_share_of_the_new_size() {
     wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
     wait_batches(&client, &ns, &[("1", 2), ("2", 4), ("3", 4)]).await;
 }
+
+#[tokio::test]
+async fn a_changed_rollout_id_relabels_the_released_pods_under_the_new_id() {
+    let (client, ns) = release_namespace("cloneset-batch-id").await;
+    let ns = ns.name.clone();
+    apply(&ns, &labelled("version1"));
+    apply(&ns, ROLLOUT);
+    rollouts_e2e::wait_webhook_sees(&ns, ROLLOUT).await;
+    wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+    apply(&ns, &labelled("version2"));
+    paused_at(&ns, 1).await;
+    wait_batches(&client, &ns, &[("1", 1)]).await;
+
+    rollouts_e2e::cluster().kubectl(&[
+        "label",
+        "-n",
+        &ns,
+        "clonesets.apps.kruise.io/echoserver",
+        "rollouts.kruise.io/rollout-id=2",
+        "--overwrite",
+    ]);
+    rollouts_e2e::wait_for(
+        "the released pod relabelled with id 2",
+        STEP_DEADLINE,
+        || async {
+            let seen = pods_per_batch(&client, &ns, "2").await;
+            match seen.get("1") {
+                Some(1) => Ok(()),
+                _ => Err(format!("{seen:?}")),
+            }
+        },
+    )
+    .await;
+    paused_at(&ns, 1).await;
+    approve(&ns, "rollouts-cloneset");
+    paused_at(&ns, 2).await;
+    approve(&ns, "rollouts-cloneset");
+    wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+    let batches = pods_per_batch(&client, &ns, "2").await;
+    assert_eq!(
+        batches,
+        [("1", 1), ("2", 2), ("3", 2)]
+            .into_iter()
+            .map(|(b, n)| (b.to_string(), n))
+            .collect(),
+        "every released pod under id 2"
+    );
+    assert!(
+        pods_per_batch(&client, &ns, "1").await.is_empty(),
+        "no pod keeps id 1"
+    );
+}
