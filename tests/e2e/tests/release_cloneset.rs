@@ -643,3 +643,26 @@ async fn a_changed_rollout_id_relabels_the_released_pods_under_the_new_id() {
         "no pod keeps id 1"
     );
 }
+
+#[tokio::test]
+async fn a_changed_plan_mid_release_resizes_the_current_step() {
+    let (client, ns) = release_namespace("cloneset-plan").await;
+    let ns = ns.name.clone();
+    release_v2_to_step_1(&client, &ns).await;
+    // Step 1 now asks for 40% instead of 20%: 2 of the 5 pods.
+    apply(&ns, &ROLLOUT.replacen("replicas: 20%", "replicas: 40%", 1));
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 3), ("version2", 2)],
+    )
+    .await;
+    paused_at(&ns, 1).await;
+    assert_eq!(partition(&client, &ns).await, serde_json::json!("60%"));
+    approve(&ns, "rollouts-cloneset");
+    paused_at(&ns, 2).await;
+    approve(&ns, "rollouts-cloneset");
+    wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
+    wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
+}
