@@ -4,8 +4,6 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 CLUSTER_DIR ?= $(CURDIR)/.cluster
-# The team's conformance data, when it sits beside the repository (ROLLOUTS_CONFORMANCE_DIR wins).
-CONFORMANCE_BESIDE := $(abspath $(CURDIR)/../shared/conformance)
 
 .PHONY: help prereqs build test unit-test e2e newcomer lint fmt manifests check-manifests check-purity up down demo bench
 
@@ -21,18 +19,15 @@ build: prereqs ## Build every crate and binary
 test: prereqs check-manifests check-purity unit-test e2e newcomer ## Run all tests: unit, conformance, e2e on the local control plane, then the newcomer check
 
 # The conformance tests also run over the team's conformance data when ROLLOUTS_CONFORMANCE_DIR
-# names it (a missing folder is an error) or when it sits beside the repository as
-# shared/conformance. The last line says which.
+# names it (a missing folder is an error). The last line says which.
 unit-test: ## Unit, conformance and manifest tests (no cluster); the last line says whether conformance data was found
 	@if [ -n "$${ROLLOUTS_CONFORMANCE_DIR:-}" ]; then \
 	  dir="$$(cd "$$ROLLOUTS_CONFORMANCE_DIR" 2>/dev/null && pwd)" \
 	    || { echo "unit-test: ROLLOUTS_CONFORMANCE_DIR=$$ROLLOUTS_CONFORMANCE_DIR is not a folder"; exit 1; }; \
 	  export ROLLOUTS_CONFORMANCE_DIR="$$dir"; \
 	  summary="conformance data: found at $$dir (ROLLOUTS_CONFORMANCE_DIR); the conformance tests ran over it"; \
-	elif [ -d "$(CONFORMANCE_BESIDE)" ]; then \
-	  summary="conformance data: found at $(CONFORMANCE_BESIDE) (beside the repository); the conformance tests ran over it"; \
 	else \
-	  summary="conformance data: not found (no ROLLOUTS_CONFORMANCE_DIR, no shared/conformance beside the repository); the conformance tests skipped their upstream part"; \
+	  summary="conformance data: not found (ROLLOUTS_CONFORMANCE_DIR is not set); the conformance tests skipped their upstream part"; \
 	fi; \
 	rc=0; $(CARGO) test --workspace --locked --exclude rollouts-e2e || rc=$$?; \
 	echo "$$summary"; exit $$rc

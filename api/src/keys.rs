@@ -3,6 +3,8 @@
 
 /// API group of every Rollout kind.
 pub const GROUP: &str = "rollouts.kruise.io";
+/// apiVersion of the stored Rollout version (`GROUP` / v1beta1).
+pub const ROLLOUT_API_VERSION: &str = "rollouts.kruise.io/v1beta1";
 
 // ---- On the Rollout -------------------------------------------------------------------------
 

@@ -24,6 +24,14 @@ fn committed_crd_matches_the_types() {
 }
 
 #[test]
+fn the_stored_api_version_constant_is_the_stored_types_one() {
+    use kube::Resource;
+    let stored = rollouts_api::v1beta1::Rollout::api_version(&()).to_string();
+    assert_eq!(rollouts_api::keys::ROLLOUT_API_VERSION, stored);
+    assert!(stored.starts_with(rollouts_api::keys::GROUP));
+}
+
+#[test]
 fn both_versions_served_v1beta1_stored_with_status_and_webhook_conversion() {
     let crd = our_crd();
     let spec = &crd["spec"];

@@ -79,7 +79,7 @@ mod tests {
         let routing = service
             .map(|s| serde_json::json!([{"service": s, "ingress": {"name": format!("{s}-ing")}}]));
         serde_json::from_value(serde_json::json!({
-            "apiVersion": "rollouts.kruise.io/v1beta1", "kind": "Rollout",
+            "apiVersion": rollouts_api::keys::ROLLOUT_API_VERSION, "kind": "Rollout",
             "metadata": {"name": name, "namespace": "shop"},
             "spec": {
                 "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": workload},

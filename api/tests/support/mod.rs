@@ -16,8 +16,8 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The conformance data folder: `$ROLLOUTS_CONFORMANCE_DIR` (which must then be a folder), else
-/// `shared/conformance` beside the repository when it exists, else none (a plain clone).
+/// The conformance data folder: `$ROLLOUTS_CONFORMANCE_DIR` (which must then be a folder), else none:
+/// nothing outside the repository is read unless asked for.
 pub fn conformance_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os(CONFORMANCE_ENV) {
         let dir = PathBuf::from(dir);
@@ -33,8 +33,7 @@ pub fn conformance_dir() -> Option<PathBuf> {
         );
         return Some(dir);
     }
-    let beside = repo_root().join("../shared/conformance");
-    beside.canonicalize().ok().filter(|dir| dir.is_dir())
+    None
 }
 
 /// Prints one line to the test process's stderr, past the test harness's capture, so that it

@@ -24,7 +24,11 @@ pub struct Resource {
 
 impl Resource {
     /// rollouts.kruise.io Rollout (stored version).
-    pub const ROLLOUT: Self = Self::new("rollouts.kruise.io/v1beta1", "Rollout", "rollouts");
+    pub const ROLLOUT: Self = Self::new(
+        rollouts_api::keys::ROLLOUT_API_VERSION,
+        "Rollout",
+        "rollouts",
+    );
     /// apps/v1 Deployment.
     pub const DEPLOYMENT: Self = Self::new("apps/v1", "Deployment", "deployments");
     /// apps/v1 StatefulSet.

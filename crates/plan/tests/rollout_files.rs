@@ -14,7 +14,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// The conformance data folder: `$ROLLOUTS_CONFORMANCE_DIR` (which must then be an absolute
-/// path to a folder), else `shared/conformance` beside the repository when it exists, else none.
+/// path to a folder), else none: nothing outside the repository is read unless asked for.
 fn conformance_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os(CONFORMANCE_ENV) {
         let dir = PathBuf::from(dir);
@@ -30,8 +30,7 @@ fn conformance_dir() -> Option<PathBuf> {
         );
         return Some(dir);
     }
-    let beside = repo_root().join("../shared/conformance");
-    beside.canonicalize().ok().filter(|dir| dir.is_dir())
+    None
 }
 
 /// Prints past the test harness's capture, so that a normal `cargo test` run shows the line.

@@ -30,8 +30,8 @@ pub fn table_header(table: &str) -> Vec<&str> {
 /// `upstream-crds/`). When it is set, the folder must exist.
 pub const CONFORMANCE_ENV: &str = "ROLLOUTS_CONFORMANCE_DIR";
 
-/// The conformance data folder: `$ROLLOUTS_CONFORMANCE_DIR` (which must then be a folder), else
-/// `shared/conformance` beside the repository when it exists, else none (a plain clone).
+/// The conformance data folder: `$ROLLOUTS_CONFORMANCE_DIR` (which must then be a folder), else none:
+/// nothing outside the repository is read unless asked for.
 pub fn conformance_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os(CONFORMANCE_ENV) {
         let dir = PathBuf::from(dir);
@@ -47,8 +47,7 @@ pub fn conformance_dir() -> Option<PathBuf> {
         );
         return Some(dir);
     }
-    let beside = repo_root().join("../shared/conformance");
-    beside.canonicalize().ok().filter(|dir| dir.is_dir())
+    None
 }
 
 /// Says, past the test harness's capture (so a normal `cargo test` run shows it), whether
