@@ -15,8 +15,11 @@ pub trait Release: Send + Sync {
     fn object(&self) -> &ObjectKey;
     /// What the step machine needs to know about it.
     fn facts(&self) -> &WorkloadFacts;
-    /// Pods on the new version that a step's `replicas` ask for.
-    fn planned(&self, step: &IntOrString) -> i32;
+    /// Pods on the new version that a step's `replicas` ask for: by default the step scaled to
+    /// the workload's pods.
+    fn planned(&self, step: &IntOrString) -> i32 {
+        crate::batch::planned_replicas(step, self.facts().replicas)
+    }
     /// The changes that bring the new version to the pods `step` asks for (`planned(step)`;
     /// never fewer than run now).
     fn batch(&self, step: &IntOrString) -> Vec<Effect>;

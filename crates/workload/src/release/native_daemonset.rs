@@ -9,7 +9,7 @@
 use super::common::{key_of, label_effect, match_labels};
 use super::contract::Release;
 use crate::WorkloadKind;
-use crate::batch::{planned_replicas, scaled};
+use crate::batch::scaled;
 use crate::facts::WorkloadFacts;
 use crate::revision::annotation;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -154,10 +154,6 @@ impl Release for NativeDaemonSetRelease {
 
     fn facts(&self) -> &WorkloadFacts {
         &self.facts
-    }
-
-    fn planned(&self, step: &IntOrString) -> i32 {
-        planned_replicas(step, self.facts.replicas)
     }
 
     fn batch(&self, step: &IntOrString) -> Vec<Effect> {

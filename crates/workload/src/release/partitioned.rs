@@ -119,10 +119,6 @@ impl Release for PartitionedRelease {
         &self.facts
     }
 
-    fn planned(&self, step: &IntOrString) -> i32 {
-        planned_replicas(step, self.facts.replicas)
-    }
-
     fn batch(&self, step: &IntOrString) -> Vec<Effect> {
         let planned = self.planned(step);
         (self.kind.batch)(&self.object, step)
