@@ -55,15 +55,7 @@ fn traffic_events(ns: &str) -> Vec<String> {
 }
 
 fn status_field(ns: &str, path: &str) -> String {
-    cluster().kubectl(&[
-        "get",
-        "rollout",
-        NAME,
-        "-n",
-        ns,
-        "-o",
-        &format!("jsonpath={{{path}}}"),
-    ])
+    rollout_field(ns, NAME, path)
 }
 
 #[tokio::test]
