@@ -1,21 +1,25 @@
-//! New-version pods read from the API (pods are not watched): which are not Ready and why, for
-//! the step-deadline message (listed only when a step is overdue), and their batch labels
-//! (listed only while a release runs on a workload with a `rollout-id` label).
+//! Pods read from the API (pods are not watched): new-version pods that are not Ready and why,
+//! for the step-deadline message (listed only when a step is overdue), and the workload's pods
+//! with their revision and release labels (listed only when the decision needs them).
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use rollouts_api::keys;
+use rollouts_api::v1beta1::Rollout;
+use rollouts_plan::machine;
 use rollouts_workload::labels::PodLabels;
 use rollouts_workload::release::Release;
 
 /// At most this many pods are named in a message.
 const NAMED: usize = 5;
 
-/// The new-version pods of `release` (not being deleted), listed from the API; `None` when the
-/// revision is not known yet or the list fails (`what` names the purpose in the log).
-async fn list_new_pods(
+/// The pods of `release` (not being deleted), only those on its new revision when
+/// `new_only`, listed from the API; `None` when the revision is not known yet or the list fails
+/// (`what` names the purpose in the log).
+async fn list_pods(
     client: &kube::Client,
     release: &dyn Release,
+    new_only: bool,
     what: &str,
 ) -> Option<Vec<Pod>> {
     let revision = &release.facts().pod_template_hash;
@@ -27,7 +31,9 @@ async fn list_new_pods(
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    selector.push(format!("{}={revision}", release.revision_key()));
+    if new_only {
+        selector.push(format!("{}={revision}", release.revision_key()));
+    }
     let api: Api<Pod> = Api::namespaced(client.clone(), &release.object().namespace);
     match api
         .list(&ListParams::default().labels(&selector.join(",")))
@@ -48,7 +54,7 @@ async fn list_new_pods(
 
 /// `name (reason)` for each new-version pod of `release` that is not Ready.
 pub async fn not_ready_pods(client: &kube::Client, release: &dyn Release) -> Vec<String> {
-    list_new_pods(client, release, "the deadline message")
+    list_pods(client, release, true, "the deadline message")
         .await
         .unwrap_or_default()
         .iter()
@@ -57,23 +63,26 @@ pub async fn not_ready_pods(client: &kube::Client, release: &dyn Release) -> Vec
         .collect()
 }
 
-/// The new-version pods of `release` with their batch labels, while a release runs on a
-/// workload with a `rollout-id` label; `None` otherwise, so that other releases list no pods.
-pub async fn labelled_new_pods(
+/// The pods of `release` with their revision and release labels when the decision for
+/// `rollout` needs them; `None` otherwise, so that other releases list no pods.
+pub async fn workload_pods(
     client: &kube::Client,
+    rollout: &Rollout,
     release: &dyn Release,
 ) -> Option<Vec<PodLabels>> {
-    let facts = release.facts();
-    if facts.rollout_id.is_empty() || !facts.in_progressing {
+    if !machine::needs_pods(rollout, release) {
         return None;
     }
-    let pods = list_new_pods(client, release, "their batch labels").await?;
+    let revision_key = release.revision_key();
+    let pods = list_pods(client, release, false, "their release labels").await?;
     Some(
         pods.into_iter()
             .map(|pod| {
                 let labels = pod.metadata.labels.unwrap_or_default();
                 PodLabels {
                     name: pod.metadata.name.unwrap_or_default(),
+                    revision: labels.get(revision_key).cloned(),
+                    no_need_update: labels.get(keys::NO_NEED_UPDATE).cloned(),
                     rollout_id: labels.get(keys::ROLLOUT_ID).cloned(),
                     batch_id: labels.get(keys::ROLLOUT_BATCH_ID).cloned(),
                 }

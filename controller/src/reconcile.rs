@@ -4,7 +4,7 @@
 use crate::context::Context;
 use crate::error::ControllerError;
 use crate::execute::execute;
-use crate::pods::{labelled_new_pods, not_ready_pods};
+use crate::pods::{not_ready_pods, workload_pods};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action as Requeue;
@@ -70,7 +70,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Co
         now: Timestamp::now(),
         default_deadline_seconds: ctx.settings.progress_deadline_seconds,
         not_ready_pods: &[],
-        new_pods: None,
+        pods: None,
     };
     let overdue = machine::step_overdue(rollout, snapshot.now, snapshot.deadline_seconds());
     let not_ready = match release.as_deref() {
@@ -78,11 +78,11 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Co
         _ => Vec::new(),
     };
     snapshot.not_ready_pods = &not_ready;
-    let new_pods = match release.as_deref() {
-        Some(release) => labelled_new_pods(&ctx.client, release).await,
+    let pods = match release.as_deref() {
+        Some(release) => workload_pods(&ctx.client, rollout, release).await,
         None => None,
     };
-    snapshot.new_pods = new_pods.as_deref();
+    snapshot.pods = pods.as_deref();
     let decision = machine::decide(&snapshot);
     execute(ctx, rollout, &decision).await?;
     record_durations(rollout, ctx, &decision);

@@ -143,7 +143,7 @@ fn measure(label: &str, index: i32, state: &str, new_pods: i64, ready: i64, budg
                 now,
                 default_deadline_seconds: 600,
                 not_ready_pods: &[],
-                new_pods: None,
+                pods: None,
             });
             effects = decision.effects.len();
             black_box(decision);

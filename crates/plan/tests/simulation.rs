@@ -213,7 +213,7 @@ impl Cluster {
             now: Timestamp::from_second(1_714_564_800 + self.now).unwrap(),
             default_deadline_seconds: 600,
             not_ready_pods: &[],
-            new_pods: None,
+            pods: None,
         })
     }
 

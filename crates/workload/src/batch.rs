@@ -23,6 +23,13 @@ pub fn planned_replicas(step: &IntOrString, workload_replicas: i32) -> i32 {
         .clamp(0, workload_replicas.max(0))
 }
 
+/// Pods a step wants on the target revision when `no_need_update` of the workload's pods were
+/// already on it as a rollback in batches began: those, plus the step's share of the others
+/// (with none, the step scaled to the workload).
+pub fn updated_after(step: &IntOrString, replicas: i32, no_need_update: i32) -> i32 {
+    replicas.max(0) - stable_after(step, replicas, no_need_update)
+}
+
 /// Whether `current` has reached `desired`, both numbers or both percentages.
 pub fn reached(current: &IntOrString, desired: &IntOrString) -> bool {
     match (current, desired) {

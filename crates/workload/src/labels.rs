@@ -3,17 +3,23 @@
 //! users can tell which step brought each pod. Each batch gets the pods its step added; pods
 //! already labelled for this release keep their batch (an over-filled batch is never trimmed),
 //! and pods without a valid label for it fill the batches from the highest one down.
+//! A rollback in batches first marks the pods already on the target revision
+//! (`rollouts.kruise.io/no-need-update`); they fill batches only after the pods it changed.
 
 use rollouts_api::keys;
 use rollouts_change::{Effect, ObjectKey, Resource};
 use serde_json::json;
 use std::collections::BTreeMap;
 
-/// A new-version pod as the labeller sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A pod of the workload as the labeller sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodLabels {
     /// The pod's name.
     pub name: String,
+    /// Its revision label (`pod-template-hash` / `controller-revision-hash`).
+    pub revision: Option<String>,
+    /// Its `no-need-update` label: the revision a rollback in batches found it on.
+    pub no_need_update: Option<String>,
     /// Its `rollout-id` label.
     pub rollout_id: Option<String>,
     /// Its `rollout-batch-id` label.
@@ -45,7 +51,8 @@ pub fn batch_assignments(
             None => candidates.push(pod),
         }
     }
-    candidates.sort_by(|a, b| a.name.cmp(&b.name));
+    // Pods a rollback did not have to change come last.
+    candidates.sort_by_key(|pod| (pod.no_need_update.is_some(), &pod.name));
     let mut candidates = candidates.into_iter();
     let mut assigned = Vec::new();
     for batch in (1..=batches).rev() {
@@ -57,6 +64,42 @@ pub fn batch_assignments(
         }
     }
     assigned
+}
+
+/// Whether `pod` runs `revision`.
+pub fn on_revision(pod: &PodLabels, revision: &str) -> bool {
+    pod.revision.as_deref() == Some(revision)
+}
+
+/// Pods a rollback in batches to `revision` found already on it (marked when it began).
+pub fn no_need_update(pods: &[PodLabels], revision: &str) -> i32 {
+    let count = pods
+        .iter()
+        .filter(|p| on_revision(p, revision) && p.no_need_update.as_deref() == Some(revision))
+        .count();
+    i32::try_from(count).unwrap_or(i32::MAX)
+}
+
+/// As a rollback in batches to `revision` begins: the pods on it are marked as needing no
+/// update, marks left on other pods by an earlier rollback are removed.
+pub fn mark_no_need_update(namespace: &str, pods: &[PodLabels], revision: &str) -> Vec<Effect> {
+    pods.iter()
+        .filter_map(|pod| {
+            let marked = pod.no_need_update.as_deref();
+            let (value, why) = match on_revision(pod, revision) {
+                true if marked != Some(revision) => {
+                    (json!(revision), "already on the rollback's revision")
+                }
+                false if marked.is_some() => (json!(null), "a mark of an earlier rollback"),
+                _ => return None,
+            };
+            Some(Effect::merge(
+                ObjectKey::new(Resource::POD, namespace, &pod.name),
+                json!({"metadata": {"labels": {keys::NO_NEED_UPDATE: value}}}),
+                why,
+            ))
+        })
+        .collect()
 }
 
 /// New-version pods labelled with `rollout_id`.
@@ -101,6 +144,7 @@ mod tests {
                     name: format!("pod-{i:02}"),
                     rollout_id: label.map(|(id, _)| id.to_string()),
                     batch_id: label.map(|(_, batch)| batch.to_string()),
+                    ..PodLabels::default()
                 }
             })
             .collect()
@@ -156,6 +200,63 @@ mod tests {
                 "{total} pods, labelled {labelled:?}, planned {planned:?}"
             );
         }
+    }
+
+    #[test]
+    fn pods_a_rollback_had_to_change_fill_batches_before_those_already_on_its_revision() {
+        let pod = |name: &str, marked: bool| PodLabels {
+            name: name.into(),
+            revision: Some("v1".into()),
+            no_need_update: marked.then(|| "v1".into()),
+            ..PodLabels::default()
+        };
+        // "a" and "b" were on v1 when the rollback began; "c" and "d" were rolled back.
+        let pods = [
+            pod("a", true),
+            pod("b", true),
+            pod("c", false),
+            pod("d", false),
+        ];
+        let assigned = batch_assignments(&pods, "2", &[1, 2, 3]);
+        assert_eq!(
+            assigned,
+            vec![("c".into(), 3), ("d".into(), 2), ("a".into(), 1)]
+        );
+        assert_eq!(no_need_update(&pods, "v1"), 2);
+        assert_eq!(no_need_update(&pods, "v2"), 0);
+    }
+
+    #[test]
+    fn a_rollback_marks_the_pods_on_its_revision_and_clears_older_marks() {
+        let pod = |name: &str, revision: &str, marked: Option<&str>| PodLabels {
+            name: name.into(),
+            revision: Some(revision.into()),
+            no_need_update: marked.map(Into::into),
+            ..PodLabels::default()
+        };
+        let pods = [
+            pod("on-target", "v1", None),
+            pod("marked-already", "v1", Some("v1")),
+            pod("stale-mark", "v2", Some("v1")),
+            pod("other", "v2", None),
+        ];
+        let effects = mark_no_need_update("shop", &pods, "v1");
+        let changed: Vec<(String, rollouts_change::Change)> = effects
+            .into_iter()
+            .map(|e| (e.object.name, e.change))
+            .collect();
+        let label = |value| {
+            rollouts_change::Change::Merge(
+                json!({"metadata": {"labels": {keys::NO_NEED_UPDATE: value}}}),
+            )
+        };
+        assert_eq!(
+            changed,
+            vec![
+                ("on-target".into(), label(json!("v1"))),
+                ("stale-mark".into(), label(json!(null))),
+            ]
+        );
     }
 
     #[test]

@@ -40,6 +40,36 @@ pub fn echoserver_cloneset(version: &str, replicas: u32) -> String {
     yaml.replacen(DEPLOYMENT, CLONESET, 1)
 }
 
+/// The echoserver as a StatefulSet (`apps/v1` or OpenKruise's `apps.kruise.io/v1beta1`) of
+/// `replicas` pods at `version` (`NODE_NAME`).
+pub fn echoserver_statefulset(api_version: &str, version: &str, replicas: u32) -> String {
+    format!(
+        r#"
+apiVersion: {api_version}
+kind: StatefulSet
+metadata:
+  name: echoserver
+spec:
+  serviceName: echoserver
+  replicas: {replicas}
+  selector:
+    matchLabels:
+      app: echoserver
+  template:
+    metadata:
+      labels:
+        app: echoserver
+    spec:
+      containers:
+      - name: echoserver
+        image: openkruise-registry.cn-shanghai.cr.aliyuncs.com/openkruise/demo:1.10.2
+        env:
+        - name: NODE_NAME
+          value: {version}
+"#
+    )
+}
+
 /// A namespace that this process's webhook and controller serve.
 pub async fn release_namespace(prefix: &str) -> (kube::Client, TestNamespace) {
     let hook = webhook();
@@ -298,4 +328,78 @@ pub async fn assert_status_revisions(
         common.pod_template_hash.map(|r| vec![r]),
         "podTemplateHash vs {canary} pods' {key}: {labels:?}"
     );
+}
+
+/// Pods labelled `app=echoserver` and `rollout-id=<rollout_id>`, counted per `rollout-batch-id`.
+pub async fn pods_per_batch(
+    client: &kube::Client,
+    ns: &str,
+    rollout_id: &str,
+) -> BTreeMap<String, usize> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let selector = format!("app=echoserver,rollouts.kruise.io/rollout-id={rollout_id}");
+    let list = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    let mut counts = BTreeMap::new();
+    for pod in list
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+    {
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        let batch = labels
+            .get("rollouts.kruise.io/rollout-batch-id")
+            .cloned()
+            .unwrap_or_default();
+        *counts.entry(batch).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Waits until the pods labelled with `rollout_id` are exactly `expected` per batch.
+pub async fn wait_batches(
+    client: &kube::Client,
+    ns: &str,
+    rollout_id: &str,
+    expected: &[(&str, usize)],
+) {
+    let want: BTreeMap<String, usize> = expected.iter().map(|(b, n)| (b.to_string(), *n)).collect();
+    wait_for(
+        &format!("pods of rollout-id {rollout_id} per batch {want:?}"),
+        STEP_DEADLINE,
+        || async {
+            let seen = pods_per_batch(client, ns, rollout_id).await;
+            match seen == want {
+                true => Ok(()),
+                false => Err(format!("{seen:?}")),
+            }
+        },
+    )
+    .await;
+}
+
+/// The `NODE_NAME` version of pods `echoserver-0..count` of a StatefulSet, in ordinal order
+/// (empty for a missing pod).
+pub async fn versions_by_ordinal(client: &kube::Client, ns: &str, count: usize) -> Vec<String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let mut out = Vec::new();
+    for ordinal in 0..count {
+        let pod = pods
+            .get_opt(&format!("echoserver-{ordinal}"))
+            .await
+            .ok()
+            .flatten();
+        let version = pod
+            .iter()
+            .flat_map(|p| p.spec.iter())
+            .flat_map(|s| s.containers.iter())
+            .flat_map(|c| c.env.iter().flatten())
+            .find(|e| e.name == "NODE_NAME")
+            .and_then(|e| e.value.clone())
+            .unwrap_or_default();
+        out.push(version);
+    }
+    out
 }

@@ -463,52 +463,6 @@ async fn deleting_the_rollout_mid_release_gives_the_cloneset_back() {
     wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
 }
 
-/// Pods per `rollout-batch-id` among those labelled with `rollout_id`.
-async fn pods_per_batch(
-    client: &kube::Client,
-    ns: &str,
-    rollout_id: &str,
-) -> std::collections::BTreeMap<String, usize> {
-    use k8s_openapi::api::core::v1::Pod;
-    let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), ns);
-    let selector = format!("app=echoserver,rollouts.kruise.io/rollout-id={rollout_id}");
-    let list = pods
-        .list(&kube::api::ListParams::default().labels(&selector))
-        .await
-        .map(|l| l.items)
-        .unwrap_or_default();
-    let mut counts = std::collections::BTreeMap::new();
-    for pod in list
-        .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-    {
-        let labels = pod.metadata.labels.clone().unwrap_or_default();
-        let batch = labels
-            .get("rollouts.kruise.io/rollout-batch-id")
-            .cloned()
-            .unwrap_or_default();
-        *counts.entry(batch).or_insert(0) += 1;
-    }
-    counts
-}
-
-async fn wait_batches(client: &kube::Client, ns: &str, expected: &[(&str, usize)]) {
-    let want: std::collections::BTreeMap<String, usize> =
-        expected.iter().map(|(b, n)| (b.to_string(), *n)).collect();
-    rollouts_e2e::wait_for(
-        &format!("pods per batch {want:?}"),
-        STEP_DEADLINE,
-        || async {
-            let seen = pods_per_batch(client, ns, "1").await;
-            match seen == want {
-                true => Ok(()),
-                false => Err(format!("{seen:?}")),
-            }
-        },
-    )
-    .await;
-}
-
 /// The CloneSet at `version` with the label `rollouts.kruise.io/rollout-id: "1"`.
 fn labelled(version: &str) -> String {
     cloneset(version).replacen(
@@ -534,13 +488,13 @@ async fn pods_carry_the_rollout_id_and_the_batch_that_released_them() {
 
     apply(&ns, &labelled("version2"));
     paused_at(&ns, 1).await;
-    wait_batches(&client, &ns, &[("1", 1)]).await;
+    wait_batches(&client, &ns, "1", &[("1", 1)]).await;
     approve(&ns, "rollouts-cloneset");
     paused_at(&ns, 2).await;
-    wait_batches(&client, &ns, &[("1", 1), ("2", 2)]).await;
+    wait_batches(&client, &ns, "1", &[("1", 1), ("2", 2)]).await;
     approve(&ns, "rollouts-cloneset");
     wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
-    wait_batches(&client, &ns, &[("1", 1), ("2", 2), ("3", 2)]).await;
+    wait_batches(&client, &ns, "1", &[("1", 1), ("2", 2), ("3", 2)]).await;
 }
 
 #[tokio::test]
@@ -576,7 +530,7 @@ async fn scaling_mid_release_fills_each_batch_to_its_share_of_the_new_size() {
     paused_at(&ns, 1).await;
     approve(&ns, "rollouts-cloneset");
     paused_at(&ns, 2).await;
-    wait_batches(&client, &ns, &[("1", 1), ("2", 2)]).await;
+    wait_batches(&client, &ns, "1", &[("1", 1), ("2", 2)]).await;
 
     // Of 10 pods, step 1 (20%) plans 2 and step 2 (60%) 6: one more pod for batch 1, two for 2.
     rollouts_e2e::cluster().kubectl(&[
@@ -586,10 +540,10 @@ async fn scaling_mid_release_fills_each_batch_to_its_share_of_the_new_size() {
         "clonesets.apps.kruise.io/echoserver",
         "--replicas=10",
     ]);
-    wait_batches(&client, &ns, &[("1", 2), ("2", 4)]).await;
+    wait_batches(&client, &ns, "1", &[("1", 2), ("2", 4)]).await;
     approve(&ns, "rollouts-cloneset");
     wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
-    wait_batches(&client, &ns, &[("1", 2), ("2", 4), ("3", 4)]).await;
+    wait_batches(&client, &ns, "1", &[("1", 2), ("2", 4), ("3", 4)]).await;
 }
 
 #[tokio::test]
@@ -602,7 +556,7 @@ async fn a_changed_rollout_id_relabels_the_released_pods_under_the_new_id() {
     wait_row(&ns, "rollouts-cloneset", "Healthy", "3", "Completed", None).await;
     apply(&ns, &labelled("version2"));
     paused_at(&ns, 1).await;
-    wait_batches(&client, &ns, &[("1", 1)]).await;
+    wait_batches(&client, &ns, "1", &[("1", 1)]).await;
 
     rollouts_e2e::cluster().kubectl(&[
         "label",

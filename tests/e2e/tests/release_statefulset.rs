@@ -2,7 +2,6 @@
 //! 4 replicas in steps of 1, 50% and 100%, highest ordinals first, the partition removed at the
 //! end.
 
-use kube::Api;
 use rollouts_e2e::release::*;
 
 fn rollout(api_version: &str) -> String {
@@ -28,59 +27,7 @@ spec:
 }
 
 fn statefulset(api_version: &str, version: &str) -> String {
-    format!(
-        r#"
-apiVersion: {api_version}
-kind: StatefulSet
-metadata:
-  name: echoserver
-spec:
-  serviceName: echoserver
-  replicas: 4
-  selector:
-    matchLabels:
-      app: echoserver
-  template:
-    metadata:
-      labels:
-        app: echoserver
-    spec:
-      containers:
-      - name: echoserver
-        image: openkruise-registry.cn-shanghai.cr.aliyuncs.com/openkruise/demo:1.10.2
-        env:
-        - name: NODE_NAME
-          value: {version}
-"#
-    )
-}
-
-/// Versions of pods echoserver-0..3, in ordinal order.
-async fn versions_by_ordinal(client: &kube::Client, ns: &str) -> Vec<String> {
-    use k8s_openapi::api::core::v1::Pod;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let mut out = Vec::new();
-    for ordinal in 0..4 {
-        let version = match pods
-            .get_opt(&format!("echoserver-{ordinal}"))
-            .await
-            .ok()
-            .flatten()
-        {
-            Some(pod) => serde_json::to_string(&pod.spec)
-                .ok()
-                .and_then(|s| {
-                    ["version1", "version2", "version3"]
-                        .into_iter()
-                        .find(|v| s.contains(v))
-                        .map(String::from)
-                })
-                .unwrap_or_default(),
-            None => String::new(),
-        };
-        out.push(version);
-    }
-    out
+    echoserver_statefulset(api_version, version, 4)
 }
 
 #[tokio::test]
@@ -124,7 +71,7 @@ async fn partition_release(api_version: &str) {
     )
     .await;
     assert_eq!(
-        versions_by_ordinal(&client, &ns).await,
+        versions_by_ordinal(&client, &ns, 4).await,
         ["version1", "version1", "version1", "version2"]
     );
     let revisions = ("version1", "version2");
@@ -149,7 +96,7 @@ async fn partition_release(api_version: &str) {
     )
     .await;
     assert_eq!(
-        versions_by_ordinal(&client, &ns).await,
+        versions_by_ordinal(&client, &ns, 4).await,
         ["version1", "version1", "version2", "version2"]
     );
 
@@ -197,7 +144,7 @@ async fn continuous_release(api_version: &str) {
                 &format!("pods by ordinal {expected:?}"),
                 STEP_DEADLINE,
                 || async {
-                    let seen = versions_by_ordinal(&client, &ns).await;
+                    let seen = versions_by_ordinal(&client, &ns, 4).await;
                     match seen == expected {
                         true => Ok(()),
                         false => Err(format!("{seen:?}")),

@@ -5,18 +5,25 @@
 use super::model::{Decision, Snapshot};
 use rollouts_api::common::StepState;
 use rollouts_api::v1beta1::CanaryStatus;
-use rollouts_workload::labels::{PodLabels, batch_assignments, batch_label_effects};
+use rollouts_workload::labels::{PodLabels, batch_assignments, batch_label_effects, on_revision};
 use rollouts_workload::release::Release;
 use std::time::Duration;
 
-/// The rollout-id whose pods are labelled and those pods, when both are known.
+/// The rollout-id whose pods are labelled and the new-version pods, when both are known.
 pub(super) fn labelling<'a>(
     s: &Snapshot<'a>,
     release: &'a dyn Release,
-) -> Option<(&'a str, &'a [PodLabels])> {
-    let id = release.facts().rollout_id.as_str();
+) -> Option<(&'a str, Vec<PodLabels>)> {
+    let facts = release.facts();
+    let id = facts.rollout_id.as_str();
     (!id.is_empty()).then_some(())?;
-    Some((id, s.new_pods?))
+    let new_pods = s
+        .pods?
+        .iter()
+        .filter(|pod| on_revision(pod, &facts.pod_template_hash))
+        .cloned()
+        .collect();
+    Some((id, new_pods))
 }
 
 /// Once a step's batch is upgraded (and while the step lasts), its new pods get their batch
@@ -45,7 +52,7 @@ pub(super) fn label_batches(
     if !started {
         return;
     }
-    let assignments = batch_assignments(pods, id, &planned());
+    let assignments = batch_assignments(&pods, id, &planned());
     if !assignments.is_empty() {
         d.effects.extend(batch_label_effects(
             &release.object().namespace,

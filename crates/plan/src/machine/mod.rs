@@ -7,6 +7,7 @@ mod conditions;
 mod model;
 mod phase;
 mod progressing;
+mod rollback_in_batch;
 mod rollout_meta;
 mod stages;
 mod status;
@@ -22,6 +23,7 @@ use k8s_openapi::jiff::Timestamp;
 use rollouts_api::common::StepState;
 use rollouts_api::v1beta1::Rollout;
 use rollouts_change::Effect;
+use rollouts_workload::release::Release;
 
 /// Decides the next status and the effects that lead there.
 pub fn decide(snapshot: &Snapshot) -> Decision {
@@ -55,6 +57,15 @@ pub fn decide(snapshot: &Snapshot) -> Decision {
     effects.append(&mut decision.effects);
     decision.effects = effects;
     decision
+}
+
+/// Whether the decision for `rollout` needs the workload's pods ([`Snapshot::pods`]): while a
+/// release runs on a workload with a `rollout-id` label (batch labels), or a rollback in batches
+/// runs (pods already on the stable revision).
+pub fn needs_pods(rollout: &Rollout, release: &dyn Release) -> bool {
+    let facts = release.facts();
+    facts.in_progressing
+        && (!facts.rollout_id.is_empty() || rollback_in_batch::running(rollout, release))
 }
 
 /// Whether the Rollout's current step has been upgrading for longer than `deadline_seconds`:

@@ -27,9 +27,9 @@ pub struct Snapshot<'a> {
     /// New-version pods that are not Ready, as `name (reason)`, for the deadline message (the
     /// controller lists them only when [`crate::machine::step_overdue`] says so).
     pub not_ready_pods: &'a [String],
-    /// The new-version pods with their batch labels, listed only while a release runs on a
-    /// workload with a `rollout-id` label (`None` when not listed).
-    pub new_pods: Option<&'a [PodLabels]>,
+    /// The workload's pods with their revision and release labels, listed only when
+    /// [`crate::machine::needs_pods`] says so (`None` when not listed).
+    pub pods: Option<&'a [PodLabels]>,
 }
 
 impl Snapshot<'_> {

@@ -1,8 +1,9 @@
-//! The Progressing phase: Initializing, InRolling with its special cases (rollback, paused,
-//! continuous release, plan change), Finalising and Cancelling.
+//! The Progressing phase: Initializing, InRolling with its special cases (rollback at once,
+//! paused, rollback in batches, continuous release, plan change), Finalising and Cancelling.
 
 use super::conditions::{messages, progressing_reason, set_condition};
 use super::model::{Decision, Event, Snapshot};
+use super::rollback_in_batch;
 use super::stages::{Stage, finish, run_stages};
 use super::status::{completed, starting};
 use super::steps as machine;
@@ -81,7 +82,9 @@ fn in_rolling(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
         .and_then(|c| c.canary_revision.clone())
         .unwrap_or_default();
     let new_version = workload.canary_revision != recorded;
-    if workload.in_rollback && new_version {
+    let rolled_back = workload.in_rollback && new_version;
+    let in_batches = rollback_in_batch::asked(s.rollout, release);
+    if rolled_back && !in_batches {
         if let Some(canary) = d.status.canary_status.as_mut() {
             canary.canary_revision = Some(workload.canary_revision.clone());
         }
@@ -95,6 +98,9 @@ fn in_rolling(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
     if s.rollout.spec.strategy.paused == Some(true) {
         set_reason(s, d, keys::REASON_PAUSED, messages::PAUSED);
         return;
+    }
+    if rolled_back {
+        return rollback_in_batch::restart(s, release, d);
     }
     if !recorded.is_empty() && new_version {
         return restart_for_newer_version(s, d);

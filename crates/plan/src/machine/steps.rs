@@ -4,6 +4,7 @@
 use super::batch_labels::{label_batches, labelling};
 use super::conditions::{condition, messages, remove_condition, set_condition};
 use super::model::{Decision, Event, Snapshot};
+use super::rollback_in_batch;
 use super::stages::{TEARDOWN, run_stages};
 use crate::batch::{BatchProgress, is_batch_ready};
 use crate::{next_step_index, plan_hash, steps};
@@ -57,6 +58,16 @@ pub(super) fn run(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
     }
     canary.canary_replicas = Some(workload.updated);
     canary.canary_ready_replicas = Some(workload.updated_ready);
+    let Some(no_need_update) = rollback_in_batch::no_need_update(s, release) else {
+        // A rollback in batches whose marked pods could not be listed: size nothing blind.
+        d.status.canary_status = Some(canary);
+        d.requeue(Duration::from_secs(1));
+        return;
+    };
+    let batch = Batch {
+        release,
+        no_need_update,
+    };
     if canary
         .common
         .pod_template_hash
@@ -66,8 +77,8 @@ pub(super) fn run(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
     {
         canary.common.pod_template_hash = Some(workload.pod_template_hash.clone());
     }
-    recalculate_after_plan_change(s, release, plan, &mut canary);
-    jump_if_asked(s, release, plan, &mut canary);
+    recalculate_after_plan_change(s, &batch, plan, &mut canary);
+    jump_if_asked(s, &batch, plan, &mut canary);
     let mut batched = false;
     for _ in 0..8 {
         // A step without traffic runs on a plain Service: tear the routes down first,
@@ -81,18 +92,20 @@ pub(super) fn run(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
             canary = d.status.canary_status.take().expect("set above");
             canary.common.finalising_step = None;
         }
-        if !advance_state(s, release, plan, &mut canary, d, &mut batched) {
+        if !advance_state(s, &batch, plan, &mut canary, d, &mut batched) {
             break;
         }
     }
     if !batched {
-        keep_batch_applied(release, plan, &canary, d);
+        keep_batch_applied(&batch, plan, &canary, d);
     }
+    // Each batch is labelled with the share of the workload its step adds, also in a rollback
+    // in batches (where pods already on its revision fill the batches last).
     let planned = || {
         let mut planned: Vec<i32> = Vec::new();
         for step in &plan[..index_of(&canary, total) as usize] {
             let so_far = planned.last().copied().unwrap_or(0);
-            planned.push(release.planned(&step_replicas(step)).max(so_far));
+            planned.push(release.planned(&step_replicas(step), 0).max(so_far));
         }
         planned
     };
@@ -104,12 +117,7 @@ pub(super) fn run(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
 /// when the workload is scaled while the step routes traffic or is paused, the batch follows the
 /// new replica count, and the batch's published progress stays current. Applying an unchanged
 /// batch changes nothing.
-fn keep_batch_applied(
-    release: &dyn Release,
-    plan: &[CanaryStep],
-    canary: &CanaryStatus,
-    d: &mut Decision,
-) {
+fn keep_batch_applied(batch: &Batch, plan: &[CanaryStep], canary: &CanaryStatus, d: &mut Decision) {
     let upgraded = matches!(
         canary.common.current_step_state,
         Some(
@@ -118,7 +126,25 @@ fn keep_batch_applied(
     );
     if upgraded {
         let step = &plan[index_of(canary, plan.len()) as usize - 1];
-        d.effects.extend(release.batch(&step_replicas(step)));
+        d.effects.extend(batch.apply(&step_replicas(step)));
+    }
+}
+
+/// A workload's release with the pods a rollback in batches need not update (0 otherwise).
+struct Batch<'a> {
+    release: &'a dyn Release,
+    no_need_update: i32,
+}
+
+impl Batch<'_> {
+    /// Pods on the new version `step` asks for.
+    fn planned(&self, step: &IntOrString) -> i32 {
+        self.release.planned(step, self.no_need_update)
+    }
+
+    /// The changes that bring the workload there.
+    fn apply(&self, step: &IntOrString) -> Vec<rollouts_change::Effect> {
+        self.release.batch(step, self.no_need_update)
     }
 }
 
@@ -133,12 +159,13 @@ fn index_of(canary: &CanaryStatus, total: usize) -> i32 {
 /// Runs one state; `true` when the next state can run at once.
 fn advance_state(
     s: &Snapshot,
-    release: &dyn Release,
+    batch: &Batch,
     plan: &[CanaryStep],
     canary: &mut CanaryStatus,
     d: &mut Decision,
     batched: &mut bool,
 ) -> bool {
+    let release = batch.release;
     let workload = release.facts();
     let total = plan.len();
     let index = index_of(canary, total);
@@ -165,8 +192,8 @@ fn advance_state(
         }
         StepState::StepUpgrade => {
             let replicas = step_replicas(step);
-            let planned = release.planned(&replicas);
-            d.effects.extend(release.batch(&replicas));
+            let planned = batch.planned(&replicas);
+            d.effects.extend(batch.apply(&replicas));
             *batched = true;
             let message = messages::upgrading(index, total);
             let progress = BatchProgress {
@@ -176,7 +203,7 @@ fn advance_state(
                 failure_threshold: failure_threshold(s),
                 labelled: labelling(s, release)
                     .filter(|(_, pods)| !pods.is_empty())
-                    .map(|(id, pods)| (labelled_pods(pods, id), planned)),
+                    .map(|(id, pods)| (labelled_pods(&pods, id), release.planned(&replicas, 0))),
             };
             if !is_batch_ready(&progress) {
                 let deadline = s.deadline_seconds();
@@ -401,13 +428,8 @@ fn deadline_exceeded(
 }
 
 /// A user patched `nextStepIndex` to another step: go there.
-fn jump_if_asked(
-    s: &Snapshot,
-    release: &dyn Release,
-    plan: &[CanaryStep],
-    canary: &mut CanaryStatus,
-) {
-    let workload = release.facts();
+fn jump_if_asked(s: &Snapshot, batch: &Batch, plan: &[CanaryStep], canary: &mut CanaryStatus) {
+    let workload = batch.release.facts();
     let total = plan.len();
     let index = index_of(canary, total);
     let expected = next_step_index(index, total);
@@ -419,7 +441,7 @@ fn jump_if_asked(
         canary.common.next_step_index = Some(expected);
         return;
     }
-    let planned = release.planned(&step_replicas(&plan[next as usize - 1]));
+    let planned = batch.planned(&step_replicas(&plan[next as usize - 1]));
     canary.common.current_step_index = Some(next);
     canary.common.next_step_index = Some(next_step_index(next, total));
     canary.common.last_update_time = Some(Time(s.now));
@@ -435,11 +457,11 @@ fn jump_if_asked(
 /// old plan (as the pods already updated when the old plan is not known).
 fn recalculate_after_plan_change(
     s: &Snapshot,
-    release: &dyn Release,
+    batch: &Batch,
     plan: &[CanaryStep],
     canary: &mut CanaryStatus,
 ) {
-    let workload = release.facts();
+    let workload = batch.release.facts();
     let hash = plan_hash(s.rollout);
     let recorded = canary.common.rollout_hash.clone().unwrap_or_default();
     if recorded.is_empty() || recorded == hash {
@@ -449,7 +471,7 @@ fn recalculate_after_plan_change(
     let current_index = canary.common.current_step_index.unwrap_or(1);
     let reached = crate::recorded_step_replicas(s.rollout)
         .and_then(|old| old.get(current_index.max(1) as usize - 1).cloned())
-        .map_or(workload.updated, |replicas| release.planned(&replicas));
+        .map_or(workload.updated, |replicas| batch.planned(&replicas));
     // The current step goes first while it still exists (the plan may have fewer steps now).
     let current = Some(current_index).filter(|i| (1..=total as i32).contains(i));
     let order = current
@@ -458,7 +480,7 @@ fn recalculate_after_plan_change(
     let mut target = index_of(canary, total);
     for candidate in order {
         target = candidate;
-        let planned = release.planned(&step_replicas(&plan[candidate as usize - 1]));
+        let planned = batch.planned(&step_replicas(&plan[candidate as usize - 1]));
         if planned >= reached {
             break;
         }

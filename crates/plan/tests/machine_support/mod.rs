@@ -13,6 +13,7 @@ use rollouts_plan::plan_hash;
 use rollouts_traffic::objects::TrafficObjects;
 use rollouts_workload::batch;
 use rollouts_workload::facts::WorkloadFacts;
+use rollouts_workload::labels::PodLabels;
 use rollouts_workload::release::Release;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -72,23 +73,26 @@ impl Release for FakeRelease {
     fn facts(&self) -> &WorkloadFacts {
         &self.facts
     }
-    fn planned(&self, step: &IntOrString) -> i32 {
+    fn planned(&self, step: &IntOrString, no_need_update: i32) -> i32 {
         let replicas = self.facts.replicas;
         match self.control {
             Control::PartitionDeployment => batch::deployment_updated_limit(step, replicas),
             Control::CanaryDeployment => {
                 batch::canary_deployment_replicas(step, replicas, replicas)
             }
-            Control::StatefulSet => batch::planned_replicas(step, replicas),
+            Control::StatefulSet => batch::updated_after(step, replicas, no_need_update),
         }
     }
-    fn batch(&self, step: &IntOrString) -> Vec<Effect> {
-        let planned = self.planned(step);
+    fn batch(&self, step: &IntOrString, no_need_update: i32) -> Vec<Effect> {
+        let planned = self.planned(step, no_need_update);
         vec![Effect::merge(
             self.key.clone(),
             json!({"batch": planned}),
             "batch",
         )]
+    }
+    fn rolls_back_in_batches(&self) -> bool {
+        self.control == Control::StatefulSet
     }
     fn reset(&self) -> Vec<Effect> {
         let canary = ObjectKey::new(Resource::DEPLOYMENT, "default", "echoserver-old");
@@ -330,6 +334,8 @@ pub struct Sim {
     pub deadline: i64,
     pub not_ready: Vec<String>,
     pub traffic: Option<TrafficObjects>,
+    /// The workload's pods, when the controller would list them.
+    pub pods: Option<Vec<PodLabels>>,
 }
 
 impl Sim {
@@ -343,6 +349,7 @@ impl Sim {
             deadline: 600,
             not_ready: Vec::new(),
             traffic: None,
+            pods: None,
         }
     }
 
@@ -365,7 +372,7 @@ impl Sim {
             now: self.now,
             default_deadline_seconds: self.deadline,
             not_ready_pods: &self.not_ready,
-            new_pods: None,
+            pods: self.pods.as_deref(),
         })
     }
 

@@ -32,10 +32,15 @@ fn partitioned(workload: &Value) -> bool {
 
 /// Lower the partition to what `step` asks for (and unpause the CloneSet); `None` when it is
 /// already that low and running (a partition only ever goes down during a release).
-pub fn cloneset_batch_patch(workload: &Value, step: &IntOrString) -> Option<Value> {
+/// `no_need_update`: pods already on the target revision in a rollback in batches.
+pub fn cloneset_batch_patch(
+    workload: &Value,
+    step: &IntOrString,
+    no_need_update: i32,
+) -> Option<Value> {
     let replicas = spec_replicas(workload);
     let kept = |p: &IntOrString| scaled(p, replicas).unwrap_or(0);
-    let desired = cloneset_partition(step, replicas, 0);
+    let desired = cloneset_partition(step, replicas, no_need_update);
     let lower = partition(workload).is_some_and(|current| kept(&current) > kept(&desired));
     (lower || paused(workload)).then(|| {
         let mut strategy = json!({"paused": false});
@@ -87,7 +92,7 @@ mod tests {
             (5, json!(0), IntOrString::Int(5), None),
         ];
         for (replicas, current, step, expected) in cases {
-            let got = cloneset_batch_patch(&cloneset(replicas, current.clone()), &step)
+            let got = cloneset_batch_patch(&cloneset(replicas, current.clone()), &step, 0)
                 .map(|p| p["spec"]["updateStrategy"]["partition"].clone());
             assert_eq!(
                 got, expected,
@@ -97,10 +102,31 @@ mod tests {
     }
 
     #[test]
+    fn a_rollback_in_batches_applies_the_step_to_the_pods_not_yet_rolled_back() {
+        // (replicas, pods already on the target, step) -> partition
+        let cases = [
+            (20, 10, percent("20%"), json!("40%")),
+            (5, 2, percent("20%"), json!("40%")),
+            (5, 2, percent("40%"), json!("20%")),
+            (5, 2, percent("80%"), json!("0%")),
+            (5, 2, IntOrString::Int(1), json!(2)),
+        ];
+        for (replicas, no_need_update, step, expected) in cases {
+            let patch =
+                cloneset_batch_patch(&cloneset(replicas, json!("100%")), &step, no_need_update);
+            assert_eq!(
+                patch.map(|p| p["spec"]["updateStrategy"]["partition"].clone()),
+                Some(expected),
+                "{replicas} replicas, {no_need_update} on the target, step {step:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_paused_cloneset_is_unpaused_by_the_first_batch() {
         let mut workload = cloneset(5, json!("100%"));
         workload["spec"]["updateStrategy"]["paused"] = json!(true);
-        let patch = cloneset_batch_patch(&workload, &IntOrString::Int(0)).unwrap();
+        let patch = cloneset_batch_patch(&workload, &IntOrString::Int(0), 0).unwrap();
         assert_eq!(
             patch,
             json!({"spec": {"updateStrategy": {"paused": false}}})

@@ -16,13 +16,19 @@ pub trait Release: Send + Sync {
     /// What the step machine needs to know about it.
     fn facts(&self) -> &WorkloadFacts;
     /// Pods on the new version that a step's `replicas` ask for: by default the step scaled to
-    /// the workload's pods.
-    fn planned(&self, step: &IntOrString) -> i32 {
-        crate::batch::planned_replicas(step, self.facts().replicas)
+    /// the workload's pods. `no_need_update`: pods already on the target revision when a
+    /// rollback in batches began (0 otherwise); the step's share applies to the other pods.
+    fn planned(&self, step: &IntOrString, no_need_update: i32) -> i32 {
+        crate::batch::updated_after(step, self.facts().replicas, no_need_update)
     }
-    /// The changes that bring the new version to the pods `step` asks for (`planned(step)`;
-    /// never fewer than run now).
-    fn batch(&self, step: &IntOrString) -> Vec<Effect>;
+    /// The changes that bring the new version to the pods `step` asks for
+    /// (`planned(step, no_need_update)`; never fewer than run now).
+    fn batch(&self, step: &IntOrString, no_need_update: i32) -> Vec<Effect>;
+    /// Whether a rollback of this kind may be released in batches like a new version
+    /// (`rollouts.kruise.io/rollback-in-batch`): only kinds whose partition counts pods.
+    fn rolls_back_in_batches(&self) -> bool {
+        false
+    }
     /// A newer version replaced the one being released: remove what the old release added.
     fn reset(&self) -> Vec<Effect>;
     /// Give the workload back to its own controller and remove every mark of the release.

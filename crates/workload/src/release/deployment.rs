@@ -84,12 +84,12 @@ impl Release for PartitionDeployment {
         &self.facts
     }
 
-    fn planned(&self, step: &IntOrString) -> i32 {
+    fn planned(&self, step: &IntOrString, _no_need_update: i32) -> i32 {
         deployment_updated_limit(step, self.facts.replicas)
     }
 
-    fn batch(&self, step: &IntOrString) -> Vec<Effect> {
-        let planned = self.planned(step);
+    fn batch(&self, step: &IntOrString, no_need_update: i32) -> Vec<Effect> {
+        let planned = self.planned(step, no_need_update);
         partition_batch_patch(&self.object, planned, self.facts.updated_ready)
             .map(|patch| {
                 Effect::merge(
@@ -184,12 +184,12 @@ impl Release for CanaryDeployment {
         &self.facts
     }
 
-    fn planned(&self, step: &IntOrString) -> i32 {
+    fn planned(&self, step: &IntOrString, _no_need_update: i32) -> i32 {
         canary_deployment_replicas(step, self.facts.replicas, self.facts.replicas)
     }
 
-    fn batch(&self, step: &IntOrString) -> Vec<Effect> {
-        let planned = self.planned(step);
+    fn batch(&self, step: &IntOrString, no_need_update: i32) -> Vec<Effect> {
+        let planned = self.planned(step, no_need_update);
         let name = facts::canary_deployment_name(&self.object);
         let existing = facts::canary_deployments(&self.object, &self.canaries)
             .into_iter()

@@ -156,8 +156,8 @@ impl Release for NativeDaemonSetRelease {
         &self.facts
     }
 
-    fn batch(&self, step: &IntOrString) -> Vec<Effect> {
-        let planned = self.planned(step);
+    fn batch(&self, step: &IntOrString, no_need_update: i32) -> Vec<Effect> {
+        let planned = self.planned(step, no_need_update);
         self.to_delete(planned)
             .into_iter()
             .map(|pod| Effect {
@@ -241,7 +241,7 @@ mod tests {
 
     fn deleted(release: &NativeDaemonSetRelease, step: i32) -> Vec<String> {
         release
-            .batch(&IntOrString::Int(step))
+            .batch(&IntOrString::Int(step), 0)
             .iter()
             .map(|e| e.object.name.clone())
             .collect()

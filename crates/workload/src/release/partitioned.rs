@@ -8,12 +8,11 @@
 use super::common::{key_of, label_effect, match_labels, to_json};
 use super::contract::Release;
 use crate::WorkloadKind;
-use crate::batch::planned_replicas;
 use crate::control::{
     advanced_daemonset_batch_patch, advanced_daemonset_release_patch, cloneset_batch_patch,
     cloneset_release_patch, statefulset_batch_patch, statefulset_release_patch,
 };
-use crate::facts::{self, WorkloadFacts, spec_replicas};
+use crate::facts::{self, WorkloadFacts};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rollouts_api::keys;
@@ -27,23 +26,25 @@ pub struct PartitionKind {
     /// Its name in messages.
     name: &'static str,
     facts: fn(&Value) -> WorkloadFacts,
-    /// The patch that frees the pods a step asks for, `None` when they are free already.
-    batch: fn(&Value, &IntOrString) -> Option<Value>,
+    /// The patch that frees the pods a step asks for (given the pods a rollback in batches
+    /// need not update), `None` when they are free already.
+    batch: fn(&Value, &IntOrString, i32) -> Option<Value>,
     /// The patch that removes the partition and the release's marks, `None` when none is left.
     finish: fn(&Value) -> Option<Value>,
     /// The pod label carrying a pod's revision.
     revision_key: &'static str,
+    /// Whether a rollback may be released in batches (its partition counts pods).
+    rolls_back_in_batches: bool,
 }
 
 const STATEFUL_SET: PartitionKind = PartitionKind {
     kind: WorkloadKind::StatefulSet,
     name: "StatefulSet",
     facts: facts::statefulset,
-    batch: |object, step| {
-        statefulset_batch_patch(object, planned_replicas(step, spec_replicas(object)))
-    },
+    batch: statefulset_batch_patch,
     finish: statefulset_release_patch,
     revision_key: keys::CONTROLLER_REVISION_HASH,
+    rolls_back_in_batches: true,
 };
 
 const CLONE_SET: PartitionKind = PartitionKind {
@@ -53,15 +54,17 @@ const CLONE_SET: PartitionKind = PartitionKind {
     batch: cloneset_batch_patch,
     finish: cloneset_release_patch,
     revision_key: keys::POD_TEMPLATE_HASH,
+    rolls_back_in_batches: true,
 };
 
 const ADVANCED_DAEMON_SET: PartitionKind = PartitionKind {
     kind: WorkloadKind::AdvancedDaemonSet,
     name: "DaemonSet",
     facts: facts::advanced_daemonset,
-    batch: advanced_daemonset_batch_patch,
+    batch: |object, step, _| advanced_daemonset_batch_patch(object, step),
     finish: advanced_daemonset_release_patch,
     revision_key: keys::POD_TEMPLATE_HASH,
+    rolls_back_in_batches: false,
 };
 
 /// A workload released through its partition.
@@ -119,9 +122,9 @@ impl Release for PartitionedRelease {
         &self.facts
     }
 
-    fn batch(&self, step: &IntOrString) -> Vec<Effect> {
-        let planned = self.planned(step);
-        (self.kind.batch)(&self.object, step)
+    fn batch(&self, step: &IntOrString, no_need_update: i32) -> Vec<Effect> {
+        let planned = self.planned(step, no_need_update);
+        (self.kind.batch)(&self.object, step, no_need_update)
             .map(|patch| {
                 Effect::merge(
                     self.key.clone(),
@@ -131,6 +134,10 @@ impl Release for PartitionedRelease {
             })
             .into_iter()
             .collect()
+    }
+
+    fn rolls_back_in_batches(&self) -> bool {
+        self.kind.rolls_back_in_batches
     }
 
     fn reset(&self) -> Vec<Effect> {
@@ -220,7 +227,7 @@ mod tests {
     #[test]
     fn a_batch_lowers_the_partition_and_the_end_removes_it() {
         let release = cloneset(json!("100%"), json!({"replicas": 5}));
-        let batch = release.batch(&IntOrString::String("60%".into()));
+        let batch = release.batch(&IntOrString::String("60%".into()), 0);
         assert_eq!(batch.len(), 1);
         assert_eq!(
             batch[0].change,
