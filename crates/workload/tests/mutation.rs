@@ -400,6 +400,51 @@ fn native_daemonset_goes_on_delete_and_saves_its_strategy() {
 }
 
 #[test]
+fn a_newer_version_mid_release_keeps_the_native_daemonset_strategy_saved_when_it_began() {
+    let r = rollout(false, false);
+    let rolling = json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 2}});
+    let frozen = freeze_native_daemonset(
+        &daemonset("apps/v1", "v1", rolling.clone()),
+        &daemonset("apps/v1", "v2", rolling.clone()),
+        &r,
+    )
+    .unwrap();
+    let mut v3 = frozen.clone();
+    v3["spec"]["template"]["spec"]["containers"][0]["image"] = json!("v3");
+    let saved = |object: &Value| {
+        let annotations = &object["metadata"]["annotations"];
+        (
+            annotations["rollouts.kruise.io/daemonset-original-update-strategy"].clone(),
+            annotations["rollouts.kruise.io/daemonset-original-rolling-update"].clone(),
+        )
+    };
+    // The update carries our frozen strategy (an apply that does not set one).
+    let out = freeze_native_daemonset(&frozen, &v3, &r).unwrap();
+    assert_eq!(out["spec"]["updateStrategy"], json!({"type": "OnDelete"}));
+    assert_eq!(
+        saved(&out),
+        (json!("RollingUpdate"), json!(r#"{"maxUnavailable":2}"#))
+    );
+    // Without our annotations on the update (a replace), the old object's are kept.
+    let mut replaced = v3.clone();
+    replaced["metadata"]["annotations"] = json!({});
+    let out = freeze_native_daemonset(&frozen, &replaced, &r).unwrap();
+    assert_eq!(
+        saved(&out),
+        (json!("RollingUpdate"), json!(r#"{"maxUnavailable":2}"#))
+    );
+    // An update that sets a strategy of its own: that one is saved.
+    let mut own = v3;
+    own["spec"]["updateStrategy"] =
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}});
+    let out = freeze_native_daemonset(&frozen, &own, &r).unwrap();
+    assert_eq!(
+        saved(&out),
+        (json!("RollingUpdate"), json!(r#"{"maxSurge":1}"#))
+    );
+}
+
+#[test]
 fn advanced_daemonset_is_frozen_with_partition_32767() {
     let r = rollout(false, false);
     let strategy = json!({"type": "RollingUpdate"});

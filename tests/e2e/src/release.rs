@@ -70,6 +70,34 @@ spec:
     )
 }
 
+/// The echoserver as a DaemonSet (`apps/v1` or OpenKruise's `apps.kruise.io/v1alpha1`), one
+/// pod per node, at `version` (`NODE_NAME`).
+pub fn echoserver_daemonset(api_version: &str, version: &str) -> String {
+    format!(
+        r#"
+apiVersion: {api_version}
+kind: DaemonSet
+metadata:
+  name: echoserver
+spec:
+  selector:
+    matchLabels:
+      app: echoserver
+  template:
+    metadata:
+      labels:
+        app: echoserver
+    spec:
+      containers:
+      - name: echoserver
+        image: openkruise-registry.cn-shanghai.cr.aliyuncs.com/openkruise/demo:1.10.2
+        env:
+        - name: NODE_NAME
+          value: {version}
+"#
+    )
+}
+
 /// A namespace that this process's webhook and controller serve.
 pub async fn release_namespace(prefix: &str) -> (kube::Client, TestNamespace) {
     let hook = webhook();

@@ -24,29 +24,7 @@ spec:
 "#;
 
 fn daemonset(version: &str) -> String {
-    format!(
-        r#"
-apiVersion: apps.kruise.io/v1alpha1
-kind: DaemonSet
-metadata:
-  name: echoserver
-spec:
-  selector:
-    matchLabels:
-      app: echoserver
-  template:
-    metadata:
-      labels:
-        app: echoserver
-    spec:
-      containers:
-      - name: echoserver
-        image: openkruise-registry.cn-shanghai.cr.aliyuncs.com/openkruise/demo:1.10.2
-        env:
-        - name: NODE_NAME
-          value: {version}
-"#
-    )
+    echoserver_daemonset("apps.kruise.io/v1alpha1", version)
 }
 
 async fn wait_paused_at(ns: &str, step: u32) {
@@ -120,7 +98,7 @@ async fn advanced_daemonset_release_by_node_with_a_newer_version_mid_release() {
 }
 
 fn native_daemonset(version: &str) -> String {
-    daemonset(version).replace("apiVersion: apps.kruise.io/v1alpha1", "apiVersion: apps/v1")
+    echoserver_daemonset("apps/v1", version)
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use super::edit::{
     FREEZE_PARTITION, has_traffic_routing, mark_in_progressing, replicas, set_meta, set_path,
 };
-use crate::revision::is_effective_revision_change;
+use crate::revision::{annotation, is_effective_revision_change};
 use rollouts_api::keys;
 use rollouts_api::v1beta1::Rollout;
 use serde_json::{Value, json};
@@ -68,37 +68,56 @@ pub fn freeze_advanced_daemonset(old: &Value, new: &Value, rollout: &Rollout) ->
 
 /// Native DaemonSet: `updateStrategy.type: OnDelete`, the original type saved in
 /// `daemonset-original-update-strategy` (its rollingUpdate settings too, so they come back).
+/// A newer version mid-release finds the DaemonSet frozen by us: what was saved when the release
+/// began stays, unless the update sets a strategy of its own.
 pub fn freeze_native_daemonset(old: &Value, new: &Value, rollout: &Rollout) -> Option<Value> {
     if !is_effective_revision_change(old, new) {
         return None;
     }
     let mut mutated = new.clone();
-    let original = new
+    let strategy_type = new
         .pointer("/spec/updateStrategy/type")
         .and_then(Value::as_str)
-        .unwrap_or("RollingUpdate")
-        .to_string();
+        .unwrap_or("RollingUpdate");
+    let saved = annotation(old, keys::DAEMONSET_ORIGINAL_UPDATE_STRATEGY);
+    let rolling = mutated
+        .pointer_mut("/spec/updateStrategy")
+        .and_then(Value::as_object_mut)
+        .and_then(|s| s.remove("rollingUpdate"));
+    let (original, original_rolling) = match (saved, strategy_type, rolling) {
+        (Some(saved), "OnDelete", None) => (
+            saved.to_string(),
+            annotation(old, keys::DAEMONSET_ORIGINAL_ROLLING_UPDATE).map(str::to_string),
+        ),
+        (_, strategy_type, rolling) => (strategy_type.to_string(), rolling.map(|r| r.to_string())),
+    };
     set_meta(
         &mut mutated,
         "annotations",
         keys::DAEMONSET_ORIGINAL_UPDATE_STRATEGY,
         &original,
     );
-    if let Some(rolling) = mutated
-        .pointer_mut("/spec/updateStrategy")
-        .and_then(Value::as_object_mut)
-        .and_then(|s| s.remove("rollingUpdate"))
-    {
-        set_meta(
+    match original_rolling {
+        Some(rolling) => set_meta(
             &mut mutated,
             "annotations",
             keys::DAEMONSET_ORIGINAL_ROLLING_UPDATE,
-            &rolling.to_string(),
-        );
+            &rolling,
+        ),
+        None => remove_annotation(&mut mutated, keys::DAEMONSET_ORIGINAL_ROLLING_UPDATE),
     }
     set_path(&mut mutated, "/spec/updateStrategy/type", json!("OnDelete"));
     mark_in_progressing(&mut mutated, rollout);
     Some(mutated)
+}
+
+fn remove_annotation(object: &mut Value, key: &str) {
+    if let Some(annotations) = object
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        annotations.remove(key);
+    }
 }
 
 /// `rollingUpdate.partition: 32767` and the in-progressing mark.
