@@ -93,12 +93,8 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Co
 
 /// How long a step took to get its pods ready, and how long a pause lasted.
 fn record_durations(rollout: &Rollout, ctx: &Context, decision: &Decision) {
-    let before = rollout
-        .status
-        .as_ref()
-        .and_then(|s| s.canary_status.as_ref())
-        .map(|c| &c.common);
-    let after = decision.status.canary_status.as_ref().map(|c| &c.common);
+    let before = rollout.status.as_ref().and_then(machine::sub_status_common);
+    let after = machine::sub_status_common(&decision.status);
     let (Some(before), Some(after)) = (before, after) else {
         return;
     };

@@ -14,14 +14,7 @@ const DEFAULT_GRACE_SECONDS: i64 = 3;
 
 /// The traffic routing reference of `rollout`, if it routes traffic.
 pub fn routing(rollout: &Rollout) -> Option<&TrafficRoutingRef> {
-    rollout
-        .spec
-        .strategy
-        .canary
-        .as_ref()?
-        .traffic_routings
-        .as_ref()?
-        .first()
+    rollouts_plan::traffic_routings(rollout).first()
 }
 
 fn cached<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<Value>
@@ -35,7 +28,12 @@ where
 /// The traffic objects of `rollout`, or `None` when it routes no traffic.
 pub fn observe(stores: &Stores, rollout: &Rollout) -> Option<TrafficObjects> {
     let reference = routing(rollout)?;
-    let canary = rollout.spec.strategy.canary.as_ref()?;
+    let strategy = &rollout.spec.strategy;
+    let canary_service_disabled = match (&strategy.blue_green, &strategy.canary) {
+        (Some(blue_green), _) => blue_green.disable_generate_canary_service,
+        (None, Some(canary)) => canary.disable_generate_canary_service,
+        (None, None) => None,
+    } == Some(true);
     let namespace = rollout.namespace()?;
     let mut provider = Provider::of(reference);
     let (route_object, canary_ingress) = match &provider {
@@ -76,7 +74,7 @@ pub fn observe(stores: &Stores, rollout: &Rollout) -> Option<TrafficObjects> {
         } else {
             grace
         },
-        canary_service_disabled: canary.disable_generate_canary_service == Some(true),
+        canary_service_disabled,
     })
 }
 

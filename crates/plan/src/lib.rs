@@ -8,6 +8,7 @@ pub mod machine;
 pub mod validation;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use rollouts_api::common::TrafficRoutingRef;
 use rollouts_api::v1beta1::{CanaryStep, Rollout};
 pub use rollouts_workload::batch;
 pub use rollouts_workload::style::{RollingStyle, is_real_partition, rolling_style};
@@ -21,6 +22,32 @@ pub fn steps(rollout: &Rollout) -> &[CanaryStep] {
         (None, None) => None,
     };
     steps.unwrap_or_default()
+}
+
+/// Whether the Rollout releases blue-green (`spec.strategy.blueGreen`).
+pub fn is_blue_green(rollout: &Rollout) -> bool {
+    rollout.spec.strategy.blue_green.is_some()
+}
+
+/// The traffic providers of whichever strategy is set.
+pub fn traffic_routings(rollout: &Rollout) -> &[TrafficRoutingRef] {
+    let strategy = &rollout.spec.strategy;
+    let routings = match (&strategy.blue_green, &strategy.canary) {
+        (Some(blue_green), _) => blue_green.traffic_routings.as_deref(),
+        (None, Some(canary)) => canary.traffic_routings.as_deref(),
+        (None, None) => None,
+    };
+    routings.unwrap_or_default()
+}
+
+/// The failure threshold of whichever strategy is set.
+pub fn failure_threshold(rollout: &Rollout) -> Option<&IntOrString> {
+    let strategy = &rollout.spec.strategy;
+    match (&strategy.blue_green, &strategy.canary) {
+        (Some(blue_green), _) => blue_green.failure_threshold.as_ref(),
+        (None, Some(canary)) => canary.failure_threshold.as_ref(),
+        (None, None) => None,
+    }
 }
 
 /// The plan hash (`rollouts.kruise.io/hash`): changes when steps or traffic change, not when

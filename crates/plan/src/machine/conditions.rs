@@ -75,7 +75,10 @@ pub mod messages {
     pub const PROGRESSING: &str = "Rollout is in Progressing";
     /// A newer version replaced the one being released.
     pub const CONTINUOUS: &str = "Workload is continuous release";
+    /// A newer version applied during a blue-green release: refused until rolled back.
     /// `spec.strategy.paused`.
+    pub const BLUE_GREEN_NEW_VERSION: &str = "new version releasing detected in the progress of blue-green release, please rollback first";
+    /// Status message while a Rollout is paused.
     pub const PAUSED: &str = "Rollout has been paused, you can resume it by kube-cli";
     /// The old version was re-applied.
     pub const CANCELLING: &str =

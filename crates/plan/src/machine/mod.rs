@@ -12,12 +12,14 @@ mod rollout_meta;
 mod stages;
 mod status;
 mod steps;
+mod sub_status;
 
 pub use conditions::{condition, messages};
 pub use model::{Decision, Event, Snapshot};
 pub use rollout_meta::finalizers_with_ours;
 pub use stages::Stage;
 pub use steps::REASON_DEADLINE;
+pub use sub_status::common as sub_status_common;
 
 use k8s_openapi::jiff::Timestamp;
 use rollouts_api::common::StepState;
@@ -32,6 +34,8 @@ pub fn decide(snapshot: &Snapshot) -> Decision {
         ..Decision::default()
     };
     decision.status.observed_generation = snapshot.rollout.metadata.generation;
+    let blue_green = crate::is_blue_green(snapshot.rollout);
+    sub_status::enter(&mut decision.status, blue_green);
     phase::advance(snapshot, &mut decision);
     rollout_meta::keep_metadata(snapshot, &mut decision);
     let (index, state) = decision
@@ -43,6 +47,7 @@ pub fn decide(snapshot: &Snapshot) -> Decision {
         });
     decision.status.current_step_index = index;
     decision.status.current_step_state = state;
+    sub_status::leave(&mut decision.status, blue_green);
     let mut effects: Vec<Effect> = rollout_meta::metadata_effect(snapshot, &mut decision)
         .into_iter()
         .collect();
@@ -71,12 +76,7 @@ pub fn needs_pods(rollout: &Rollout, release: &dyn Release) -> bool {
 /// Whether the Rollout's current step has been upgrading for longer than `deadline_seconds`:
 /// then the controller lists the step's pods so the decision can name those that are not Ready.
 pub fn step_overdue(rollout: &Rollout, now: Timestamp, deadline_seconds: i64) -> bool {
-    let Some(common) = rollout
-        .status
-        .as_ref()
-        .and_then(|s| s.canary_status.as_ref())
-        .map(|c| &c.common)
-    else {
+    let Some(common) = rollout.status.as_ref().and_then(sub_status::common) else {
         return false;
     };
     common.current_step_state == Some(StepState::StepUpgrade)

@@ -103,6 +103,9 @@ fn in_rolling(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
         return rollback_in_batch::restart(s, release, d);
     }
     if !recorded.is_empty() && new_version {
+        if crate::is_blue_green(s.rollout) {
+            return refuse_newer_version(s, d);
+        }
         return restart_for_newer_version(s, d);
     }
     machine::run(s, release, d);
@@ -136,6 +139,21 @@ fn restart_for_newer_version(s: &Snapshot, d: &mut Decision) {
     ));
     d.status.canary_status = None;
     set_reason(s, d, keys::REASON_INITIALIZING, messages::CONTINUOUS);
+}
+
+/// A newer version during a blue-green release: the old pods still serve, the new ones are up
+/// beside them, and a third version has nowhere to go. The workload stays frozen (the webhook
+/// keeps it so) until the stable version, or the one being released, is applied again.
+fn refuse_newer_version(s: &Snapshot, d: &mut Decision) {
+    let message = messages::BLUE_GREEN_NEW_VERSION;
+    if d.status.message.as_deref() != Some(message) {
+        d.events
+            .push(Event::warning(keys::EVENT_CONTINUOUS_RELEASE, message));
+    }
+    set_reason(s, d, keys::REASON_IN_ROLLING, message);
+    if let Some(canary) = d.status.canary_status.as_mut() {
+        canary.common.message = Some(message.to_string());
+    }
 }
 
 /// Finalising (success) or Cancelling (rollback): release the workload, then complete.

@@ -23,14 +23,11 @@ pub(super) fn asked(rollout: &Rollout, release: &dyn Release) -> bool {
         .as_ref()
         .and_then(|a| a.get(keys::ROLLBACK_IN_BATCH))
         .is_some_and(|v| v == "true");
-    let routes_traffic = rollout
-        .spec
-        .strategy
-        .canary
-        .as_ref()
-        .and_then(|c| c.traffic_routings.as_ref())
-        .is_some_and(|t| !t.is_empty());
-    annotated && !routes_traffic && release.rolls_back_in_batches()
+    let routes_traffic = !crate::traffic_routings(rollout).is_empty();
+    annotated
+        && !routes_traffic
+        && !crate::is_blue_green(rollout)
+        && release.rolls_back_in_batches()
 }
 
 /// Whether a rollback in batches is under way: asked for, and the workload's template is the

@@ -8,11 +8,15 @@ use rollouts_api::common::FinalisingStep;
 use rollouts_api::keys;
 use rollouts_api::v1beta1::CommonStatus;
 use rollouts_change::Effect;
+use rollouts_traffic::StepTraffic;
+use rollouts_traffic::objects::Revisions;
 use std::time::Duration;
 
 /// One task of the end of a release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
+    /// Send all traffic to the new version (a blue-green release that succeeded).
+    RouteTrafficToNew,
     /// Unpin the stable Service.
     RestoreStableService,
     /// Send all traffic to the stable Service (delete the canary Ingress / reset the route).
@@ -24,17 +28,44 @@ pub enum Stage {
 }
 
 impl Stage {
-    /// The changes this task still needs; `None` when it is done.
-    fn pending(self, s: &Snapshot, promote: bool) -> Option<Vec<Effect>> {
+    /// The changes this task still needs (none while it waits); `None` when it is done.
+    fn pending(
+        self,
+        s: &Snapshot,
+        common: Option<&CommonStatus>,
+        promote: bool,
+    ) -> Option<Vec<Effect>> {
         let key = s.revision_key();
         let traffic = |effect: Option<Effect>| effect.map(|e| vec![e]);
         match self {
+            Self::RouteTrafficToNew => {
+                let revisions = Revisions {
+                    key,
+                    stable: common?.stable_revision.as_deref().unwrap_or_default(),
+                    canary: common?.pod_template_hash.as_deref().unwrap_or_default(),
+                };
+                let all = StepTraffic {
+                    weight: Some(100),
+                    matches: Vec::new(),
+                    header_modifier: None,
+                };
+                let owner = rollouts_workload::release::owner_reference(s.rollout);
+                let effects = s.traffic?.step_effects(&all, revisions, &owner);
+                (!effects.is_empty()).then_some(effects)
+            }
             Self::RestoreStableService => traffic(s.traffic?.stable_pin(key, None)),
             Self::RouteTrafficToStable => traffic(s.traffic?.restore_routes()),
             Self::RemoveCanaryService => traffic(s.traffic?.remove_canary_service()),
             Self::ResumeWorkload => {
                 let workload = s.workload?;
-                (!workload.facts().released).then(|| workload.finish(promote))
+                let facts = workload.facts();
+                if !facts.released {
+                    return Some(workload.finish(promote));
+                }
+                // A blue-green release keeps its route to the new pods until the workload has
+                // replaced the old ones (their removal wakes us).
+                let replacing = promote && crate::is_blue_green(s.rollout) && !facts.promoted;
+                replacing.then(Vec::new)
             }
         }
     }
@@ -43,6 +74,7 @@ impl Stage {
     pub fn status_value(self) -> FinalisingStep {
         use FinalisingStep as F;
         match self {
+            Self::RouteTrafficToNew => F::FinalisingStepRouteTrafficToNew,
             Self::RestoreStableService => F::RestoreStableService,
             Self::RouteTrafficToStable => F::FinalisingStepRouteTrafficToStable,
             Self::RemoveCanaryService => F::RemoveCanaryService,
@@ -61,6 +93,22 @@ pub const SUCCESS: [Stage; 4] = [
 ];
 /// Rollback: traffic back to stable first, then the workload, then the Services.
 pub const ROLLBACK: [Stage; 4] = [
+    Stage::RouteTrafficToStable,
+    Stage::ResumeWorkload,
+    Stage::RestoreStableService,
+    Stage::RemoveCanaryService,
+];
+/// Blue-green success: all traffic to the new pods while the old ones still run, then the
+/// workload replaces the old pods, and only then the routes and Services go.
+pub const BLUE_GREEN_SUCCESS: [Stage; 5] = [
+    Stage::RouteTrafficToNew,
+    Stage::RestoreStableService,
+    Stage::ResumeWorkload,
+    Stage::RouteTrafficToStable,
+    Stage::RemoveCanaryService,
+];
+/// Blue-green rollback: traffic back to the old pods (still all there), then the new pods go.
+pub const BLUE_GREEN_ROLLBACK: [Stage; 4] = [
     Stage::RouteTrafficToStable,
     Stage::ResumeWorkload,
     Stage::RestoreStableService,
@@ -87,7 +135,7 @@ pub(super) fn run_stages(s: &Snapshot, d: &mut Decision, stages: &[Stage], promo
     for stage in stages {
         let common = d.status.canary_status.as_ref().map(|c| &c.common);
         let acted_on = common.and_then(|c| c.finalising_step) == Some(stage.status_value());
-        let Some(effects) = stage.pending(s, promote) else {
+        let Some(effects) = stage.pending(s, common, promote) else {
             let left = grace - waited(common, s);
             if acted_on && *stage != Stage::ResumeWorkload && left > 0 {
                 d.requeue(Duration::from_secs(left as u64));
@@ -110,9 +158,15 @@ pub(super) fn run_stages(s: &Snapshot, d: &mut Decision, stages: &[Stage], promo
 }
 
 /// Ends the release: `promote` for success, otherwise rollback, disable or delete (which
-/// differ only in order: a rollback takes traffic off the new version first). `true` once done.
+/// differ only in order: a rollback takes traffic off the new version first; blue-green has
+/// orders of its own). `true` once done.
 pub(super) fn finish(s: &Snapshot, d: &mut Decision, promote: bool, rollback: bool) -> bool {
-    let stages = if rollback { &ROLLBACK } else { &SUCCESS };
+    let stages: &[Stage] = match (crate::is_blue_green(s.rollout), promote, rollback) {
+        (true, true, _) => &BLUE_GREEN_SUCCESS,
+        (true, _, true) => &BLUE_GREEN_ROLLBACK,
+        (false, _, true) => &ROLLBACK,
+        _ => &SUCCESS,
+    };
     let done = run_stages(s, d, stages, promote);
     if done && let Some(canary) = d.status.canary_status.as_mut() {
         canary.common.finalising_step = Some(FinalisingStep::End);

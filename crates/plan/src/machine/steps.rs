@@ -246,8 +246,10 @@ fn advance_state(
             true
         }
         StepState::StepPaused => {
+            // A canary's last step at 100% needs no approval; every blue-green step does.
             let last_full = index as usize == total
-                && step.replicas == Some(IntOrString::String("100%".into()));
+                && step.replicas == Some(IntOrString::String("100%".into()))
+                && !crate::is_blue_green(s.rollout);
             // An annotation being cleared (a new release started in this decision) is stale.
             let cleared = d.clears_approval();
             let approved = !cleared
@@ -381,13 +383,7 @@ fn describe_traffic(step: &CanaryStep) -> String {
 }
 
 fn failure_threshold(s: &Snapshot) -> Option<IntOrString> {
-    s.rollout
-        .spec
-        .strategy
-        .canary
-        .as_ref()?
-        .failure_threshold
-        .clone()
+    crate::failure_threshold(s.rollout).cloned()
 }
 
 /// The step's pods missed the deadline: say which and why, once as an Event.
