@@ -8,7 +8,7 @@ use kube::api::DynamicObject;
 use kube::runtime::reflector::{ObjectRef, Store};
 use rollouts_api::v1beta1::Rollout;
 use rollouts_change::Resource;
-use rollouts_workload::release::{PartitionedRelease, Release};
+use rollouts_workload::release::Release;
 use serde_json::Value;
 
 /// The release of `rollout`'s workload of `resource` found in `store` (built by `release`),
@@ -17,7 +17,7 @@ pub fn observe(
     store: Option<&Store<DynamicObject>>,
     resource: Resource,
     rollout: &Rollout,
-    release: fn(Value) -> PartitionedRelease,
+    release: impl FnOnce(Value) -> Box<dyn Release>,
 ) -> Option<Box<dyn Release>> {
     let namespace = rollout.namespace()?;
     let key = ObjectRef::<DynamicObject>::new_with(
@@ -26,5 +26,5 @@ pub fn observe(
     )
     .within(&namespace);
     let workload = serde_json::to_value(store?.get(&key)?.as_ref()).ok()?;
-    Some(Box::new(release(workload)))
+    Some(release(workload))
 }

@@ -11,7 +11,7 @@ use crate::context::Stores;
 use rollouts_api::v1beta1::Rollout;
 use rollouts_change::Resource;
 use rollouts_workload::WorkloadKind;
-use rollouts_workload::release::{PartitionedRelease, Release};
+use rollouts_workload::release::{PartitionedRelease, Release, cloneset_release};
 
 /// The release of `rollout`'s workload as cached (a native DaemonSet's pods are read from the
 /// API), `None` when the workload does not exist or no release serves its kind.
@@ -28,19 +28,19 @@ pub async fn observe(
             stores.advanced_stateful_sets.as_ref(),
             Resource::ADVANCED_STATEFUL_SET,
             rollout,
-            PartitionedRelease::statefulset_json,
+            |object| Box::new(PartitionedRelease::statefulset_json(object)),
         ),
         WorkloadKind::CloneSet => kruise::observe(
             stores.clone_sets.as_ref(),
             Resource::CLONE_SET,
             rollout,
-            PartitionedRelease::cloneset_json,
+            |object| cloneset_release(rollout, object),
         ),
         WorkloadKind::AdvancedDaemonSet => kruise::observe(
             stores.advanced_daemon_sets.as_ref(),
             Resource::ADVANCED_DAEMON_SET,
             rollout,
-            PartitionedRelease::advanced_daemonset_json,
+            |object| Box::new(PartitionedRelease::advanced_daemonset_json(object)),
         ),
         _ => None,
     }

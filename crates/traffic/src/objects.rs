@@ -98,7 +98,7 @@ impl TrafficObjects {
         revisions: Revisions,
         owner: &Value,
     ) -> Vec<Effect> {
-        let (Ok(provider), Some(stable), Some(route)) =
+        let (Ok(_), Some(stable), Some(_)) =
             (&self.provider, &self.stable_service, &self.route_object)
         else {
             return Vec::new();
@@ -129,17 +129,25 @@ impl TrafficObjects {
         if !services.is_empty() {
             return services;
         }
-        let routed = provider.ensure(
-            route,
-            self.canary_ingress.as_ref(),
-            &self.stable_service_name,
-            step,
-            owner,
-        );
-        routed
+        self.route_effect(step, owner).into_iter().collect()
+    }
+
+    /// The change of the route alone (the Ingress or HTTPRoute) that `step` needs, the Services
+    /// as they are; `None` when it routes so already. Sending all traffic to the new pods at
+    /// the end of a blue-green release keeps the stable Service as it is being given back.
+    pub fn route_effect(&self, step: &StepTraffic, owner: &Value) -> Option<Effect> {
+        let (Ok(provider), Some(route)) = (&self.provider, &self.route_object) else {
+            return None;
+        };
+        provider
+            .ensure(
+                route,
+                self.canary_ingress.as_ref(),
+                &self.stable_service_name,
+                step,
+                owner,
+            )
             .map(|c| self.effect(self.route_resource(), c, "route the step's traffic"))
-            .into_iter()
-            .collect()
     }
 
     /// Pin (`Some`) or unpin (`None`) the stable Service's selector to a revision; `None` when

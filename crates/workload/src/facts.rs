@@ -250,15 +250,23 @@ pub fn cloneset(workload: &Value) -> WorkloadFacts {
     facts.pod_template_hash = update.to_string();
     facts.updated = count(workload, "/status/updatedReplicas");
     facts.updated_ready = count(workload, "/status/updatedReadyReplicas");
-    facts.in_rollback = !update.is_empty() && current == update && facts.updated != facts.replicas;
+    // Blue-green pods beside the old ones: as many updated pods as replicas, but more pods.
+    let pods = count(workload, "/status/replicas");
+    facts.in_rollback = !update.is_empty()
+        && current == update
+        && (facts.updated != facts.replicas || pods > facts.replicas);
     let partition = workload
         .pointer("/spec/updateStrategy/partition")
         .filter(|p| !p.is_null() && p.as_i64() != Some(0) && p.as_str() != Some("0%"));
     let paused = workload.pointer("/spec/updateStrategy/paused") == Some(&Value::Bool(true));
-    facts.released = !facts.in_progressing && partition.is_none() && !paused;
+    facts.released = !facts.in_progressing
+        && partition.is_none()
+        && !paused
+        && annotation(workload, keys::ORIGINAL_DEPLOYMENT_STRATEGY).is_none();
     facts.promoted = facts.generation_observed
         && facts.updated >= facts.replicas
-        && facts.updated_ready >= facts.replicas;
+        && facts.updated_ready >= facts.replicas
+        && pods <= facts.replicas;
     facts
 }
 

@@ -9,7 +9,6 @@ use rollouts_api::keys;
 use rollouts_api::v1beta1::CommonStatus;
 use rollouts_change::Effect;
 use rollouts_traffic::StepTraffic;
-use rollouts_traffic::objects::Revisions;
 use std::time::Duration;
 
 /// One task of the end of a release.
@@ -29,29 +28,18 @@ pub enum Stage {
 
 impl Stage {
     /// The changes this task still needs (none while it waits); `None` when it is done.
-    fn pending(
-        self,
-        s: &Snapshot,
-        common: Option<&CommonStatus>,
-        promote: bool,
-    ) -> Option<Vec<Effect>> {
+    fn pending(self, s: &Snapshot, promote: bool) -> Option<Vec<Effect>> {
         let key = s.revision_key();
         let traffic = |effect: Option<Effect>| effect.map(|e| vec![e]);
         match self {
             Self::RouteTrafficToNew => {
-                let revisions = Revisions {
-                    key,
-                    stable: common?.stable_revision.as_deref().unwrap_or_default(),
-                    canary: common?.pod_template_hash.as_deref().unwrap_or_default(),
-                };
                 let all = StepTraffic {
                     weight: Some(100),
                     matches: Vec::new(),
                     header_modifier: None,
                 };
                 let owner = rollouts_workload::release::owner_reference(s.rollout);
-                let effects = s.traffic?.step_effects(&all, revisions, &owner);
-                (!effects.is_empty()).then_some(effects)
+                traffic(s.traffic?.route_effect(&all, &owner))
             }
             Self::RestoreStableService => traffic(s.traffic?.stable_pin(key, None)),
             Self::RouteTrafficToStable => traffic(s.traffic?.restore_routes()),
@@ -132,10 +120,22 @@ fn waited(common: Option<&CommonStatus>, s: &Snapshot) -> i64 {
 /// stage is done.
 pub(super) fn run_stages(s: &Snapshot, d: &mut Decision, stages: &[Stage], promote: bool) -> bool {
     let grace = s.traffic.map_or(0, |t| t.grace_seconds);
-    for stage in stages {
+    let recorded = d
+        .status
+        .canary_status
+        .as_ref()
+        .and_then(|c| c.common.finalising_step);
+    let reached = stages
+        .iter()
+        .position(|stage| Some(stage.status_value()) == recorded);
+    for (index, stage) in stages.iter().enumerate() {
+        // The only task a later one undoes: all traffic to the new pods, until the routes go.
+        if *stage == Stage::RouteTrafficToNew && reached.is_some_and(|r| r > index) {
+            continue;
+        }
         let common = d.status.canary_status.as_ref().map(|c| &c.common);
         let acted_on = common.and_then(|c| c.finalising_step) == Some(stage.status_value());
-        let Some(effects) = stage.pending(s, common, promote) else {
+        let Some(effects) = stage.pending(s, promote) else {
             let left = grace - waited(common, s);
             if acted_on && *stage != Stage::ResumeWorkload && left > 0 {
                 d.requeue(Duration::from_secs(left as u64));

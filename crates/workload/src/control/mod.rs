@@ -1,12 +1,16 @@
 //! How the controller moves a workload through a release: pure builders of the JSON merge
 //! patches (and the canary Deployment) for each batch and for the end of a release.
 
+mod blue_green;
 mod canary;
 mod cloneset;
 mod daemonset;
 mod partition_deployment;
 mod statefulset;
 
+pub use blue_green::{
+    cloneset_blue_green_patch, cloneset_blue_green_release_patch, deployment_blue_green_patch,
+};
 pub use canary::{canary_deployment, canary_scale_patch, stable_release_patch};
 pub use cloneset::{cloneset_batch_patch, cloneset_release_patch};
 pub use daemonset::{advanced_daemonset_batch_patch, advanced_daemonset_release_patch};

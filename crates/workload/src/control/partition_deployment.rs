@@ -36,7 +36,7 @@ pub fn resolve_int_or_percent(value: Option<&Value>, total: i32, round_up: bool)
 }
 
 /// The settings a release changes, as the Deployment had them before.
-fn original_settings(deployment: &Value) -> Value {
+pub(crate) fn original_settings(deployment: &Value) -> Value {
     if let Some(saved) = annotation(deployment, keys::ORIGINAL_DEPLOYMENT_STRATEGY)
         .and_then(|s| serde_json::from_str::<Value>(s).ok())
         .filter(Value::is_object)

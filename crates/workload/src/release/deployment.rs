@@ -40,6 +40,9 @@ pub fn deployment_release(
             )
         })
         .collect();
+    if rolling_style(rollout) == RollingStyle::BlueGreen {
+        return Box::new(super::BlueGreenRelease::deployment(object, &replica_sets));
+    }
     if rolling_style(rollout) == RollingStyle::Canary {
         let canaries = canaries
             .iter()
