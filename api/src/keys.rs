@@ -187,3 +187,7 @@ pub const ROLLING_STYLE_CANARY: &str = "canary";
 
 /// Suffix of the generated canary Service and canary Ingress names.
 pub const CANARY_SUFFIX: &str = "-canary";
+
+/// Suffix a blue-green release appends to the target name of a HorizontalPodAutoscaler of its
+/// workload, so the autoscaler leaves the workload alone until the release ends.
+pub const HPA_DISABLED_SUFFIX: &str = "-DisableByRollout";

@@ -1,6 +1,7 @@
-//! Pods read from the API (pods are not watched): new-version pods that are not Ready and why,
-//! for the step-deadline message (listed only when a step is overdue), and the workload's pods
-//! with their revision and release labels (listed only when the decision needs them).
+//! Objects read from the API rather than watched: new-version pods that are not Ready and why,
+//! for the step-deadline message (listed only when a step is overdue), the workload's pods with
+//! their revision and release labels (listed only when the decision needs them), and the
+//! HorizontalPodAutoscalers a blue-green release turns off and back on.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
@@ -89,6 +90,29 @@ pub async fn workload_pods(
             })
             .collect(),
     )
+}
+
+/// The HorizontalPodAutoscalers of `rollout`'s namespace (as JSON), read from the API for a
+/// blue-green release; `None` when the list fails (logged; the next look tries again).
+pub async fn autoscalers(
+    client: &kube::Client,
+    rollout: &Rollout,
+) -> Option<Vec<serde_json::Value>> {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    let namespace = rollout.metadata.namespace.as_deref().unwrap_or_default();
+    let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
+    match api.list(&ListParams::default()).await {
+        Ok(list) => Some(
+            list.items
+                .iter()
+                .filter_map(|a| serde_json::to_value(a).ok())
+                .collect(),
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "could not list the HorizontalPodAutoscalers");
+            None
+        }
+    }
 }
 
 /// `Some("name (reason)")` for a pod that is not Ready.

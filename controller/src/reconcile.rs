@@ -71,6 +71,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Co
         default_deadline_seconds: ctx.settings.progress_deadline_seconds,
         not_ready_pods: &[],
         pods: None,
+        autoscalers: None,
     };
     let overdue = machine::step_overdue(rollout, snapshot.now, snapshot.deadline_seconds());
     let not_ready = match release.as_deref() {
@@ -83,6 +84,11 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Co
         None => None,
     };
     snapshot.pods = pods.as_deref();
+    let autoscalers = match rollouts_plan::is_blue_green(rollout) {
+        true => crate::pods::autoscalers(&ctx.client, rollout).await,
+        false => None,
+    };
+    snapshot.autoscalers = autoscalers.as_deref();
     let decision = machine::decide(&snapshot);
     execute(ctx, rollout, &decision).await?;
     record_durations(rollout, ctx, &decision);

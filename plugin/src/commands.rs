@@ -71,8 +71,8 @@ pub async fn undo(conn: &Connection, name: &str) -> Result<String, CliError> {
     let stable = rollout
         .status
         .as_ref()
-        .and_then(|s| s.canary_status.as_ref())
-        .and_then(|c| c.common.stable_revision.clone())
+        .and_then(rollouts_plan::machine::sub_status_common)
+        .and_then(|c| c.stable_revision.clone())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| {
             CliError::Refused(format!(

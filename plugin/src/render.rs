@@ -28,7 +28,11 @@ impl Summary {
     /// The summary of a Rollout as read.
     pub fn of(rollout: &Rollout) -> Self {
         let status = rollout.status.clone().unwrap_or_default();
-        let canary = status.canary_status.clone().unwrap_or_default();
+        let (updated, ready) = match (&status.blue_green_status, &status.canary_status) {
+            (Some(b), _) => (b.updated_replicas, b.updated_ready_replicas),
+            (None, Some(c)) => (c.canary_replicas, c.canary_ready_replicas),
+            (None, None) => (None, None),
+        };
         Self {
             phase: status
                 .phase
@@ -41,8 +45,8 @@ impl Summary {
                 .map(|s| format!("{s:?}"))
                 .unwrap_or_default(),
             message: status.message.unwrap_or_default(),
-            updated: canary.canary_replicas.unwrap_or(0),
-            ready: canary.canary_ready_replicas.unwrap_or(0),
+            updated: updated.unwrap_or(0),
+            ready: ready.unwrap_or(0),
         }
     }
 
@@ -78,6 +82,12 @@ pub fn block(rollout: &Rollout) -> String {
     let _ = writeln!(out, "Name:       {name}");
     let _ = writeln!(out, "Namespace:  {namespace}");
     let _ = writeln!(out, "Status:     {}", summary.phase);
+    if rollouts_plan::is_blue_green(rollout) {
+        let _ = writeln!(
+            out,
+            "Style:      blue-green (new pods run beside the old ones)"
+        );
+    }
     let _ = writeln!(
         out,
         "Step:       {}/{}  {}",
@@ -161,6 +171,26 @@ mod tests {
         assert!(text.contains("    2     50%       weight 50%"), "{text}");
         assert!(text.contains("60s"), "{text}");
         assert!(text.contains("until approved"), "{text}");
+    }
+
+    #[test]
+    fn a_blue_green_release_shows_its_style_and_new_pods() {
+        let mut rollout = rollout();
+        let canary = rollout.spec.strategy.canary.take().unwrap();
+        rollout.spec.strategy.blue_green = Some(rollouts_api::v1beta1::BlueGreenStrategy {
+            steps: canary.steps,
+            ..Default::default()
+        });
+        let status = rollout.status.as_mut().unwrap();
+        status.canary_status = None;
+        status.blue_green_status = Some(rollouts_api::v1beta1::BlueGreenStatus {
+            updated_replicas: Some(5),
+            updated_ready_replicas: Some(4),
+            ..Default::default()
+        });
+        let text = block(&rollout);
+        assert!(text.contains("Style:      blue-green"), "{text}");
+        assert!(text.contains("New pods:   5 updated, 4 ready\n"), "{text}");
     }
 
     #[test]

@@ -49,6 +49,12 @@ impl Resource {
     pub const SERVICE: Self = Self::new("v1", "Service", "services");
     /// networking.k8s.io Ingress.
     pub const INGRESS: Self = Self::new("networking.k8s.io/v1", "Ingress", "ingresses");
+    /// autoscaling HorizontalPodAutoscaler (v2 serves those created as v1 too).
+    pub const HORIZONTAL_POD_AUTOSCALER: Self = Self::new(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+    );
     /// Gateway API HTTPRoute.
     pub const HTTP_ROUTE: Self =
         Self::new("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes");

@@ -144,6 +144,7 @@ fn measure(label: &str, index: i32, state: &str, new_pods: i64, ready: i64, budg
                 default_deadline_seconds: 600,
                 not_ready_pods: &[],
                 pods: None,
+                autoscalers: None,
             });
             effects = decision.effects.len();
             black_box(decision);

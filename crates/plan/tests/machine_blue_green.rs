@@ -30,7 +30,27 @@ fn blue_green_at(index: i32, state: StepState, workload: WorkloadFacts) -> Sim {
         updated_revision: sub.canary_revision,
         ..BlueGreenStatus::default()
     });
+    sim.autoscalers = Some(Vec::new());
     sim
+}
+
+fn autoscaler(target: &str) -> serde_json::Value {
+    serde_json::json!({"metadata": {"name": "echoserver", "namespace": "default"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target}}})
+}
+
+/// The autoscaler target names a decision sets.
+fn retargeted(d: &Decision) -> Vec<String> {
+    d.effects
+        .iter()
+        .filter(|e| e.object.resource == rollouts_change::Resource::HORIZONTAL_POD_AUTOSCALER)
+        .filter_map(|e| match &e.change {
+            rollouts_change::Change::Merge(patch) => patch["spec"]["scaleTargetRef"]["name"]
+                .as_str()
+                .map(String::from),
+            _ => None,
+        })
+        .collect()
 }
 
 fn sub(d: &Decision) -> &BlueGreenStatus {
@@ -133,4 +153,38 @@ fn success_waits_until_the_workload_has_replaced_the_old_pods() {
     let d = sim.step();
     assert_eq!(d.status.phase, Some(RolloutPhase::Healthy));
     assert_eq!(condition(&d, "Succeeded").map(|c| c.0), Some("True"));
+}
+
+#[test]
+fn the_workloads_autoscaler_is_off_during_the_release_and_back_at_its_end() {
+    let mut sim = blue_green_at(1, StepUpgrade, releasing().updated(5, 5));
+    sim.autoscalers = Some(vec![autoscaler("echoserver")]);
+    let d = sim.step();
+    assert_eq!(retargeted(&d), vec!["echoserver-DisableByRollout"]);
+
+    sim.autoscalers = Some(vec![autoscaler("echoserver-DisableByRollout")]);
+    let d = sim.step();
+    assert!(retargeted(&d).is_empty(), "turned off once");
+
+    // Rolled back: the workload is given back, then the autoscaler.
+    sim.workload = Some(releasing().updated(5, 5).rolled_back());
+    let d = sim.step();
+    assert_eq!(
+        d.actions().first(),
+        Some(&Action::Release { promote: false })
+    );
+    sim.workload = Some(releasing().rolled_back().released());
+    // Not known (the list failed): the release is not over.
+    sim.autoscalers = None;
+    let d = sim.step();
+    assert_eq!(d.status.phase, Some(RolloutPhase::Progressing));
+    assert!(d.requeue_after.is_some());
+    sim.autoscalers = Some(vec![autoscaler("echoserver-DisableByRollout")]);
+    let d = sim.step();
+    assert_eq!(retargeted(&d), vec!["echoserver"]);
+    assert_eq!(d.status.phase, Some(RolloutPhase::Progressing));
+    sim.autoscalers = Some(vec![autoscaler("echoserver")]);
+    let d = sim.step();
+    assert_eq!(d.status.phase, Some(RolloutPhase::Healthy));
+    assert!(retargeted(&d).is_empty());
 }

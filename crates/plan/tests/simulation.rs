@@ -214,6 +214,7 @@ impl Cluster {
             default_deadline_seconds: 600,
             not_ready_pods: &[],
             pods: None,
+            autoscalers: None,
         })
     }
 

@@ -2,6 +2,7 @@
 //! Rollout can govern, which Rollout governs a workload, whether an update is a new release,
 //! and how each kind is frozen when a release starts.
 
+pub mod autoscalers;
 pub mod batch;
 pub mod control;
 pub mod facts;

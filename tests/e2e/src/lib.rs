@@ -3,6 +3,7 @@
 //! namespace per test, YAML apply, waits with deadlines, and cluster logs on failure.
 
 mod apply;
+pub mod blue_green;
 mod cluster;
 mod controller;
 mod crd;

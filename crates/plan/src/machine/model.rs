@@ -30,9 +30,28 @@ pub struct Snapshot<'a> {
     /// The workload's pods with their revision and release labels, listed only when
     /// [`crate::machine::needs_pods`] says so (`None` when not listed).
     pub pods: Option<&'a [PodLabels]>,
+    /// The HorizontalPodAutoscalers of the Rollout's namespace, listed only for blue-green
+    /// Rollouts (`None` otherwise, or when the list failed).
+    pub autoscalers: Option<&'a [Value]>,
 }
 
 impl Snapshot<'_> {
+    /// Autoscaler changes for the workload: turned away from it (`disable`) or back; `None`
+    /// when the autoscalers are not known.
+    pub(crate) fn autoscaler_effects(&self, disable: bool) -> Option<Vec<Effect>> {
+        let workload = &self.rollout.spec.workload_ref;
+        let change = match disable {
+            true => rollouts_workload::autoscalers::disable,
+            false => rollouts_workload::autoscalers::restore,
+        };
+        Some(change(
+            self.autoscalers?,
+            &workload.api_version,
+            &workload.kind,
+            &workload.name,
+        ))
+    }
+
     /// Seconds the current step may take to get its pods Ready.
     pub fn deadline_seconds(&self) -> i64 {
         self.workload

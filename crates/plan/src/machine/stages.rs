@@ -52,8 +52,18 @@ impl Stage {
                 }
                 // A blue-green release keeps its route to the new pods until the workload has
                 // replaced the old ones (their removal wakes us).
-                let replacing = promote && crate::is_blue_green(s.rollout) && !facts.promoted;
-                replacing.then(Vec::new)
+                if !crate::is_blue_green(s.rollout) {
+                    return None;
+                }
+                if promote && !facts.promoted {
+                    return Some(Vec::new());
+                }
+                // The autoscalers must be known to be back before the release counts as over.
+                match s.autoscaler_effects(false) {
+                    None => Some(Vec::new()),
+                    Some(back) if !back.is_empty() => Some(back),
+                    Some(_) => None,
+                }
             }
         }
     }
@@ -143,6 +153,10 @@ pub(super) fn run_stages(s: &Snapshot, d: &mut Decision, stages: &[Stage], promo
             }
             continue;
         };
+        if effects.is_empty() {
+            // Waiting for the workload (its changes wake us) or for a list that failed.
+            d.requeue(Duration::from_secs(5));
+        }
         d.effects.extend(effects);
         if let Some(canary) = d.status.canary_status.as_mut()
             && !acted_on

@@ -68,6 +68,11 @@ pub(super) fn run(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
         release,
         no_need_update,
     };
+    if crate::is_blue_green(s.rollout) {
+        // Old and new pods side by side: an autoscaler would resize both.
+        d.effects
+            .extend(s.autoscaler_effects(true).unwrap_or_default());
+    }
     if canary
         .common
         .pod_template_hash

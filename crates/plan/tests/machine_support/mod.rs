@@ -336,6 +336,8 @@ pub struct Sim {
     pub traffic: Option<TrafficObjects>,
     /// The workload's pods, when the controller would list them.
     pub pods: Option<Vec<PodLabels>>,
+    /// The namespace's HorizontalPodAutoscalers.
+    pub autoscalers: Option<Vec<Value>>,
 }
 
 impl Sim {
@@ -350,6 +352,7 @@ impl Sim {
             not_ready: Vec::new(),
             traffic: None,
             pods: None,
+            autoscalers: None,
         }
     }
 
@@ -373,6 +376,7 @@ impl Sim {
             default_deadline_seconds: self.deadline,
             not_ready_pods: &self.not_ready,
             pods: self.pods.as_deref(),
+            autoscalers: self.autoscalers.as_deref(),
         })
     }
 
