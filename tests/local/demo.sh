@@ -2,12 +2,13 @@
 # Usage: tests/local/demo.sh   (or `make demo`)
 # Plays the walkthrough of docs/getting-started.md end to end on the local control plane, with
 # the sample application of examples/echoserver/: `make up` (builds what is missing, starts the
-# cluster, the webhook and the controller), then five stages, each in a fresh namespace:
-#   1/5 canary release with traffic (rollout-canary.yaml + Nginx Ingress)
-#   2/5 A/B testing (rollout-ab.yaml + Nginx Ingress)
-#   3/5 phased release without Ingress (rollout-partition.yaml)
-#   4/5 rollback in the middle of a canary release
-#   5/5 phased release of an OpenKruise CloneSet (rollout-cloneset.yaml)
+# cluster, the webhook and the controller), then six stages, each in a fresh namespace:
+#   1/6 canary release with traffic (rollout-canary.yaml + Nginx Ingress)
+#   2/6 A/B testing (rollout-ab.yaml + Nginx Ingress)
+#   3/6 phased release without Ingress (rollout-partition.yaml)
+#   4/6 rollback in the middle of a canary release
+#   5/6 phased release of an OpenKruise CloneSet (rollout-cloneset.yaml)
+#   6/6 blue-green release with traffic (rollout-blue-green.yaml + Nginx Ingress)
 # Every command is printed (`$ ...`) before it runs, followed by its real output. Every wait is
 # bounded; a stage that does not reach what the walkthrough says stops the script with exit 1 and
 # the last observations. The cluster and the namespaces are left running (`make down` stops it).
@@ -314,7 +315,7 @@ MANUAL_1='Rollout is in step(1/3), and you need manually confirm to enter the ne
 # ---------------------------------------------------------------------------------------------
 # Start
 
-for f in echoserver.yaml echoserver-v2.yaml echoserver-ingress-nginx.yaml cloneset.yaml cloneset-v2.yaml rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml rollout-cloneset.yaml; do
+for f in echoserver.yaml echoserver-v2.yaml echoserver-ingress-nginx.yaml cloneset.yaml cloneset-v2.yaml rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml rollout-cloneset.yaml rollout-blue-green.yaml; do
   [[ -f "$EXAMPLES/$f" ]] || { echo "ERROR: example file $EXAMPLES/$f not found: is this a complete checkout?" >&2; exit 1; }
 done
 
@@ -342,7 +343,7 @@ FILES="$(dirname "$KUBECONFIG")/demo"
 mkdir -p "$FILES"
 cp "$EXAMPLES/echoserver.yaml" "$EXAMPLES/echoserver-v2.yaml" "$EXAMPLES/echoserver-ingress-nginx.yaml" \
   "$EXAMPLES/cloneset.yaml" "$EXAMPLES/cloneset-v2.yaml" "$FILES/"
-for f in rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml rollout-cloneset.yaml; do
+for f in rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml rollout-cloneset.yaml rollout-blue-green.yaml; do
   sed "s/duration: 60/duration: $PAUSE/" "$EXAMPLES/$f" > "$FILES/$f"
 done
 heading "The example files (examples/echoserver/)"
@@ -354,7 +355,7 @@ note "there is no ingress controller and no real container here: KWOK makes pods
 note "so instead of curl answers the demo shows the Ingress and Service objects an ingress controller reads"
 
 # ---------------------------------------------------------------------------------------------
-heading '1/5 Canary release with traffic (examples/echoserver/rollout-canary.yaml)'
+heading '1/6 Canary release with traffic (examples/echoserver/rollout-canary.yaml)'
 T=$SECONDS
 NS=demo-canary
 fresh_namespace "$NS"
@@ -375,7 +376,7 @@ show_traffic_cleaned "$NS" version2
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '2/5 A/B testing (examples/echoserver/rollout-ab.yaml)'
+heading '2/6 A/B testing (examples/echoserver/rollout-ab.yaml)'
 T=$SECONDS
 NS=demo-ab
 fresh_namespace "$NS"
@@ -393,7 +394,7 @@ show_traffic_cleaned "$NS" version2
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '3/5 Phased release without Ingress (examples/echoserver/rollout-partition.yaml, rolling-style: partition)'
+heading '3/6 Phased release without Ingress (examples/echoserver/rollout-partition.yaml, rolling-style: partition)'
 T=$SECONDS
 NS=demo-partition
 fresh_namespace "$NS"
@@ -409,7 +410,7 @@ count_pods "$NS"
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '4/5 Rollback in the middle of a release (re-apply examples/echoserver/echoserver.yaml)'
+heading '4/6 Rollback in the middle of a release (re-apply examples/echoserver/echoserver.yaml)'
 T=$SECONDS
 NS=demo-rollback
 fresh_namespace "$NS"
@@ -426,7 +427,7 @@ count_pods "$NS"
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '5/5 Phased release of an OpenKruise CloneSet (examples/echoserver/cloneset.yaml, rollout-cloneset.yaml)'
+heading '5/6 Phased release of an OpenKruise CloneSet (examples/echoserver/cloneset.yaml, rollout-cloneset.yaml)'
 T=$SECONDS
 NS=demo-cloneset
 fresh_namespace "$NS"
@@ -450,8 +451,37 @@ count_pods "$NS"
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
+heading '6/6 Blue-green release with traffic (examples/echoserver/rollout-blue-green.yaml)'
+T=$SECONDS
+NS=demo-blue-green
+fresh_namespace "$NS"
+deploy "$NS" rollout-blue-green.yaml echoserver-ingress-nginx.yaml
+release_to_step_1 "$NS"
+wait_pods "$NS" "version1=5 version2=5"
+note "step 1: 5 pods of version2 run beside the 5 of version1; all traffic still goes to version1"
+run kubectl get deployment echoserver -n "$NS" -o \
+  'custom-columns=NAME:.metadata.name,REPLICAS:.spec.replicas,PODS:.status.replicas,UPDATED:.status.updatedReplicas,MAX_SURGE:.spec.strategy.rollingUpdate.maxSurge'
+count_pods "$NS"
+show_services "$NS"
+run kubectl-kruise rollout approve "rollouts/$NAME" -n "$NS"
+wait_rollout "$NS" Progressing 2 StepPaused 'Rollout is in step(2/3), and you need manually confirm to enter the next step'
+wait_canary_ingress "$NS" canary=true canary-weight=50
+note "step 2: half of the requests go to version2; the old pods are all still there"
+run kubectl-kruise rollout approve "rollouts/$NAME" -n "$NS"
+wait_rollout "$NS" Progressing 3 StepPaused 'Rollout is in step(3/3), and you need manually confirm to enter the next step'
+wait_canary_ingress "$NS" canary=true canary-weight=100
+note "step 3: every request goes to version2; version1 still runs, so a rollback would be instant"
+count_pods "$NS"
+run kubectl-kruise rollout approve "rollouts/$NAME" -n "$NS"
+wait_rollout "$NS" Healthy 3 Completed ""
+run kubectl get rollouts "$NAME" -n "$NS"
+show_traffic_cleaned "$NS" version2
+count_pods "$NS"
+stage_done "$T"
+
+# ---------------------------------------------------------------------------------------------
 heading "Done: the walkthrough played end to end in $(( SECONDS - T0 ))s"
-note "the cluster keeps running, with the namespaces demo-canary, demo-ab, demo-partition, demo-rollback and demo-cloneset"
+note "the cluster keeps running, with the namespaces demo-canary, demo-ab, demo-partition, demo-rollback, demo-cloneset and demo-blue-green"
 note "to reach it:"
 echo "$EXPORTS"
 note "to stop it:"

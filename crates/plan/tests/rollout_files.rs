@@ -69,6 +69,7 @@ fn example_and_fixture_rollouts_are_valid() {
         "rollout-ab.yaml",
         "rollout-partition.yaml",
         "rollout-cloneset.yaml",
+        "rollout-blue-green.yaml",
     ]
     .iter()
     .map(|f| repo_root().join("examples/echoserver").join(f))
