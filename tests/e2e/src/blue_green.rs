@@ -5,8 +5,10 @@
 use crate::release::*;
 use crate::traffic::*;
 
+/// The Rollout's name.
 pub const NAME: &str = "rollouts-bg";
 
+/// The blue-green Rollout of the echoserver workload of `kind`.
 pub fn rollout(api_version: &str, kind: &str) -> String {
     format!(
         r#"
@@ -61,6 +63,7 @@ pub const CLONE_SET: Kind = Kind {
     yaml: |version| echoserver_cloneset(version, 5),
 };
 
+/// The canary Ingress annotations for `percent` of the requests.
 pub fn weight(percent: &str) -> [(&'static str, String); 2] {
     [
         ("nginx.ingress.kubernetes.io/canary", "true".into()),
@@ -68,6 +71,7 @@ pub fn weight(percent: &str) -> [(&'static str, String); 2] {
     ]
 }
 
+/// Waits until the canary Ingress sends `percent` of the requests to the new pods.
 pub async fn wait_weight(client: &kube::Client, ns: &str, percent: &str) {
     let expected = weight(percent);
     let expected: Vec<(&str, &str)> = expected.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -106,6 +110,7 @@ pub async fn leftovers(client: &kube::Client, ns: &str, kind: &Kind) -> Option<S
     }
 }
 
+/// Waits until nothing of the release is left on the workload ([`leftovers`]).
 pub async fn wait_given_back(client: &kube::Client, ns: &str, kind: &Kind) {
     crate::wait_for("the workload given back", STEP_DEADLINE, || async {
         match leftovers(client, ns, kind).await {
@@ -161,8 +166,9 @@ pub async fn release_v2_to_step_1(client: &kube::Client, ns: &str, kind: &Kind) 
     );
 }
 
-pub fn jump(ns: &str, step: u32) {
-    let patch = format!(r#"{{"status":{{"blueGreenStatus":{{"nextStepIndex":{step}}}}}}}"#);
+/// Merge-patches the Rollout's `status.blueGreenStatus` with `fields` (a JSON object).
+fn patch_blue_green_status(ns: &str, fields: serde_json::Value) {
+    let patch = serde_json::json!({"status": {"blueGreenStatus": fields}}).to_string();
     crate::cluster().kubectl(&[
         "patch",
         "rollout",
@@ -176,16 +182,12 @@ pub fn jump(ns: &str, step: u32) {
     ]);
 }
 
+/// Jumps to `step` (1-based) the way users do: a patched `nextStepIndex`.
+pub fn jump(ns: &str, step: u32) {
+    patch_blue_green_status(ns, serde_json::json!({"nextStepIndex": step}));
+}
+
+/// Approves the paused step as upstream's CLI does (a status merge patch).
 pub fn approve_blue_green(ns: &str) {
-    crate::cluster().kubectl(&[
-        "patch",
-        "rollout",
-        NAME,
-        "-n",
-        ns,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"blueGreenStatus":{"currentStepState":"StepReady"}}}"#,
-    ]);
+    patch_blue_green_status(ns, serde_json::json!({"currentStepState": "StepReady"}));
 }
