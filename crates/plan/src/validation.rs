@@ -98,6 +98,18 @@ pub fn validate_v1beta1(rollout: &Rollout, ctx: &Context) -> Vec<FieldError> {
                 "spec.strategy.blueGreen",
                 &mut errors,
             );
+            let routed = blue_green
+                .traffic_routings
+                .as_ref()
+                .is_some_and(|r| !r.is_empty());
+            for (i, step) in blue_green.steps.iter().flatten().enumerate() {
+                if !routed && crate::step_has_traffic(step) {
+                    errors.push(err(
+                        format!("spec.strategy.blueGreen.steps[{i}].traffic"),
+                        "a blue-green step with traffic needs spec.strategy.blueGreen.trafficRoutings",
+                    ));
+                }
+            }
             check_steps(
                 rollout,
                 blue_green.steps.as_deref(),

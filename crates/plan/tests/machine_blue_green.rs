@@ -8,7 +8,7 @@ mod machine_support;
 use StepState::*;
 use machine_support::*;
 use rollouts_api::common::{FinalisingStep, RolloutPhase, StepState};
-use rollouts_api::v1beta1::{BlueGreenStatus, BlueGreenStrategy};
+use rollouts_api::v1beta1::BlueGreenStatus;
 use rollouts_plan::machine::Decision;
 use rollouts_workload::facts::WorkloadFacts;
 
@@ -18,19 +18,7 @@ const STEPS: &str = "[{replicas: 50%}, {replicas: 100%}]";
 /// Releasing `rev-v2` blue-green at step `index` in `state`.
 fn blue_green_at(index: i32, state: StepState, workload: WorkloadFacts) -> Sim {
     let mut sim = sim_at(STEPS, index, index + 1, state, workload);
-    let canary = sim.rollout.spec.strategy.canary.take().unwrap();
-    sim.rollout.spec.strategy.blue_green = Some(BlueGreenStrategy {
-        steps: canary.steps,
-        ..BlueGreenStrategy::default()
-    });
-    let status = sim.rollout.status.as_mut().unwrap();
-    let sub = status.canary_status.take().unwrap();
-    status.blue_green_status = Some(BlueGreenStatus {
-        common: sub.common,
-        updated_revision: sub.canary_revision,
-        ..BlueGreenStatus::default()
-    });
-    sim.autoscalers = Some(Vec::new());
+    into_blue_green(&mut sim);
     sim
 }
 

@@ -372,6 +372,86 @@ fn success_disable_and_delete_undo_traffic_in_success_order_and_rollback_in_its_
 }
 
 #[test]
+fn blue_green_success_keeps_the_route_to_the_new_pods_until_the_workload_is_given_back() {
+    let release = |promote| Action::Release { promote };
+    // All traffic already goes to the new pods (step 2 at 100%); the old ones are replaced by
+    // the time the workload is given back.
+    let promoted = rollouts_workload::facts::WorkloadFacts {
+        promoted: true,
+        ..releasing().updated(10, 10)
+    };
+    let mut sim = sim_at(TO_THE_END, 2, -1, StepReady, promoted);
+    into_blue_green(&mut sim);
+    sim.traffic = Some(routed(100, 5));
+    let run = drive(&mut sim, over);
+    let acted: Vec<Action> = run.acted.iter().map(|(_, a)| a.clone()).collect();
+    assert_eq!(
+        acted,
+        vec![
+            traffic(UNPIN),
+            release(true),
+            traffic(TO_STABLE),
+            traffic(REMOVE_CANARY_SERVICE)
+        ]
+    );
+    assert_eq!(
+        run.finalising,
+        names(&[
+            "RestoreStableService",
+            "ResumeWorkload",
+            "RouteTrafficToStable",
+            "RemoveCanaryService"
+        ]),
+        "the route to the new pods was in place already"
+    );
+    assert_eq!(run.last.status.phase, Some(RolloutPhase::Healthy));
+
+    // From step 1 (5%) straight to the end: all traffic goes to the new pods first.
+    let mut sim = sim_at(TO_THE_END, 2, -1, StepReady, releasing().updated(10, 10));
+    into_blue_green(&mut sim);
+    sim.traffic = Some(routed(5, 5));
+    let d = sim.step();
+    assert_eq!(d.actions(), vec![traffic(ROUTE)]);
+    apply(&mut sim, &d);
+    let weight = &sim
+        .traffic
+        .as_ref()
+        .unwrap()
+        .canary_ingress
+        .as_ref()
+        .unwrap()["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"];
+    assert_eq!(weight, "100");
+}
+
+#[test]
+fn blue_green_rollback_takes_traffic_off_the_new_pods_before_they_go() {
+    let mut sim = sim_at(
+        TO_THE_END,
+        1,
+        2,
+        StepPaused,
+        releasing().updated(10, 10).rolled_back(),
+    );
+    into_blue_green(&mut sim);
+    sim.traffic = Some(routed(5, 5));
+    let run = drive(&mut sim, over);
+    let acted: Vec<Action> = run.acted.iter().map(|(_, a)| a.clone()).collect();
+    assert_eq!(
+        acted,
+        vec![
+            traffic(TO_STABLE),
+            Action::Release { promote: false },
+            traffic(UNPIN),
+            traffic(REMOVE_CANARY_SERVICE)
+        ]
+    );
+    assert_eq!(
+        condition_reason(&run.last, "Succeeded"),
+        Some(("False", "Completed"))
+    );
+}
+
+#[test]
 fn a_missing_traffic_object_holds_the_release_at_initializing_until_it_exists() {
     let mut sim = Sim::new(rollout(TRAFFIC_STEPS), Some(stable_workload()));
     sim.traffic = Some(untouched(3));

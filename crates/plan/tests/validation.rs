@@ -260,6 +260,19 @@ fn blue_green_allows_zero_traffic_on_deployments_and_clonesets_only() {
     assert!(errors(blue_green(("apps/v1", "Deployment"))).is_empty());
     assert!(errors(blue_green(("apps.kruise.io/v1alpha1", "CloneSet"))).is_empty());
     assert_one_error(blue_green(("apps/v1", "StatefulSet")), "spec.workloadRef");
+    let mut unrouted = blue_green(("apps/v1", "Deployment"));
+    unrouted["spec"]["strategy"]["blueGreen"]
+        .as_object_mut()
+        .unwrap()
+        .remove("trafficRoutings");
+    let found = errors(unrouted.clone());
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].starts_with("spec.strategy.blueGreen.steps[0].traffic"),
+        "{found:?}"
+    );
+    unrouted["spec"]["strategy"]["blueGreen"]["steps"] = json!([{"replicas": "100%"}]);
+    assert!(errors(unrouted).is_empty(), "no traffic, no routing needed");
 }
 
 fn alpha(annotations: Value, steps: Value, kind: &str) -> v1alpha1::Rollout {

@@ -484,3 +484,31 @@ pub fn warnings(d: &Decision) -> Vec<&'static str> {
 pub fn event_reasons(d: &Decision) -> Vec<&'static str> {
     d.events.iter().map(|e| e.reason).collect()
 }
+
+/// Turns `sim` into the same release done blue-green: the steps under `blueGreen`, the progress
+/// in `blueGreenStatus`, and the autoscalers listed (none).
+pub fn into_blue_green(sim: &mut Sim) {
+    let canary = sim
+        .rollout
+        .spec
+        .strategy
+        .canary
+        .take()
+        .expect("a canary plan");
+    sim.rollout.spec.strategy.blue_green = Some(rollouts_api::v1beta1::BlueGreenStrategy {
+        steps: canary.steps,
+        traffic_routings: canary.traffic_routings,
+        ..Default::default()
+    });
+    if let Some(status) = sim.rollout.status.as_mut()
+        && let Some(sub) = status.canary_status.take()
+    {
+        status.blue_green_status = Some(rollouts_api::v1beta1::BlueGreenStatus {
+            common: sub.common,
+            updated_revision: sub.canary_revision,
+            updated_replicas: sub.canary_replicas,
+            updated_ready_replicas: sub.canary_ready_replicas,
+        });
+    }
+    sim.autoscalers = Some(Vec::new());
+}
