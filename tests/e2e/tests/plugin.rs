@@ -252,3 +252,24 @@ fn regex_free_server_swap(kubeconfig: &str, server: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[tokio::test]
+async fn undo_rolls_a_blue_green_release_back_after_a_jump_to_the_last_step() {
+    use rollouts_e2e::blue_green as bg;
+    let (client, ns) = release_namespace("undo-bg").await;
+    let ns = ns.name.clone();
+    bg::release_v2_to_step_1(&client, &ns, &bg::DEPLOYMENT).await;
+    // Forward to step 3 (all traffic on the new pods) by a patched nextStepIndex.
+    bg::jump(&ns, 3);
+    wait_paused(&ns, bg::NAME, 3, 3).await;
+    bg::wait_weight(&client, &ns, "100").await;
+    let target = format!("rollouts/{}", bg::NAME);
+    let (code, out, err) = plugin(&["rollout", "undo", &target, "-n", &ns]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("rolled back to its stable revision"), "{out}");
+    let cancelled = "Rollout progressing has been cancelled";
+    wait_row(&ns, bg::NAME, "Healthy", "3", "Completed", Some(cancelled)).await;
+    wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
+    rollouts_e2e::traffic::assert_traffic_cleaned(&client, &ns).await;
+    bg::wait_given_back(&client, &ns, &bg::DEPLOYMENT).await;
+}
