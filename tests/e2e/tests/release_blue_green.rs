@@ -88,7 +88,15 @@ async fn cloneset_blue_green_rollback_after_jumping_back() {
     rollback_after_jumps(CLONE_SET, "bg-cloneset-back").await;
 }
 
-async fn newer_version_refused_then_disabled(kind: Kind, prefix: &str) {
+/// What follows the refusal of a newer version.
+enum Then {
+    /// Re-apply the version being released (the release goes on), then the stable one.
+    RollBack,
+    /// Disable the Rollout: the workload rolls to the version applied last on its own.
+    Disable,
+}
+
+async fn newer_version_refused(kind: Kind, prefix: &str, then: Then) {
     let (client, ns) = release_namespace(prefix).await;
     let ns = ns.name.clone();
     release_v2_to_step_1(&client, &ns, &kind).await;
@@ -101,30 +109,41 @@ async fn newer_version_refused_then_disabled(kind: Kind, prefix: &str) {
         None,
         "no pod of version 3: {counts:?}"
     );
-
-    rollouts_e2e::cluster().kubectl(&[
-        "patch",
-        "rollout",
-        NAME,
-        "-n",
-        &ns,
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"disabled":true}}"#,
-    ]);
-    wait_row(&ns, NAME, "Disabled", "", "", Some("Rollout is disabled")).await;
+    match then {
+        Then::RollBack => {
+            apply(&ns, &(kind.yaml)("version2"));
+            wait_paused(&ns, NAME, 1, 3).await;
+            apply(&ns, &(kind.yaml)("version1"));
+            let cancelled = "Rollout progressing has been cancelled";
+            wait_row(&ns, NAME, "Healthy", "3", "Completed", Some(cancelled)).await;
+            wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
+        }
+        Then::Disable => {
+            let disable = r#"{"spec":{"disabled":true}}"#;
+            rollouts_e2e::cluster().kubectl(&[
+                "patch",
+                "rollout",
+                NAME,
+                "-n",
+                &ns,
+                "--type=merge",
+                "-p",
+                disable,
+            ]);
+            wait_row(&ns, NAME, "Disabled", "", "", Some("Rollout is disabled")).await;
+            wait_pods(&client, &ns, "echoserver", &[("version3", 5)]).await;
+        }
+    }
     assert_traffic_cleaned(&client, &ns).await;
     wait_given_back(&client, &ns, &kind).await;
-    // Given back, the workload rolls to the version applied last on its own.
-    wait_pods(&client, &ns, "echoserver", &[("version3", 5)]).await;
 }
 
 #[tokio::test]
-async fn deployment_blue_green_refuses_a_newer_version_then_disabling_gives_it_back() {
-    newer_version_refused_then_disabled(DEPLOYMENT, "bg-deploy-v3").await;
+async fn deployment_blue_green_refuses_a_newer_version_until_rolled_back() {
+    newer_version_refused(DEPLOYMENT, "bg-deploy-v3", Then::RollBack).await;
 }
 
 #[tokio::test]
 async fn cloneset_blue_green_refuses_a_newer_version_then_disabling_gives_it_back() {
-    newer_version_refused_then_disabled(CLONE_SET, "bg-cloneset-v3").await;
+    newer_version_refused(CLONE_SET, "bg-cloneset-v3", Then::Disable).await;
 }

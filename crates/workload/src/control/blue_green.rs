@@ -171,6 +171,26 @@ mod tests {
     }
 
     #[test]
+    fn settings_saved_by_upstream_come_back_too() {
+        let saved = r#"{"maxSurge":1,"maxUnavailable":0,"minReadySeconds":0,"progressDeadlineSeconds":600}"#;
+        let deployment = json!({
+            "metadata": {"name": "echo", "annotations": {
+                keys::IN_PROGRESSING: "{}", keys::ORIGINAL_DEPLOYMENT_STRATEGY: saved}},
+            "spec": {"replicas": 5, "minReadySeconds": MIN_READY_SECONDS_WHILE_DRIVEN,
+                "progressDeadlineSeconds": PROGRESS_DEADLINE_WHILE_DRIVEN,
+                "strategy": {"type": "RollingUpdate",
+                    "rollingUpdate": {"maxSurge": "50%", "maxUnavailable": 0}}},
+        });
+        let back = crate::control::partition_release_patch(&deployment).unwrap();
+        assert_eq!(
+            back["spec"]["strategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})
+        );
+        assert_eq!(back["spec"]["minReadySeconds"], 0);
+        assert_eq!(back["spec"]["progressDeadlineSeconds"], 600);
+    }
+
+    #[test]
     fn a_cloneset_surges_the_step_and_gets_every_setting_back() {
         let mut cloneset = json!({
             "metadata": {"name": "echo", "annotations": {keys::IN_PROGRESSING: "{}"}},

@@ -35,12 +35,24 @@ pub fn resolve_int_or_percent(value: Option<&Value>, total: i32, round_up: bool)
     }
 }
 
-/// The settings a release changes, as the Deployment had them before.
+/// The settings a release changes, as the Deployment had them before. A blue-green release
+/// started by upstream Kruise Rollout saved them flat (`maxSurge`, `maxUnavailable`,
+/// `minReadySeconds`, `progressDeadlineSeconds`); they read the same.
 pub(crate) fn original_settings(deployment: &Value) -> Value {
     if let Some(saved) = annotation(deployment, keys::ORIGINAL_DEPLOYMENT_STRATEGY)
         .and_then(|s| serde_json::from_str::<Value>(s).ok())
         .filter(Value::is_object)
     {
+        if saved.get("strategy").is_none() && saved.get("maxSurge").is_some() {
+            return json!({
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {
+                    "maxSurge": saved["maxSurge"],
+                    "maxUnavailable": saved.get("maxUnavailable").cloned().unwrap_or(json!("25%")),
+                }},
+                "minReadySeconds": saved.get("minReadySeconds").cloned().unwrap_or(Value::Null),
+                "progressDeadlineSeconds": saved.get("progressDeadlineSeconds").cloned().unwrap_or(Value::Null),
+            });
+        }
         return saved;
     }
     let spec = &deployment["spec"];
