@@ -226,6 +226,25 @@ fn fields_only_one_version_has_survive_the_round_trip() {
     let a = to_v1alpha1(&b).unwrap();
     assert!(a.spec.strategy.canary.is_none());
     assert_eq!(to_v1beta1(&a).unwrap(), b);
+
+    // Metric analysis (this project's extension), on the strategy and on a step.
+    let b = beta(json!({
+        "apiVersion": "rollouts.kruise.io/v1beta1", "kind": "Rollout", "metadata": {"name": "r"},
+        "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"},
+                 "strategy": {"canary": {
+                     "analysis": {"prometheus": {"address": "http://prometheus:9090",
+                                                 "bearerTokenSecret": {"name": "prom", "key": "token"}},
+                                  "intervalSeconds": 10, "successfulChecks": 3, "failureLimit": 1,
+                                  "onFailure": "Pause",
+                                  "metrics": [{"name": "errors", "query": "sum(rate(errors[1m]))", "max": 0.05}]},
+                     "steps": [{"replicas": 1, "analysis": {"disabled": true}}, {"replicas": "100%"}]}}}
+    }));
+    let a = to_v1alpha1(&b).unwrap();
+    assert!(
+        conversion_data(&a).is_some(),
+        "v1alpha1 has no analysis field"
+    );
+    assert_eq!(to_v1beta1(&a).unwrap(), b);
 }
 
 #[test]

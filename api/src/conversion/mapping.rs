@@ -35,6 +35,7 @@ pub fn alpha_to_beta(src: &a::Rollout) -> b::Rollout {
                 .as_ref()
                 .map(|s| s.iter().map(step_to_beta).collect()),
             traffic_routings: c.traffic_routings.clone(),
+            analysis: None,
             failure_threshold: c.failure_threshold.clone(),
             patch_pod_template_metadata: c.patch_pod_template_metadata.clone(),
             enable_extra_workload_for_canary: Some(!is_partition_style(
@@ -77,6 +78,7 @@ fn step_to_beta(step: &a::CanaryStep) -> b::CanaryStep {
             .clone()
             .or_else(|| weight_percent.map(IntOrString::String)),
         pause: step.pause.clone(),
+        analysis: None,
     }
 }
 

@@ -5,6 +5,7 @@ use crate::common::{
     RolloutPause, TrafficRoutingRef,
 };
 use crate::schema::{PERCENT_0_TO_100, REPLICAS_PERCENT};
+use crate::v1beta1::Analysis;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -64,6 +65,9 @@ pub struct CanaryStrategy {
     /// Traffic providers (at most one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_routings: Option<Vec<TrafficRoutingRef>>,
+    /// Prometheus checks every step must pass (this project's extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
     /// Updated pods allowed to be not ready when a batch is judged ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_threshold: Option<IntOrString>,
@@ -92,6 +96,9 @@ pub struct BlueGreenStrategy {
     /// Traffic providers (at most one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_routings: Option<Vec<TrafficRoutingRef>>,
+    /// Prometheus checks every step must pass (this project's extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
     /// Updated pods allowed to be not ready when a batch is judged ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_threshold: Option<IntOrString>,
@@ -125,6 +132,9 @@ pub struct CanaryStep {
     /// Pause after this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<RolloutPause>,
+    /// This step's changes to the strategy's analysis (this project's extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
 }
 
 /// An A/B condition on path, headers and query parameters.

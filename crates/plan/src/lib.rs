@@ -4,6 +4,7 @@
 //! Holds the plan hash and step predicates, Rollout validation and the step machine; the batch
 //! arithmetic and the rolling-style predicates live in `rollouts_workload` and are re-exported.
 
+pub mod analysis;
 pub mod machine;
 pub mod validation;
 

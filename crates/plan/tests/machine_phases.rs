@@ -543,3 +543,19 @@ fn the_rollout_metadata_is_written_only_when_a_finalizer_or_a_release_plan_must_
         assert_eq!(annotations, expected, "{case}");
     }
 }
+
+#[test]
+fn a_rollout_asking_for_metric_analysis_is_not_released_while_the_checks_do_not_run() {
+    let mut sim = Sim::new(rollout(STEPS), Some(releasing()));
+    let analysis = serde_json::json!({"metrics": [{"name": "errors", "query": "q", "max": 1.0}]});
+    sim.rollout.spec.strategy.canary.as_mut().unwrap().analysis =
+        Some(serde_json::from_value(analysis).unwrap());
+    let d = sim.step();
+    assert!(
+        message(&d).is_some_and(|m| m.starts_with("metric analysis is not available")),
+        "{:?}",
+        message(&d)
+    );
+    assert!(d.actions().is_empty(), "the workload is not touched");
+    assert_ne!(d.status.phase, Some(RolloutPhase::Progressing));
+}

@@ -18,6 +18,15 @@ pub(super) fn advance(s: &Snapshot, d: &mut Decision) {
     if let Err(message) = rollouts_workload::release::supported(rollout) {
         return unsupported(s, d, message);
     }
+    if crate::analysis::required(rollout) {
+        // Admission refuses it; a Rollout stored without the webhook is not released either.
+        return unsupported(
+            s,
+            d,
+            "metric analysis is not available in this version yet: remove spec.strategy's analysis"
+                .into(),
+        );
+    }
     if rollout.metadata.deletion_timestamp.is_some() {
         return terminating(s, d);
     }
