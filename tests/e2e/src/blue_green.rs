@@ -88,7 +88,8 @@ pub async fn leftovers(client: &kube::Client, ns: &str, kind: &Kind) -> Option<S
             .map(|m| {
                 m.keys()
                     .filter(|k| {
-                        k.starts_with("rollouts.kruise.io/") && !k.ends_with("workload-type")
+                        k.starts_with(&format!("{}/", rollouts_api::keys::GROUP))
+                            && k.as_str() != rollouts_api::keys::WORKLOAD_TYPE
                     })
                     .cloned()
                     .collect()

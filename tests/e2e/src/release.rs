@@ -365,7 +365,10 @@ pub async fn pods_per_batch(
     rollout_id: &str,
 ) -> BTreeMap<String, usize> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let selector = format!("app=echoserver,rollouts.kruise.io/rollout-id={rollout_id}");
+    let selector = format!(
+        "app=echoserver,{}={rollout_id}",
+        rollouts_api::keys::ROLLOUT_ID
+    );
     let list = pods
         .list(&ListParams::default().labels(&selector))
         .await
@@ -378,7 +381,7 @@ pub async fn pods_per_batch(
     {
         let labels = pod.metadata.labels.clone().unwrap_or_default();
         let batch = labels
-            .get("rollouts.kruise.io/rollout-batch-id")
+            .get(rollouts_api::keys::ROLLOUT_BATCH_ID)
             .cloned()
             .unwrap_or_default();
         *counts.entry(batch).or_insert(0) += 1;
