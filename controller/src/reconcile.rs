@@ -84,9 +84,11 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Co
         None => None,
     };
     snapshot.pods = pods.as_deref();
-    let autoscalers = match rollouts_plan::is_blue_green(rollout) {
-        true => crate::pods::autoscalers(&ctx.client, rollout).await,
-        false => None,
+    let autoscalers = match release.as_deref() {
+        Some(release) if machine::needs_autoscalers(rollout, release) => {
+            crate::pods::autoscalers(&ctx.client, rollout).await
+        }
+        _ => None,
     };
     snapshot.autoscalers = autoscalers.as_deref();
     let decision = machine::decide(&snapshot);

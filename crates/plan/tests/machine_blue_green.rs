@@ -176,3 +176,21 @@ fn the_workloads_autoscaler_is_off_during_the_release_and_back_at_its_end() {
     assert_eq!(d.status.phase, Some(RolloutPhase::Healthy));
     assert!(retargeted(&d).is_empty());
 }
+
+#[test]
+fn autoscalers_are_read_only_while_a_blue_green_release_runs_or_ends() {
+    use rollouts_plan::machine::needs_autoscalers;
+    let release = |facts| FakeRelease::new(facts, Control::PartitionDeployment);
+    let running = blue_green_at(1, StepPaused, releasing());
+    assert!(needs_autoscalers(&running.rollout, &release(releasing())));
+    // Ending: the marks are gone from the workload, the Rollout still Progressing.
+    assert!(needs_autoscalers(
+        &running.rollout,
+        &release(releasing().released())
+    ));
+    let mut idle = running.rollout.clone();
+    idle.status.as_mut().unwrap().phase = Some(RolloutPhase::Healthy);
+    assert!(!needs_autoscalers(&idle, &release(stable_workload())));
+    let canary = sim_at(STEPS, 1, 2, StepPaused, releasing());
+    assert!(!needs_autoscalers(&canary.rollout, &release(releasing())));
+}

@@ -73,6 +73,18 @@ pub fn needs_pods(rollout: &Rollout, release: &dyn Release) -> bool {
         && (!facts.rollout_id.is_empty() || rollback_in_batch::running(rollout, release))
 }
 
+/// Whether the decision for `rollout` needs the namespace's HorizontalPodAutoscalers
+/// ([`Snapshot::autoscalers`]): while a blue-green release runs or ends (not for an idle one).
+pub fn needs_autoscalers(rollout: &Rollout, release: &dyn Release) -> bool {
+    use rollouts_api::common::RolloutPhase;
+    let phase = rollout.status.as_ref().and_then(|s| s.phase);
+    let ending = matches!(
+        phase,
+        Some(RolloutPhase::Progressing | RolloutPhase::Disabling | RolloutPhase::Terminating)
+    );
+    crate::is_blue_green(rollout) && (release.facts().in_progressing || ending)
+}
+
 /// Whether the Rollout's current step has been upgrading for longer than `deadline_seconds`:
 /// then the controller lists the step's pods so the decision can name those that are not Ready.
 pub fn step_overdue(rollout: &Rollout, now: Timestamp, deadline_seconds: i64) -> bool {
