@@ -1,7 +1,9 @@
 //! Metric analysis settings (`analysis` of a strategy and of a step): the analysis a step runs
 //! with (the step's fields replace the strategy's, defaults filled in) and what is wrong with
-//! them. The checks themselves are not run yet: the controller refuses Rollouts that ask for
-//! them (`required`).
+//! them; [`verdict`] judges checks. The checks are not run yet: the controller refuses Rollouts
+//! that ask for them (`required`).
+
+pub mod verdict;
 
 use rollouts_api::v1beta1::{Analysis, AnalysisFailurePolicy, AnalysisMetric, Rollout};
 
