@@ -12,6 +12,7 @@ pub mod lease;
 pub mod metrics;
 pub mod own_writes;
 pub mod pods;
+pub mod prometheus;
 pub mod reconcile;
 pub mod run;
 pub mod traffic;
