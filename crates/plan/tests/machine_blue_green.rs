@@ -171,6 +171,11 @@ fn the_workloads_autoscaler_is_off_during_the_release_and_back_at_its_end() {
     let d = sim.step();
     assert_eq!(retargeted(&d), vec!["echoserver"]);
     assert_eq!(d.status.phase, Some(RolloutPhase::Progressing));
+    assert!(
+        d.requeue_after
+            .is_some_and(|t| t <= std::time::Duration::from_secs(1)),
+        "autoscalers are not watched: look again soon"
+    );
     sim.autoscalers = Some(vec![autoscaler("echoserver")]);
     let d = sim.step();
     assert_eq!(d.status.phase, Some(RolloutPhase::Healthy));

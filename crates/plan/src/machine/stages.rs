@@ -156,6 +156,9 @@ pub(super) fn run_stages(s: &Snapshot, d: &mut Decision, stages: &[Stage], promo
         if effects.is_empty() {
             // Waiting for the workload (its changes wake us) or for a list that failed.
             d.requeue(Duration::from_secs(5));
+        } else if *stage == Stage::ResumeWorkload {
+            // Autoscalers are not watched: nothing else says when they are back.
+            d.requeue(Duration::from_secs(1));
         }
         d.effects.extend(effects);
         if let Some(canary) = d.status.canary_status.as_mut()
