@@ -434,3 +434,32 @@ pub async fn versions_by_ordinal(client: &kube::Client, ns: &str, count: usize) 
     }
     out
 }
+
+/// Disables Rollout `name` (`spec.disabled: true`) and waits until it says so.
+pub async fn disable_rollout(ns: &str, name: &str) {
+    let disable = r#"{"spec":{"disabled":true}}"#;
+    cluster().kubectl(&[
+        "patch",
+        "rollout",
+        name,
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        disable,
+    ]);
+    wait_row(ns, name, "Disabled", "", "", Some("Rollout is disabled")).await;
+}
+
+/// Deletes Rollout `name` and waits (at most 60 s) until it is gone.
+pub fn delete_rollout(ns: &str, name: &str) {
+    cluster().kubectl(&[
+        "delete",
+        "rollout",
+        name,
+        "-n",
+        ns,
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+}

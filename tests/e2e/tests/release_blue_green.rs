@@ -119,18 +119,7 @@ async fn newer_version_refused(kind: Kind, prefix: &str, then: Then) {
             wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
         }
         Then::Disable => {
-            let disable = r#"{"spec":{"disabled":true}}"#;
-            rollouts_e2e::cluster().kubectl(&[
-                "patch",
-                "rollout",
-                NAME,
-                "-n",
-                &ns,
-                "--type=merge",
-                "-p",
-                disable,
-            ]);
-            wait_row(&ns, NAME, "Disabled", "", "", Some("Rollout is disabled")).await;
+            disable_rollout(&ns, NAME).await;
             wait_pods(&client, &ns, "echoserver", &[("version3", 5)]).await;
         }
     }

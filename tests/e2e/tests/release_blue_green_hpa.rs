@@ -54,30 +54,10 @@ async fn autoscaler_turned_off_then_back(
     release_v2_to_step_1(&client, &ns, &kind).await;
     wait_target(&client, &ns, "echoserver-DisableByRollout").await;
 
-    let cluster = rollouts_e2e::cluster();
     if delete {
-        cluster.kubectl(&[
-            "delete",
-            "rollout",
-            NAME,
-            "-n",
-            &ns,
-            "--wait=true",
-            "--timeout=60s",
-        ]);
+        delete_rollout(&ns, NAME);
     } else {
-        let disable = r#"{"spec":{"disabled":true}}"#;
-        cluster.kubectl(&[
-            "patch",
-            "rollout",
-            NAME,
-            "-n",
-            &ns,
-            "--type=merge",
-            "-p",
-            disable,
-        ]);
-        wait_row(&ns, NAME, "Disabled", "", "", Some("Rollout is disabled")).await;
+        disable_rollout(&ns, NAME).await;
     }
     wait_target(&client, &ns, "echoserver").await;
     assert_traffic_cleaned(&client, &ns).await;

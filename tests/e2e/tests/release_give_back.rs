@@ -171,33 +171,9 @@ async fn rollback_then_end_mid_release(prefix: &str, kind: Kind, end: End) {
     wait_given_back(&client, &ns, &kind).await;
 
     release_v2_to_step_1(&client, &ns, &kind).await;
-    let cluster = rollouts_e2e::cluster();
     match end {
-        End::Disable => {
-            let disable = r#"{"spec":{"disabled":true}}"#;
-            cluster.kubectl(&[
-                "patch",
-                "rollout",
-                NAME,
-                "-n",
-                &ns,
-                "--type=merge",
-                "-p",
-                disable,
-            ]);
-            wait_row(&ns, NAME, "Disabled", "", "", Some("Rollout is disabled")).await;
-        }
-        End::Delete => {
-            cluster.kubectl(&[
-                "delete",
-                "rollout",
-                NAME,
-                "-n",
-                &ns,
-                "--wait=true",
-                "--timeout=60s",
-            ]);
-        }
+        End::Disable => disable_rollout(&ns, NAME).await,
+        End::Delete => delete_rollout(&ns, NAME),
     }
     wait_given_back(&client, &ns, &kind).await;
     wait_pods(&client, &ns, "echoserver", &[("version2", kind.pods)]).await;

@@ -3,7 +3,7 @@
 //! traffic moves by the steps' weights; the end restores the workload's settings, and its own
 //! controller then removes the old pods (success) or the new ones (rollback).
 
-use super::common::{key_of, label_effect, match_labels};
+use super::common::{key_of, label_effect, match_labels, merge_effect};
 use super::contract::Release;
 use crate::WorkloadKind;
 use crate::control::{
@@ -80,13 +80,10 @@ impl Release for BlueGreenRelease {
 
     fn batch(&self, step: &IntOrString, no_need_update: i32) -> Vec<Effect> {
         let planned = self.planned(step, no_need_update);
-        (self.kind.batch)(&self.object, step)
-            .map(|patch| {
-                let why = format!("{planned} new pods beside the old ones");
-                Effect::merge(self.key.clone(), patch, why)
-            })
-            .into_iter()
-            .collect()
+        let patch = (self.kind.batch)(&self.object, step);
+        merge_effect(&self.key, patch, || {
+            format!("{planned} new pods beside the old ones")
+        })
     }
 
     fn reset(&self) -> Vec<Effect> {
@@ -94,13 +91,10 @@ impl Release for BlueGreenRelease {
     }
 
     fn finish(&self, _promote: bool) -> Vec<Effect> {
-        (self.kind.finish)(&self.object)
-            .map(|patch| {
-                let why = format!("give the {} its settings back", self.kind.name);
-                Effect::merge(self.key.clone(), patch, why)
-            })
-            .into_iter()
-            .collect()
+        let patch = (self.kind.finish)(&self.object);
+        merge_effect(&self.key, patch, || {
+            format!("give the {} its settings back", self.kind.name)
+        })
     }
 
     fn revision_key(&self) -> &'static str {

@@ -33,6 +33,18 @@ pub(super) fn label_effect(key: &ObjectKey, object: &Value, kind: WorkloadKind) 
     })
 }
 
+/// The merge of `patch` into the object `key`, when there is a patch (`why` says what it does).
+pub(super) fn merge_effect(
+    key: &ObjectKey,
+    patch: Option<Value>,
+    why: impl FnOnce() -> String,
+) -> Vec<Effect> {
+    patch
+        .map(|patch| Effect::merge(key.clone(), patch, why()))
+        .into_iter()
+        .collect()
+}
+
 /// `spec.selector.matchLabels` of a workload.
 pub(super) fn match_labels(object: &Value) -> BTreeMap<String, String> {
     object

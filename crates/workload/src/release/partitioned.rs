@@ -5,7 +5,7 @@
 //! One release serves them all; each kind is a [`PartitionKind`]:
 //! how its facts are read and its partition is written and removed.
 
-use super::common::{key_of, label_effect, match_labels, to_json};
+use super::common::{key_of, label_effect, match_labels, merge_effect, to_json};
 use super::contract::Release;
 use crate::WorkloadKind;
 use crate::control::{
@@ -124,16 +124,10 @@ impl Release for PartitionedRelease {
 
     fn batch(&self, step: &IntOrString, no_need_update: i32) -> Vec<Effect> {
         let planned = self.planned(step, no_need_update);
-        (self.kind.batch)(&self.object, step, no_need_update)
-            .map(|patch| {
-                Effect::merge(
-                    self.key.clone(),
-                    patch,
-                    format!("partition for {planned} new pods"),
-                )
-            })
-            .into_iter()
-            .collect()
+        let patch = (self.kind.batch)(&self.object, step, no_need_update);
+        merge_effect(&self.key, patch, || {
+            format!("partition for {planned} new pods")
+        })
     }
 
     fn rolls_back_in_batches(&self) -> bool {
@@ -145,13 +139,10 @@ impl Release for PartitionedRelease {
     }
 
     fn finish(&self, _promote: bool) -> Vec<Effect> {
-        (self.kind.finish)(&self.object)
-            .map(|patch| {
-                let why = format!("give the {} back", self.kind.name);
-                Effect::merge(self.key.clone(), patch, why)
-            })
-            .into_iter()
-            .collect()
+        let patch = (self.kind.finish)(&self.object);
+        merge_effect(&self.key, patch, || {
+            format!("give the {} back", self.kind.name)
+        })
     }
 
     fn revision_key(&self) -> &'static str {
