@@ -177,6 +177,10 @@ pub const EVENT_FINALISING: &str = "Finalising";
 pub const EVENT_TRAFFIC_ROUTING: &str = "TrafficRouting";
 /// Event: a step's pods did not become ready before the deadline.
 pub const EVENT_PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
+/// Event: a step's metric analysis passed.
+pub const EVENT_ANALYSIS_PASSED: &str = "AnalysisPassed";
+/// Event: a step's metric analysis failed (the metric, its value and its threshold).
+pub const EVENT_ANALYSIS_FAILED: &str = "AnalysisFailed";
 
 // ---- Rolling-style annotation values ----------------------------------------------------------
 

@@ -135,6 +135,8 @@ const INTENTIONAL_ADDITIONS: &[(&str, &str)] = &[
     ("v1beta1", "spec.strategy.canary.steps[].analysis"),
     ("v1beta1", "spec.strategy.blueGreen.analysis"),
     ("v1beta1", "spec.strategy.blueGreen.steps[].analysis"),
+    ("v1beta1", "status.canaryStatus.analysis"),
+    ("v1beta1", "status.blueGreenStatus.analysis"),
 ];
 
 #[test]

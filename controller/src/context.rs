@@ -52,6 +52,10 @@ pub struct Settings {
     pub progress_deadline_seconds: i64,
     /// Rollouts reconciled at the same time.
     pub reconcile_concurrency: u16,
+    /// Prometheus for metric analysis when a Rollout names none.
+    pub prometheus_address: Option<String>,
+    /// How long one Prometheus query may take.
+    pub prometheus_timeout: std::time::Duration,
 }
 
 /// Shared by all reconciles.

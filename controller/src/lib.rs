@@ -2,6 +2,7 @@
 //! election, metrics and the admin HTTP server.
 
 pub mod admin;
+pub mod analysis;
 pub mod cache;
 pub mod context;
 pub mod error;

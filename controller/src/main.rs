@@ -36,6 +36,13 @@ struct Args {
     /// Rollouts reconciled at the same time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     reconcile_concurrency: u16,
+    /// Prometheus base URL for metric analysis when a Rollout's analysis names none
+    /// (e.g. `http://prometheus.monitoring:9090`).
+    #[arg(long)]
+    prometheus_address: Option<String>,
+    /// Seconds one metric analysis query may take before it counts as no answer.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    prometheus_timeout_seconds: u64,
     /// Human-readable logs instead of JSON.
     #[arg(long)]
     plain_logs: bool,
@@ -81,6 +88,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings {
         progress_deadline_seconds: args.progress_deadline_seconds,
         reconcile_concurrency: args.reconcile_concurrency,
+        prometheus_address: args.prometheus_address.filter(|a| !a.trim().is_empty()),
+        prometheus_timeout: std::time::Duration::from_secs(args.prometheus_timeout_seconds),
     };
     if !args.no_leader_election {
         // A standby is ready as soon as it runs: it has nothing to sync until it leads.

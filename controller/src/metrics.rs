@@ -1,5 +1,6 @@
 //! Controller metrics and their Prometheus text exposition: Rollouts per phase, reconcile
-//! latency and errors, step and approval-wait durations, and whether this replica leads.
+//! latency and errors, step and approval-wait durations, metric analysis queries, and whether
+//! this replica leads.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -33,6 +34,11 @@ const APPROVAL_WAIT: Family = Family(
     "rollouts_controller_approval_wait_seconds",
     "histogram",
     "Time a paused step waited for manual approval.",
+);
+const ANALYSIS_QUERIES: Family = Family(
+    "rollouts_controller_analysis_queries_total",
+    "counter",
+    "Metric analysis queries sent to Prometheus, by answer (value, empty, error).",
 );
 const LEADER: Family = Family(
     "rollouts_controller_leader",
@@ -99,6 +105,7 @@ struct State {
     reconcile_errors: BTreeMap<String, u64>,
     step: Histogram,
     approval_wait: Histogram,
+    analysis_queries: BTreeMap<String, u64>,
     leader: bool,
 }
 
@@ -122,6 +129,7 @@ impl Metrics {
             reconcile_errors: BTreeMap::new(),
             step: Histogram::new(&STEP, WAIT_BUCKETS),
             approval_wait: Histogram::new(&APPROVAL_WAIT, WAIT_BUCKETS),
+            analysis_queries: BTreeMap::new(),
             leader: false,
         };
         Self {
@@ -157,6 +165,15 @@ impl Metrics {
         self.state().approval_wait.observe(seconds);
     }
 
+    /// Counts one metric analysis query by its answer: `value`, `empty` or `error`.
+    pub fn count_analysis_query(&self, answer: &str) {
+        *self
+            .state()
+            .analysis_queries
+            .entry(answer.to_owned())
+            .or_default() += 1;
+    }
+
     /// Marks whether this replica holds the leader Lease.
     pub fn set_leader(&self, leader: bool) {
         self.state().leader = leader;
@@ -171,6 +188,12 @@ impl Metrics {
         labelled(&mut out, &RECONCILE_ERRORS, "kind", &state.reconcile_errors);
         state.step.render(&mut out);
         state.approval_wait.render(&mut out);
+        labelled(
+            &mut out,
+            &ANALYSIS_QUERIES,
+            "answer",
+            &state.analysis_queries,
+        );
         let name = header(&mut out, &LEADER);
         let _ = writeln!(out, "{name} {}", u8::from(state.leader));
         out
@@ -220,6 +243,7 @@ mod tests {
             RECONCILE_ERRORS,
             STEP,
             APPROVAL_WAIT,
+            ANALYSIS_QUERIES,
             LEADER,
         ] {
             let line = format!("# TYPE {name} {kind}\n");

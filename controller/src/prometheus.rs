@@ -1,7 +1,6 @@
 //! Prometheus's instant query API (`GET <address>/api/v1/query?query=...`) for metric analysis:
 //! one query, one number. Every outcome is an [`Answer`]: a value, no sample, or an error that
-//! names what went wrong (unreachable, timeout, a refused query, not one number). Not called by
-//! the reconciler yet (docs/api.md: analysis is refused until its checks run).
+//! names what went wrong (unreachable, timeout, a refused query, not one number).
 
 use rollouts_plan::analysis::verdict::Answer;
 use serde_json::Value;

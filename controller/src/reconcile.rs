@@ -72,6 +72,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Co
         not_ready_pods: &[],
         pods: None,
         autoscalers: None,
+        analysis: None,
     };
     let overdue = machine::step_overdue(rollout, snapshot.now, snapshot.deadline_seconds());
     let not_ready = match release.as_deref() {
@@ -91,6 +92,15 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Co
         _ => None,
     };
     snapshot.autoscalers = autoscalers.as_deref();
+    let answers = match machine::due_check(rollout, snapshot.now) {
+        Some(due) => Some(crate::analysis::run_check(ctx, rollout, &due).await),
+        None => None,
+    };
+    // The queries took time: the check counts at the moment its answers came.
+    if answers.is_some() {
+        snapshot.now = Timestamp::now();
+    }
+    snapshot.analysis = answers.as_deref();
     let decision = machine::decide(&snapshot);
     execute(ctx, rollout, &decision).await?;
     record_durations(rollout, ctx, &decision);

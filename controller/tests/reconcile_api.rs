@@ -94,6 +94,8 @@ fn context(api: &FakeApi) -> Arc<Context> {
         settings: Settings {
             progress_deadline_seconds: 600,
             reconcile_concurrency: 4,
+            prometheus_address: None,
+            prometheus_timeout: std::time::Duration::from_secs(10),
         },
         synced: Arc::new(AtomicBool::new(true)),
         backoff: Default::default(),

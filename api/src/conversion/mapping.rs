@@ -96,6 +96,8 @@ fn status_to_beta(src: &a::RolloutStatus) -> b::RolloutStatus {
             finalising_step: c.finalising_step,
             message: c.message.clone(),
             last_update_time: c.last_update_time.clone(),
+            // v1alpha1 has no analysis status; the controller writes v1beta1.
+            analysis: None,
         },
         canary_revision: c.canary_revision.clone(),
         canary_replicas: c.canary_replicas,

@@ -94,3 +94,80 @@ pub enum AnalysisFailurePolicy {
     /// Stay at the step until approved (the analysis then runs again) or rolled back.
     Pause,
 }
+
+/// Where the current step's analysis stands (in `canaryStatus.analysis` or
+/// `blueGreenStatus.analysis`): its counts, the last value of each metric, and the verdict.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisStatus {
+    /// The step these checks belong to (1-based).
+    pub step: i32,
+    /// `Running`, `Passed`, `Failed` (paused until approved) or `RolledBack`.
+    pub phase: AnalysisPhase,
+    /// Checks passed in this step.
+    #[serde(default)]
+    pub passed: i32,
+    /// Checks failed in this step.
+    #[serde(default)]
+    pub failed: i32,
+    /// Checks without an answer in this step.
+    #[serde(default)]
+    pub inconclusive: i32,
+    /// When the analysis of this step started; the first check comes one interval later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// When the last check ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// Each metric's answer at the last check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricResult>,
+    /// Why the analysis failed, naming the metric, its value and its threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A metric's answer at the last check.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricResult {
+    /// The metric's name.
+    pub name: String,
+    /// The value as Prometheus gave it (`NaN` included); unset without an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The thresholds, e.g. `<= 0.05`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub threshold: String,
+    /// `Passed`, `Failed` or `Inconclusive`.
+    pub outcome: MetricOutcome,
+    /// Why there is no answer (no sample, NaN, the query's error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Where a step's analysis stands.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum AnalysisPhase {
+    /// More checks needed.
+    #[default]
+    Running,
+    /// Enough checks passed; checks go on while the step is paused.
+    Passed,
+    /// Failed with `onFailure: Pause`: the step waits for approval (which checks again).
+    Failed,
+    /// Failed with `onFailure: Rollback`: traffic and pods are back on the stable version.
+    RolledBack,
+}
+
+/// How one metric fared at a check.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum MetricOutcome {
+    /// Within its thresholds.
+    #[default]
+    Passed,
+    /// Out of its thresholds.
+    Failed,
+    /// No answer.
+    Inconclusive,
+}

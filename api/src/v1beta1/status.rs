@@ -89,6 +89,9 @@ pub struct CommonStatus {
     /// Last state change; pauses and grace periods count from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_time: Option<Time>,
+    /// The current step's metric analysis (this project's extension; see docs/analysis.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<super::AnalysisStatus>,
 }
 
 /// Progress of a canary or partition release.

@@ -45,6 +45,8 @@ impl Resource {
         Self::new("apps.kruise.io/v1alpha1", "DaemonSet", "daemonsets");
     /// core Pod.
     pub const POD: Self = Self::new("v1", "Pod", "pods");
+    /// A Deployment's ReplicaSet.
+    pub const REPLICA_SET: Self = Self::new("apps/v1", "ReplicaSet", "replicasets");
     /// core Service.
     pub const SERVICE: Self = Self::new("v1", "Service", "services");
     /// networking.k8s.io Ingress.

@@ -145,6 +145,7 @@ fn measure(label: &str, index: i32, state: &str, new_pods: i64, ready: i64, budg
                 not_ready_pods: &[],
                 pods: None,
                 autoscalers: None,
+                analysis: None,
             });
             effects = decision.effects.len();
             black_box(decision);

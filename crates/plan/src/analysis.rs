@@ -1,11 +1,12 @@
 //! Metric analysis settings (`analysis` of a strategy and of a step): the analysis a step runs
 //! with (the step's fields replace the strategy's, defaults filled in) and what is wrong with
-//! them; [`verdict`] judges checks. The checks are not run yet: the controller refuses Rollouts
-//! that ask for them (`required`).
+//! them; [`verdict`] judges checks; the step machine runs them (`machine::analysis`).
 
 pub mod verdict;
 
-use rollouts_api::v1beta1::{Analysis, AnalysisFailurePolicy, AnalysisMetric, Rollout};
+use rollouts_api::v1beta1::{
+    Analysis, AnalysisFailurePolicy, AnalysisMetric, Rollout, SecretKeyRef,
+};
 
 /// Seconds between two checks when the Rollout does not say.
 pub const DEFAULT_INTERVAL_SECONDS: i32 = 30;
@@ -17,6 +18,10 @@ pub const DEFAULT_INCONCLUSIVE_LIMIT: i32 = 3;
 pub struct StepAnalysis {
     /// Prometheus base URL; `None`: the controller's default.
     pub address: Option<String>,
+    /// The Secret key (in the Rollout's namespace) holding a bearer token, if any.
+    pub bearer_token_secret: Option<SecretKeyRef>,
+    /// The Secret key (in the Rollout's namespace) holding the CA bundle for TLS, if any.
+    pub ca_secret: Option<SecretKeyRef>,
     /// The checks.
     pub metrics: Vec<AnalysisMetric>,
     /// Seconds between two checks.
@@ -69,8 +74,11 @@ pub fn for_step(rollout: &Rollout, index: usize) -> Option<StepAnalysis> {
     if analysis.disabled == Some(true) || metrics.is_empty() {
         return None;
     }
+    let prometheus = analysis.prometheus.unwrap_or_default();
     Some(StepAnalysis {
-        address: analysis.prometheus.and_then(|p| p.address),
+        address: prometheus.address,
+        bearer_token_secret: prometheus.bearer_token_secret,
+        ca_secret: prometheus.ca_secret,
         metrics,
         interval_seconds: analysis
             .interval_seconds
@@ -82,6 +90,29 @@ pub fn for_step(rollout: &Rollout, index: usize) -> Option<StepAnalysis> {
             .unwrap_or(DEFAULT_INCONCLUSIVE_LIMIT),
         on_failure: analysis.on_failure.unwrap_or_default(),
     })
+}
+
+/// A step whose failed analysis would roll back (`onFailure: Rollback`, the default) on a
+/// workload that cannot go back while frozen, as `(field, message)`.
+pub fn rollback_problem(rollout: &Rollout, prefix: &str) -> Option<(String, String)> {
+    let workload = &rollout.spec.workload_ref;
+    let blue_green = crate::is_blue_green(rollout);
+    if rollouts_workload::release::can_abort(&workload.api_version, &workload.kind, blue_green) {
+        return None;
+    }
+    let index = (1..=crate::steps(rollout).len()).find(|index| {
+        for_step(rollout, *index).is_some_and(|a| a.on_failure == AnalysisFailurePolicy::Rollback)
+    })?;
+    let what = match blue_green {
+        true => "a blue-green release".to_string(),
+        false => format!("a {}", workload.kind),
+    };
+    Some((
+        format!("{prefix}.steps[{}].analysis.onFailure", index - 1),
+        format!(
+            "Rollback (the default) cannot take the pods of {what} back while it stays frozen: set onFailure: Pause"
+        ),
+    ))
 }
 
 /// Whether any step of `rollout` runs an analysis.

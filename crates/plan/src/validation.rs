@@ -128,26 +128,19 @@ pub fn validate_v1beta1(rollout: &Rollout, ctx: &Context) -> Vec<FieldError> {
     errors
 }
 
-/// Metric analysis: every field checked, then refused as a whole while the checks do not run,
-/// so that no Rollout counts on checks that never happen.
+/// Metric analysis: every field, and a rollback on failure only where the workload can go back.
 fn check_analysis(rollout: &Rollout, errors: &mut Vec<FieldError>) {
     let prefix = match rollout.spec.strategy.blue_green {
         Some(_) => "spec.strategy.blueGreen",
         None => "spec.strategy.canary",
     };
     let problems = crate::analysis::validate(rollout, prefix);
-    let asked = !problems.is_empty() || crate::analysis::required(rollout);
     errors.extend(
         problems
             .into_iter()
+            .chain(crate::analysis::rollback_problem(rollout, prefix))
             .map(|(field, message)| err(field, message)),
     );
-    if asked {
-        errors.push(err(
-            format!("{prefix}.analysis"),
-            "metric analysis is not available in this version yet: remove it (its fields are checked, its checks would not run)",
-        ));
-    }
 }
 
 fn check_workload(rollout: &Rollout, field: &str, errors: &mut Vec<FieldError>) {

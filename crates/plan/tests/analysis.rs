@@ -1,5 +1,5 @@
 //! Metric analysis settings: what each step runs with (the step's fields over the strategy's,
-//! defaults filled in), every field's check, and the refusal while the checks do not run.
+//! defaults filled in), every field's check, and where a rollback on failure is refused.
 
 use rollouts_api::v1beta1::{AnalysisFailurePolicy, Rollout};
 use rollouts_plan::analysis::{self, DEFAULT_INCONCLUSIVE_LIMIT, DEFAULT_INTERVAL_SECONDS};
@@ -116,7 +116,7 @@ fn every_field_is_checked_and_named() {
 }
 
 #[test]
-fn admission_checks_the_fields_then_refuses_the_analysis_until_it_runs() {
+fn admission_checks_the_fields_and_where_a_rollback_is_possible() {
     let check = |r: &Rollout| -> Vec<String> {
         let ctx = Context {
             old: None,
@@ -129,26 +129,44 @@ fn admission_checks_the_fields_then_refuses_the_analysis_until_it_runs() {
             .collect()
     };
     let valid = rollout(json!({"metrics": errors_query()}), json!([{"replicas": 1}]));
-    assert_eq!(check(&valid), vec!["spec.strategy.canary.analysis"]);
+    assert!(check(&valid).is_empty(), "{:?}", check(&valid));
     let invalid = rollout(
         json!({"metrics": errors_query(), "intervalSeconds": 0}),
         json!([{"replicas": 1}]),
     );
     assert_eq!(
         check(&invalid),
-        vec![
-            "spec.strategy.canary.analysis.intervalSeconds",
-            "spec.strategy.canary.analysis"
-        ]
+        vec!["spec.strategy.canary.analysis.intervalSeconds"]
     );
     let no_metric = rollout(json!({"failureLimit": 1}), json!([{"replicas": 1}]));
     assert_eq!(
         check(&no_metric),
-        vec![
-            "spec.strategy.canary.steps[0].analysis",
-            "spec.strategy.canary.analysis"
-        ]
+        vec!["spec.strategy.canary.steps[0].analysis"]
     );
     let switched_off = rollout(json!({"disabled": true}), json!([{"replicas": 1}]));
     assert!(check(&switched_off).is_empty(), "nothing would run");
+
+    // A DaemonSet's pods come back on the old version only with the old template: a rollback
+    // on failure is refused (the default), a pause is fine.
+    let on_daemonset = |analysis: Value| {
+        let mut r = rollout(analysis, json!([{"replicas": 1}, {"replicas": 2}]));
+        r.spec.workload_ref.kind = "DaemonSet".into();
+        check(&r)
+    };
+    assert_eq!(
+        on_daemonset(json!({"metrics": errors_query()})),
+        vec!["spec.strategy.canary.steps[0].analysis.onFailure"]
+    );
+    assert!(on_daemonset(json!({"metrics": errors_query(), "onFailure": "Pause"})).is_empty());
+    let message = rollouts_plan::analysis::rollback_problem(
+        &{
+            let mut r = rollout(json!({"metrics": errors_query()}), json!([{"replicas": 1}]));
+            r.spec.workload_ref.kind = "DaemonSet".into();
+            r
+        },
+        "spec.strategy.canary",
+    )
+    .unwrap()
+    .1;
+    assert!(message.contains("set onFailure: Pause"), "{message}");
 }

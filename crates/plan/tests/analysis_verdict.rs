@@ -68,6 +68,8 @@ fn a_check_fails_on_the_first_metric_out_of_range_and_is_inconclusive_without_an
 fn analysis(successful_checks: i32, failure_limit: i32, inconclusive_limit: i32) -> StepAnalysis {
     StepAnalysis {
         address: None,
+        bearer_token_secret: None,
+        ca_secret: None,
         metrics: vec![metric("errors", None, Some(0.05))],
         interval_seconds: 10,
         successful_checks,

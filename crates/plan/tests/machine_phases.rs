@@ -545,14 +545,15 @@ fn the_rollout_metadata_is_written_only_when_a_finalizer_or_a_release_plan_must_
 }
 
 #[test]
-fn a_rollout_asking_for_metric_analysis_is_not_released_while_the_checks_do_not_run() {
+fn a_rollout_whose_failed_analysis_could_not_roll_back_is_not_released() {
     let mut sim = Sim::new(rollout(STEPS), Some(releasing()));
     let analysis = serde_json::json!({"metrics": [{"name": "errors", "query": "q", "max": 1.0}]});
     sim.rollout.spec.strategy.canary.as_mut().unwrap().analysis =
         Some(serde_json::from_value(analysis).unwrap());
+    sim.rollout.spec.workload_ref.kind = "DaemonSet".into();
     let d = sim.step();
     assert!(
-        message(&d).is_some_and(|m| m.starts_with("metric analysis is not available")),
+        message(&d).is_some_and(|m| m.contains("set onFailure: Pause")),
         "{:?}",
         message(&d)
     );

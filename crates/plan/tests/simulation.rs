@@ -215,6 +215,7 @@ impl Cluster {
             not_ready_pods: &[],
             pods: None,
             autoscalers: None,
+            analysis: None,
         })
     }
 

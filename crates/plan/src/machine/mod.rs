@@ -2,6 +2,7 @@
 //! and the concrete effects that get there ([`decide`]). Pure: the controller reads its caches,
 //! calls [`decide`], applies the effects in order, writes the status, then records the Events.
 
+mod analysis;
 mod batch_labels;
 mod conditions;
 mod model;
@@ -14,6 +15,7 @@ mod status;
 mod steps;
 mod sub_status;
 
+pub use analysis::{DueCheck, REASON_ANALYSIS_FAILED, due_check, rolled_back, threshold};
 pub use conditions::{condition, messages};
 pub use model::{Decision, Event, Snapshot};
 pub use rollout_meta::finalizers_with_ours;
@@ -65,12 +67,14 @@ pub fn decide(snapshot: &Snapshot) -> Decision {
 }
 
 /// Whether the decision for `rollout` needs the workload's pods ([`Snapshot::pods`]): while a
-/// release runs on a workload with a `rollout-id` label (batch labels), or a rollback in batches
-/// runs (pods already on the stable revision).
+/// release runs on a workload with a `rollout-id` label (batch labels), a rollback in batches
+/// runs (pods already on the stable revision), or a failed analysis takes the pods back.
 pub fn needs_pods(rollout: &Rollout, release: &dyn Release) -> bool {
     let facts = release.facts();
     facts.in_progressing
-        && (!facts.rollout_id.is_empty() || rollback_in_batch::running(rollout, release))
+        && (!facts.rollout_id.is_empty()
+            || rollback_in_batch::running(rollout, release)
+            || analysis::rolled_back(rollout))
 }
 
 /// Whether the decision for `rollout` needs the namespace's HorizontalPodAutoscalers

@@ -33,6 +33,9 @@ pub struct Snapshot<'a> {
     /// The HorizontalPodAutoscalers of the Rollout's namespace, listed only for blue-green
     /// Rollouts (`None` otherwise, or when the list failed).
     pub autoscalers: Option<&'a [Value]>,
+    /// The answers of the metric analysis check the controller ran for the current step, one per
+    /// metric, when [`crate::machine::due_check`] said one was due (`None` otherwise).
+    pub analysis: Option<&'a [crate::analysis::verdict::Answer]>,
 }
 
 impl Snapshot<'_> {

@@ -18,14 +18,9 @@ pub(super) fn advance(s: &Snapshot, d: &mut Decision) {
     if let Err(message) = rollouts_workload::release::supported(rollout) {
         return unsupported(s, d, message);
     }
-    if crate::analysis::required(rollout) {
+    if let Some((field, message)) = crate::analysis::rollback_problem(rollout, "analysis") {
         // Admission refuses it; a Rollout stored without the webhook is not released either.
-        return unsupported(
-            s,
-            d,
-            "metric analysis is not available in this version yet: remove spec.strategy's analysis"
-                .into(),
-        );
+        return unsupported(s, d, format!("{field}: {message}"));
     }
     if rollout.metadata.deletion_timestamp.is_some() {
         return terminating(s, d);

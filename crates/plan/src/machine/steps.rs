@@ -1,6 +1,7 @@
 //! Normal rolling: the states of one step (upgrade, traffic, pause, approval), step jumps by a
 //! patched `nextStepIndex`, plan changes while progressing, and the step deadline.
 
+use super::analysis::{self, Gate};
 use super::batch_labels::{label_batches, labelling};
 use super::conditions::{condition, messages, remove_condition, set_condition};
 use super::model::{Decision, Event, Snapshot};
@@ -13,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use rollouts_api::common::StepState;
 use rollouts_api::keys;
-use rollouts_api::v1beta1::{CanaryStatus, CanaryStep};
+use rollouts_api::v1beta1::{AnalysisPhase, CanaryStatus, CanaryStep};
 use rollouts_traffic::StepTraffic;
 use rollouts_traffic::objects::Revisions;
 use rollouts_workload::labels::labelled_pods;
@@ -84,6 +85,19 @@ pub(super) fn run(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
     }
     recalculate_after_plan_change(s, &batch, plan, &mut canary);
     jump_if_asked(s, &batch, plan, &mut canary);
+    let index = index_of(&canary, total);
+    if analysis::hold_failed(s, release, &mut canary, index, d) {
+        let paused = canary
+            .common
+            .analysis
+            .as_ref()
+            .is_some_and(|a| a.phase == AnalysisPhase::Failed);
+        if paused {
+            keep_batch_applied(&batch, plan, &canary, d);
+        }
+        d.status.canary_status = Some(canary);
+        return;
+    }
     let mut batched = false;
     for _ in 0..8 {
         // A step without traffic runs on a plain Service: tear the routes down first,
@@ -245,15 +259,27 @@ fn advance_state(
                 false => false,
             }
         }
-        // Metric analysis is not built: it passes at once.
-        StepState::StepMetricsAnalysis => {
-            common.current_step_state = Some(StepState::StepPaused);
-            true
-        }
+        StepState::StepMetricsAnalysis => match analysis::gate(s, index, total, common, d) {
+            Gate::Open if common.analysis.is_some() => enter(common, StepState::StepPaused),
+            // Without analysis the pause counts from the traffic change, as upstream's does.
+            Gate::Open => {
+                common.current_step_state = Some(StepState::StepPaused);
+                true
+            }
+            Gate::Wait | Gate::Failed => false,
+        },
         StepState::StepPaused => {
+            // Checks go on during the pause; a failure ends it.
+            if analysis::gate(s, index, total, common, d) != Gate::Open {
+                return false;
+            }
             // A canary's last step at 100% needs no approval; every blue-green step does.
             let last_full = index as usize == total
                 && step.replicas == Some(IntOrString::String("100%".into()))
+                && !crate::is_blue_green(s.rollout);
+            // A step gated by its analysis and without a pause goes on once it passed.
+            let analysed_only = common.analysis.is_some()
+                && step.pause.is_none()
                 && !crate::is_blue_green(s.rollout);
             // An annotation being cleared (a new release started in this decision) is stale.
             let cleared = d.clears_approval();
@@ -267,6 +293,7 @@ fn advance_state(
             let duration = step.pause.as_ref().and_then(|p| p.duration);
             let waited = seconds_since(common.last_update_time.as_ref(), s.now);
             let done = last_full
+                || analysed_only
                 || approved
                 || duration.is_some_and(|seconds| waited >= i64::from(seconds));
             if done {

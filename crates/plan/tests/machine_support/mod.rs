@@ -8,6 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 use rollouts_api::common::{RolloutCondition, RolloutPhase, StepState};
 use rollouts_api::v1beta1::{CanaryStatus, CommonStatus, Rollout, RolloutStatus};
 use rollouts_change::{Change, Effect, ObjectKey, Resource};
+use rollouts_plan::analysis::verdict::Answer;
 use rollouts_plan::machine::{self, Decision, Snapshot};
 use rollouts_plan::plan_hash;
 use rollouts_traffic::objects::TrafficObjects;
@@ -17,6 +18,8 @@ use rollouts_workload::labels::PodLabels;
 use rollouts_workload::release::Release;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+
+pub mod traffic;
 
 /// How the release double counts a step's pods: as the real release of each kind does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +43,8 @@ pub enum Action {
     Release { promote: bool },
     /// Remove the `approved-step` annotation.
     ClearApprovedStep,
+    /// Bring every pod back to the stable version while frozen (a failed analysis).
+    Abort,
     /// A change of a traffic object, by its reason.
     Traffic(String),
 }
@@ -94,6 +99,13 @@ impl Release for FakeRelease {
     fn rolls_back_in_batches(&self) -> bool {
         self.control == Control::StatefulSet
     }
+    fn abort(&self, _pods: Option<&[PodLabels]>) -> Option<Vec<Effect>> {
+        Some(vec![Effect::merge(
+            self.key.clone(),
+            json!({"abort": true}),
+            "abort",
+        )])
+    }
     fn reset(&self) -> Vec<Effect> {
         let canary = ObjectKey::new(Resource::DEPLOYMENT, "default", "echoserver-old");
         vec![Effect::delete(canary, "reset")]
@@ -133,6 +145,8 @@ pub fn actions_of(effects: &[Effect]) -> Vec<Action> {
                     Some(Action::UpgradeBatch {
                         planned: planned as i32,
                     })
+                } else if patch.get("abort").is_some() {
+                    Some(Action::Abort)
                 } else {
                     let promote = patch.get("finish").and_then(Value::as_bool)?;
                     Some(Action::Release { promote })
@@ -338,6 +352,8 @@ pub struct Sim {
     pub pods: Option<Vec<PodLabels>>,
     /// The namespace's HorizontalPodAutoscalers.
     pub autoscalers: Option<Vec<Value>>,
+    /// The answers of a metric analysis check run for this decision.
+    pub analysis: Option<Vec<Answer>>,
 }
 
 impl Sim {
@@ -353,6 +369,7 @@ impl Sim {
             traffic: None,
             pods: None,
             autoscalers: None,
+            analysis: None,
         }
     }
 
@@ -377,6 +394,7 @@ impl Sim {
             not_ready_pods: &self.not_ready,
             pods: self.pods.as_deref(),
             autoscalers: self.autoscalers.as_deref(),
+            analysis: self.analysis.as_deref(),
         })
     }
 

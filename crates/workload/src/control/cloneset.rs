@@ -51,6 +51,14 @@ pub fn cloneset_batch_patch(
     })
 }
 
+/// Raise the partition to every pod, so none is updated (after a failed analysis); `None` when
+/// it is there already.
+pub fn cloneset_freeze_patch(workload: &Value) -> Option<Value> {
+    let replicas = spec_replicas(workload);
+    (partition(workload) != Some(IntOrString::Int(replicas)) || paused(workload))
+        .then(|| json!({"spec": {"updateStrategy": {"partition": replicas, "paused": false}}}))
+}
+
 /// Remove the partition, unpause, and remove the release mark; `None` when nothing is left.
 pub fn cloneset_release_patch(workload: &Value) -> Option<Value> {
     let marked = annotation(workload, keys::IN_PROGRESSING).is_some();

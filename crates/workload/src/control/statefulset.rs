@@ -42,6 +42,14 @@ pub fn statefulset_batch_patch(
         .then(|| json!({"spec": {"updateStrategy": {"rollingUpdate": {"partition": desired}}}}))
 }
 
+/// Raise the partition to every pod, so none is updated (after a failed analysis); `None` when
+/// it is there already.
+pub fn statefulset_freeze_patch(workload: &Value) -> Option<Value> {
+    let replicas = i64::from(spec_replicas(workload));
+    (partition(workload) != Some(replicas))
+        .then(|| json!({"spec": {"updateStrategy": {"rollingUpdate": {"partition": replicas}}}}))
+}
+
 /// Remove the partition and the release mark; `None` when nothing is left.
 pub fn statefulset_release_patch(workload: &Value) -> Option<Value> {
     let marked = annotation(workload, keys::IN_PROGRESSING).is_some();

@@ -68,3 +68,21 @@ pub(super) fn to_json<K: serde::Serialize>(
     crate::revision::restore_template(&mut value);
     value
 }
+
+/// Deletions of the pods of `namespace` on `revision` (their controller recreates them on the
+/// revision its partition asks for).
+pub(super) fn delete_pods_on(
+    namespace: &str,
+    pods: &[crate::labels::PodLabels],
+    revision: &str,
+    why: &str,
+) -> Vec<Effect> {
+    pods.iter()
+        .filter(|pod| !revision.is_empty() && pod.revision.as_deref() == Some(revision))
+        .map(|pod| Effect {
+            object: ObjectKey::new(rollouts_change::Resource::POD, namespace, &pod.name),
+            change: rollouts_change::Change::Delete,
+            why: why.to_string(),
+        })
+        .collect()
+}

@@ -2,6 +2,7 @@
 //! release creates.
 
 use crate::facts::WorkloadFacts;
+use crate::labels::PodLabels;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rollouts_api::v1beta1::Rollout;
 use rollouts_change::{Effect, ObjectKey};
@@ -29,6 +30,13 @@ pub trait Release: Send + Sync {
     fn rolls_back_in_batches(&self) -> bool {
         false
     }
+    /// A failed metric analysis: the changes that bring every pod back to the stable revision
+    /// while the workload stays frozen on its new template (nothing once there). `pods`: the
+    /// workload's pods, when listed. `None` when this kind cannot do that without changing the
+    /// template ([`can_abort`] says which kinds can).
+    fn abort(&self, _pods: Option<&[PodLabels]>) -> Option<Vec<Effect>> {
+        None
+    }
     /// A newer version replaced the one being released: remove what the old release added.
     fn reset(&self) -> Vec<Effect>;
     /// Give the workload back to its own controller and remove every mark of the release.
@@ -54,4 +62,18 @@ pub fn owner_reference(rollout: &Rollout) -> Value {
         "controller": true,
         "blockOwnerDeletion": true,
     })
+}
+
+/// Whether a release of `kind` (with `blue_green` or not) can bring its pods back to the stable
+/// revision after a failed analysis while staying frozen ([`Release::abort`]): Deployments in
+/// the canary and partition styles, StatefulSets, Advanced StatefulSets and CloneSets. Not
+/// DaemonSets (a pod comes back on the old version only with the old template) and not
+/// blue-green releases.
+pub fn can_abort(api_version: &str, kind: &str, blue_green: bool) -> bool {
+    let group = api_version.split_once('/').map_or("", |(group, _)| group);
+    let supported = matches!(
+        (group, kind),
+        ("apps", "Deployment" | "StatefulSet") | ("apps.kruise.io", "StatefulSet" | "CloneSet")
+    );
+    supported && !blue_green
 }

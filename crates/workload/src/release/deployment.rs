@@ -1,7 +1,7 @@
 //! Deployments, in two styles: partition (the Deployment replaces its own pods batch by batch)
 //! and canary (an extra Deployment runs the new version next to the untouched stable one).
 
-use super::common::{key_of, label_effect, match_labels, to_json};
+use super::common::{key_of, label_effect, match_labels, merge_effect, to_json};
 use super::contract::Release;
 use crate::WorkloadKind;
 use crate::batch::{canary_deployment_replicas, deployment_updated_limit};
@@ -10,15 +10,65 @@ use crate::control::{
     stable_release_patch,
 };
 use crate::facts::{self, WorkloadFacts};
+use crate::labels::PodLabels;
 use crate::style::{RollingStyle, rolling_style};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rollouts_api::keys;
 use rollouts_api::v1beta1::Rollout;
 use rollouts_change::{Effect, ObjectKey, Resource};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// A partition-style Deployment back on its stable pods while staying on the new template:
+/// paused first (so its controller does not roll on), then the stable ReplicaSet scaled to all
+/// pods and every other one to none. Nothing is scaled down when the stable ReplicaSet is gone.
+fn partition_abort(
+    key: &ObjectKey,
+    deployment: &Value,
+    replica_sets: &[Value],
+    facts: &WorkloadFacts,
+) -> Vec<Effect> {
+    let mut effects = merge_effect(
+        key,
+        (deployment.pointer("/spec/paused") != Some(&Value::Bool(true)))
+            .then(|| json!({"spec": {"paused": true}})),
+        || "pause the Deployment while its pods go back to the stable version".into(),
+    );
+    let hash = |rs: &Value| crate::revision::label(rs, keys::POD_TEMPLATE_HASH).map(str::to_string);
+    let stable = &facts.stable_revision;
+    if stable.is_empty()
+        || !replica_sets
+            .iter()
+            .any(|rs| hash(rs).as_ref() == Some(stable))
+    {
+        return effects;
+    }
+    let mut scales: Vec<(&Value, i32)> = replica_sets
+        .iter()
+        .map(|rs| {
+            let wanted = match hash(rs).as_ref() == Some(stable) {
+                true => facts.replicas,
+                false => 0,
+            };
+            (rs, wanted)
+        })
+        .collect();
+    // Up before down, so the stable pods come while the new ones still run.
+    scales.sort_by_key(|(_, wanted)| std::cmp::Reverse(*wanted));
+    for (rs, wanted) in scales {
+        let current = rs.pointer("/spec/replicas").and_then(Value::as_i64);
+        if current != Some(i64::from(wanted)) {
+            effects.push(Effect::merge(
+                key_of(Resource::REPLICA_SET, rs),
+                json!({"spec": {"replicas": wanted}}),
+                format!("{wanted} pods on this ReplicaSet after a failed analysis"),
+            ));
+        }
+    }
+    effects
+}
 
 /// The release of a Deployment in the style `rollout` asks for. `replica_sets` are those owned
 /// by the Deployment and by its canary Deployments; `canaries` the Deployments labelled as its
@@ -65,6 +115,8 @@ pub struct PartitionDeployment {
     key: ObjectKey,
     object: Value,
     facts: WorkloadFacts,
+    /// The ReplicaSets it owns.
+    replica_sets: Vec<Value>,
 }
 
 impl PartitionDeployment {
@@ -73,6 +125,11 @@ impl PartitionDeployment {
         Self {
             key: key_of(Resource::DEPLOYMENT, &object),
             facts: facts::partition_deployment(&object, replica_sets),
+            replica_sets: replica_sets
+                .iter()
+                .filter(|rs| facts::is_controlled_by(rs, &object))
+                .cloned()
+                .collect(),
             object,
         }
     }
@@ -103,6 +160,15 @@ impl Release for PartitionDeployment {
             })
             .into_iter()
             .collect()
+    }
+
+    fn abort(&self, _pods: Option<&[PodLabels]>) -> Option<Vec<Effect>> {
+        Some(partition_abort(
+            &self.key,
+            &self.object,
+            &self.replica_sets,
+            &self.facts,
+        ))
     }
 
     fn reset(&self) -> Vec<Effect> {
@@ -219,6 +285,22 @@ impl Release for CanaryDeployment {
                 format!("canary Deployment with {planned} pods"),
             )],
         }
+    }
+
+    fn abort(&self, _pods: Option<&[PodLabels]>) -> Option<Vec<Effect>> {
+        // The stable Deployment never left the stable version: the canary goes down to none.
+        let effects = facts::canary_deployments(&self.object, &self.canaries)
+            .into_iter()
+            .filter(|c| c.pointer("/spec/replicas").and_then(Value::as_i64) != Some(0))
+            .map(|c| {
+                Effect::merge(
+                    self.canary_key(c),
+                    json!({"spec": {"replicas": 0}}),
+                    "no canary pods after a failed analysis",
+                )
+            })
+            .collect();
+        Some(effects)
     }
 
     fn reset(&self) -> Vec<Effect> {

@@ -12,7 +12,7 @@ mod native_daemonset;
 mod partitioned;
 
 pub use blue_green::BlueGreenRelease;
-pub use contract::{Release, owner_reference};
+pub use contract::{Release, can_abort, owner_reference};
 pub use deployment::{CanaryDeployment, PartitionDeployment, deployment_release};
 pub use native_daemonset::{DaemonPod, NativeDaemonSetRelease};
 pub use partitioned::PartitionedRelease;

@@ -5,14 +5,16 @@
 //! One release serves them all; each kind is a [`PartitionKind`]:
 //! how its facts are read and its partition is written and removed.
 
-use super::common::{key_of, label_effect, match_labels, merge_effect, to_json};
+use super::common::{delete_pods_on, key_of, label_effect, match_labels, merge_effect, to_json};
 use super::contract::Release;
 use crate::WorkloadKind;
 use crate::control::{
     advanced_daemonset_batch_patch, advanced_daemonset_release_patch, cloneset_batch_patch,
-    cloneset_release_patch, statefulset_batch_patch, statefulset_release_patch,
+    cloneset_freeze_patch, cloneset_release_patch, statefulset_batch_patch,
+    statefulset_freeze_patch, statefulset_release_patch,
 };
 use crate::facts::{self, WorkloadFacts};
+use crate::labels::PodLabels;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rollouts_api::keys;
@@ -31,6 +33,9 @@ pub struct PartitionKind {
     batch: fn(&Value, &IntOrString, i32) -> Option<Value>,
     /// The patch that removes the partition and the release's marks, `None` when none is left.
     finish: fn(&Value) -> Option<Value>,
+    /// The patch that keeps every pod on the old version (after a failed analysis), `None` when
+    /// it is in place; unset for kinds whose pods cannot go back that way.
+    freeze: Option<fn(&Value) -> Option<Value>>,
     /// The pod label carrying a pod's revision.
     revision_key: &'static str,
     /// Whether a rollback may be released in batches (its partition counts pods).
@@ -43,6 +48,7 @@ const STATEFUL_SET: PartitionKind = PartitionKind {
     facts: facts::statefulset,
     batch: statefulset_batch_patch,
     finish: statefulset_release_patch,
+    freeze: Some(statefulset_freeze_patch),
     revision_key: keys::CONTROLLER_REVISION_HASH,
     rolls_back_in_batches: true,
 };
@@ -53,6 +59,7 @@ const CLONE_SET: PartitionKind = PartitionKind {
     facts: facts::cloneset,
     batch: cloneset_batch_patch,
     finish: cloneset_release_patch,
+    freeze: Some(cloneset_freeze_patch),
     revision_key: keys::POD_TEMPLATE_HASH,
     rolls_back_in_batches: true,
 };
@@ -63,6 +70,7 @@ const ADVANCED_DAEMON_SET: PartitionKind = PartitionKind {
     facts: facts::advanced_daemonset,
     batch: |object, step, _| advanced_daemonset_batch_patch(object, step),
     finish: advanced_daemonset_release_patch,
+    freeze: None,
     revision_key: keys::POD_TEMPLATE_HASH,
     rolls_back_in_batches: false,
 };
@@ -132,6 +140,27 @@ impl Release for PartitionedRelease {
 
     fn rolls_back_in_batches(&self) -> bool {
         self.kind.rolls_back_in_batches
+    }
+
+    fn abort(&self, pods: Option<&[PodLabels]>) -> Option<Vec<Effect>> {
+        let patch = (self.kind.freeze?)(&self.object);
+        let mut effects = merge_effect(&self.key, patch, || {
+            format!(
+                "keep every pod of the {} on the stable version",
+                self.kind.name
+            )
+        });
+        // Pods already on the new version are not taken back by the partition: deleted, they
+        // come back on the stable version.
+        if effects.is_empty() {
+            effects = delete_pods_on(
+                &self.key.namespace,
+                pods?,
+                &self.facts.pod_template_hash,
+                "back to the stable version after a failed analysis",
+            );
+        }
+        Some(effects)
     }
 
     fn reset(&self) -> Vec<Effect> {
