@@ -2,7 +2,7 @@
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rollouts_api::common::{RolloutPhase, StepState};
-use rollouts_api::v1beta1::Rollout;
+use rollouts_api::v1beta1::{AnalysisStatus, Rollout};
 use std::fmt::Write;
 
 /// The fields that change during a release, for "did anything change" and one-line output.
@@ -73,6 +73,36 @@ fn replicas(value: &Option<IntOrString>) -> String {
     }
 }
 
+/// The current step's metric analysis: counts, each metric's last answer, and why it failed.
+fn analysis_block(out: &mut String, analysis: &AnalysisStatus) {
+    let _ = writeln!(
+        out,
+        "Analysis:   step {} {:?}: {} passed, {} failed, {} without answer",
+        analysis.step, analysis.phase, analysis.passed, analysis.failed, analysis.inconclusive
+    );
+    if !analysis.metrics.is_empty() {
+        let _ = writeln!(
+            out,
+            "    METRIC                VALUE         THRESHOLD         OUTCOME"
+        );
+    }
+    for metric in &analysis.metrics {
+        let value = metric.value.as_deref().unwrap_or("-");
+        let outcome = match &metric.reason {
+            Some(reason) => format!("{:?} ({reason})", metric.outcome),
+            None => format!("{:?}", metric.outcome),
+        };
+        let _ = writeln!(
+            out,
+            "    {:<20}  {value:<12}  {:<16}  {outcome}",
+            metric.name, metric.threshold
+        );
+    }
+    if let Some(message) = &analysis.message {
+        let _ = writeln!(out, "    {message}");
+    }
+}
+
 /// The full status block, with the plan and a marker at the current step.
 pub fn block(rollout: &Rollout) -> String {
     let summary = Summary::of(rollout);
@@ -99,6 +129,14 @@ pub fn block(rollout: &Rollout) -> String {
         "New pods:   {} updated, {} ready",
         summary.updated, summary.ready
     );
+    if let Some(analysis) = rollout
+        .status
+        .as_ref()
+        .and_then(rollouts_plan::machine::sub_status_common)
+        .and_then(|c| c.analysis.as_ref())
+    {
+        analysis_block(&mut out, analysis);
+    }
     let _ = writeln!(out, "Steps:");
     let _ = writeln!(
         out,
@@ -128,8 +166,10 @@ pub fn block(rollout: &Rollout) -> String {
         } else {
             traffic.join(", ")
         };
+        let analysed = rollouts_plan::analysis::for_step(rollout, index as usize).is_some();
         let pause = match step.pause.as_ref().map(|p| p.duration) {
             Some(Some(seconds)) => format!("{seconds}s"),
+            None if analysed && !rollouts_plan::is_blue_green(rollout) => "after analysis".into(),
             _ => "until approved".into(),
         };
         let _ = writeln!(
@@ -171,6 +211,47 @@ mod tests {
         assert!(text.contains("    2     50%       weight 50%"), "{text}");
         assert!(text.contains("60s"), "{text}");
         assert!(text.contains("until approved"), "{text}");
+    }
+
+    #[test]
+    fn the_current_steps_analysis_shows_each_metric_against_its_threshold() {
+        let mut rollout = rollout();
+        rollout.spec.strategy.canary.as_mut().unwrap().analysis = Some(
+            serde_json::from_value(serde_json::json!({
+                "metrics": [{"name": "error-rate", "query": "q", "max": 0.05}]}))
+            .unwrap(),
+        );
+        let canary = rollout
+            .status
+            .as_mut()
+            .unwrap()
+            .canary_status
+            .as_mut()
+            .unwrap();
+        canary.common.analysis = Some(
+            serde_json::from_value(serde_json::json!({
+                "step": 1, "phase": "RolledBack", "passed": 1, "failed": 1,
+                "metrics": [{"name": "error-rate", "value": "0.5", "threshold": "<= 0.05", "outcome": "Failed"}],
+                "message": "step(1/3) metric analysis failed: metric error-rate is 0.5, it must be <= 0.05"}))
+            .unwrap(),
+        );
+        let text = block(&rollout);
+        assert!(
+            text.contains("Analysis:   step 1 RolledBack: 1 passed, 1 failed, 0 without answer\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    error-rate            0.5           <= 0.05           Failed\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("metric error-rate is 0.5, it must be <= 0.05"),
+            "{text}"
+        );
+        assert!(
+            text.contains("100%      weight 100%                     after analysis"),
+            "{text}"
+        );
     }
 
     #[test]
