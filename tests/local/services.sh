@@ -71,8 +71,11 @@ start_controller() {
   log "building rollouts-controller"
   (cd "$ROOT" && cargo build --quiet --locked -p rollouts-controller)
   mkdir -p "$D/logs"
+  # The local Prometheus (tests/cluster) answers metric analysis queries, when it runs.
+  local prometheus=()
+  if [[ -s "$D/prometheus-url" ]]; then prometheus=(--prometheus-address "$(cat "$D/prometheus-url")"); fi
   setsid nohup "$ROOT/target/debug/rollouts-controller" --no-leader-election \
-    --admin-addr "127.0.0.1:$CONTROLLER_ADMIN" > "$CONTROLLER_LOG" 2>&1 < /dev/null &
+    --admin-addr "127.0.0.1:$CONTROLLER_ADMIN" "${prometheus[@]}" > "$CONTROLLER_LOG" 2>&1 < /dev/null &
   echo $! > "$CONTROLLER_PIDFILE"
   for _ in $(seq 1 300); do
     if curl -sf "http://127.0.0.1:$CONTROLLER_ADMIN/readyz" >/dev/null; then

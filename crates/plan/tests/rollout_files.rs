@@ -70,6 +70,7 @@ fn example_and_fixture_rollouts_are_valid() {
         "rollout-partition.yaml",
         "rollout-cloneset.yaml",
         "rollout-blue-green.yaml",
+        "rollout-analysis.yaml",
     ]
     .iter()
     .map(|f| repo_root().join("examples/echoserver").join(f))

@@ -62,6 +62,7 @@ impl ControllerProcess {
         let process = Command::new(repo_root().join("target/debug/rollouts-controller"))
             .args(["--admin-addr", &format!("127.0.0.1:{admin_port}")])
             .args(["--parent-pid", &std::process::id().to_string()])
+            .args(prometheus_args(cluster))
             .args(extra_args)
             .env("KUBECONFIG", &cluster.kubeconfig)
             .env("RUST_LOG", "info,kube_runtime=warn")
@@ -115,4 +116,15 @@ pub fn controller() -> &'static Mutex<ControllerProcess> {
             &[],
         ))
     })
+}
+
+/// `--prometheus-address` of the local Prometheus, when the cluster runs one.
+fn prometheus_args(cluster: &crate::Cluster) -> Vec<String> {
+    let url = cluster.kubeconfig.with_file_name("prometheus-url");
+    match std::fs::read_to_string(url) {
+        Ok(address) if !address.trim().is_empty() => {
+            vec!["--prometheus-address".into(), address.trim().to_string()]
+        }
+        _ => Vec::new(),
+    }
 }
