@@ -1,15 +1,16 @@
 // Command k8scluster runs a real local Kubernetes control plane for tests:
 // embedded etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
 // KWOK (fake nodes whose pods become Running and Ready), plus OpenKruise's
-// kruise-manager when bin/kruise-manager exists.
+// kruise-manager when bin/kruise-manager exists, and Prometheus when
+// bin/prometheus exists.
 //
-//	k8scluster up     --dir D [--nodes 3] [--keep-logs] [--no-kruise] [--bin DIR] [--crds DIR]
+//	k8scluster up     --dir D [--nodes 3] [--keep-logs] [--no-kruise] [--no-prometheus] [--bin DIR] [--crds DIR]
 //	k8scluster down   --dir D
 //	k8scluster status --dir D
 //
 // `up` blocks in the foreground. When the cluster is usable it writes
-// D/kubeconfig and then D/ready. SIGTERM or SIGINT stops every child in
-// reverse order, stops etcd and removes the state in D.
+// D/kubeconfig (and D/prometheus-url) and then D/ready. SIGTERM or SIGINT
+// stops every child in reverse order, stops etcd and removes the state in D.
 package main
 
 import (
@@ -22,7 +23,7 @@ import (
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `usage:
-  k8scluster up     --dir D [--nodes N] [--keep-logs] [--no-kruise] [--bin DIR] [--crds DIR] [--timeout 3m]
+  k8scluster up     --dir D [--nodes N] [--keep-logs] [--no-kruise] [--no-prometheus] [--bin DIR] [--crds DIR] [--timeout 3m]
   k8scluster down   --dir D [--timeout 60s]
   k8scluster status --dir D      (exit 0 if a launcher runs for D and D/ready exists)
 `)
@@ -45,6 +46,7 @@ func main() {
 		fs.StringVar(&o.crdDir, "crds", "", "directory of CRD YAML files to install (default: <bin>/crds)")
 		fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "deadline for the cluster to become ready")
 		fs.BoolVar(&o.noKruise, "no-kruise", false, "do not run bin/kruise-manager (OpenKruise CRDs are still installed)")
+		fs.BoolVar(&o.noProm, "no-prometheus", false, "do not run bin/prometheus")
 		_ = fs.Parse(args)
 		if o.dir == "" {
 			usage()

@@ -26,6 +26,7 @@ type upOptions struct {
 	crdDir   string
 	timeout  time.Duration
 	noKruise bool
+	noProm   bool
 }
 
 // childDied is the cancel cause when a component exits unexpectedly.
@@ -40,7 +41,7 @@ type gotSignal struct{ sig os.Signal }
 func (e *gotSignal) Error() string { return "received " + e.sig.String() }
 
 // State files removed on shutdown (logs/ only without --keep-logs).
-var stateEntries = []string{"ready", "kubeconfig", "etcd", "pki", "kruise-certs", "kwok-stages.yaml", "pids", "pid"}
+var stateEntries = []string{"ready", "kubeconfig", "etcd", "pki", "kruise-certs", "kwok-stages.yaml", "prometheus", "prometheus-url", "pids", "pid"}
 
 func runUp(o upOptions) int {
 	dir, err := filepath.Abs(o.dir)
@@ -175,17 +176,24 @@ func bootstrap(ctx context.Context, o upOptions, dir string, sup *supervisor) (f
 	stopEtcd := func() { etcd.Server.Stop(); etcd.Close() }
 	logf("etcd ready at %s (%s)", etcdURL, time.Since(t).Round(time.Millisecond))
 
-	ports, err := freePorts(5)
+	ports, err := freePorts(6)
 	if err != nil {
 		return stopEtcd, err
 	}
-	apiPort, kcmPort, schedPort, kruiseWebhookPort, kruiseHealthPort := ports[0], ports[1], ports[2], ports[3], ports[4]
+	apiPort, kcmPort, schedPort, kruiseWebhookPort, kruiseHealthPort, promPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
 	kruiseBin, kruiseTemplate, kruiseOn := kruiseFiles(o.binDir)
 	if o.noKruise {
 		kruiseOn = false
 	}
 	if !kruiseOn {
 		logf("kruise-manager not used (%s); OpenKruise CRDs only", map[bool]string{true: "--no-kruise", false: "bin/kruise-manager or bin/kruise/webhook.yaml missing"}[o.noKruise])
+	}
+	promBin, promOn := prometheusFiles(o.binDir)
+	if o.noProm {
+		promOn = false
+	}
+	if !promOn {
+		logf("prometheus not started (%s)", map[bool]string{true: "--no-prometheus", false: "bin/prometheus missing"}[o.noProm])
 	}
 	// Pods must not be created while kruise's pod webhook (failurePolicy Fail) has no server yet.
 	kruiseReady := make(chan struct{})
@@ -353,6 +361,12 @@ func bootstrap(ctx context.Context, o upOptions, dir string, sup *supervisor) (f
 			logf("kruise-manager ready, webhooks at https://127.0.0.1:%d (%s)", kruiseWebhookPort, time.Since(t).Round(time.Millisecond))
 			close(kruiseReady)
 			return blame(smokeCloneSet(ctx, restConfig(server, p), cs), "kruise-manager", "kwok")
+		}},
+		{"prometheus", func() error {
+			if !promOn {
+				return nil
+			}
+			return startPrometheus(ctx, sup, promBin, dir, promPort)
 		}},
 		{"smoke", func() error {
 			if err := waitServiceAccount(ctx, cs); err != nil {

@@ -6,7 +6,9 @@
 #   export KUBECONFIG=<abs dir>/kubeconfig
 #   export PATH=<abs tests/cluster/bin>:$PATH
 # Env: K8SCLUSTER_UP_TIMEOUT (seconds, default 180), K8SCLUSTER_KEEP_LOGS=1 (keep <dir>/logs on stop),
-#      K8SCLUSTER_NODES (default 3), K8SCLUSTER_NO_KRUISE=1 (no kruise-manager; OpenKruise CRDs only).
+#      K8SCLUSTER_NODES (default 3), K8SCLUSTER_NO_KRUISE=1 (no kruise-manager; OpenKruise CRDs only),
+#      K8SCLUSTER_NO_PROMETHEUS=1 (neither build nor start Prometheus).
+# With Prometheus, its base URL is in <dir>/prometheus-url (also logged on stderr).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,6 +17,11 @@ D="${1:?usage: up.sh <dir>}"
 TIMEOUT="${K8SCLUSTER_UP_TIMEOUT:-180}"
 
 log() { printf '[up.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+log_prometheus() {
+  if [[ -f "$D/prometheus-url" ]]; then
+    log "prometheus at $(cat "$D/prometheus-url") (scrape targets: $D/prometheus/targets/*.json)"
+  fi
+}
 print_exports() {
   echo "export KUBECONFIG=$D/kubeconfig"
   echo "export PATH=$BIN:\$PATH"
@@ -27,6 +34,7 @@ D="$(cd "$D" && pwd)"
 
 if "$BIN/k8scluster" status --dir "$D" >/dev/null 2>&1; then
   log "reusing the cluster already running for $D (launcher pid $(cat "$D/pid"))"
+  log_prometheus
   print_exports
   exit 0
 fi
@@ -41,6 +49,7 @@ else
   args=(up --dir "$D" --nodes "${K8SCLUSTER_NODES:-3}")
   [[ "${K8SCLUSTER_KEEP_LOGS:-}" == 1 ]] && args+=(--keep-logs)
   [[ "${K8SCLUSTER_NO_KRUISE:-}" == 1 ]] && args+=(--no-kruise)
+  [[ "${K8SCLUSTER_NO_PROMETHEUS:-}" == 1 ]] && args+=(--no-prometheus)
   log "starting k8scluster ${args[*]} (log: $D/logs/k8scluster.log)"
   # setsid + nohup: own session, survives the calling shell and its SIGHUP.
   setsid nohup "$BIN/k8scluster" "${args[@]}" > "$D/logs/k8scluster.log" 2>&1 < /dev/null &
@@ -63,4 +72,5 @@ while [[ ! -f "$D/ready" ]]; do
   sleep 0.2
 done
 log "cluster ready in $(( SECONDS - T0 ))s ($(cat "$D/ready"))"
+log_prometheus
 print_exports

@@ -212,3 +212,16 @@ impl Cluster {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 }
+
+/// Builds the binary of workspace package `package` (debug) and returns its path,
+/// `target/debug/<binary>`.
+pub fn build_binary(package: &str, binary: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "-p", package])
+        .current_dir(repo_root())
+        .status()
+        .expect("cargo runs");
+    assert!(built.success(), "building {package} failed");
+    repo_root().join("target/debug").join(binary)
+}

@@ -23,13 +23,7 @@ pub struct ControllerProcess {
 fn build_once() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let built = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "rollouts-controller"])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo runs");
-        assert!(built.success(), "building rollouts-controller failed");
+        crate::cluster::build_binary("rollouts-controller", "rollouts-controller");
     });
 }
 

@@ -1,13 +1,16 @@
 //! End-to-end test harness against the real local control plane of `tests/cluster`: one
 //! cluster per test run (started, or reused when `KUBECONFIG` points at a ready one), a
-//! namespace per test, YAML apply, waits with deadlines, and cluster logs on failure.
+//! namespace per test, YAML apply, waits with deadlines, and cluster logs on failure; and an
+//! application metrics source scraped by the cluster's Prometheus (`app_metrics`).
 
+pub mod app_metrics;
 mod apply;
 pub mod blue_green;
 mod cluster;
 mod controller;
 mod crd;
 mod namespace;
+pub mod plugin;
 pub mod release;
 pub mod traffic;
 mod wait;

@@ -55,13 +55,7 @@ pub fn webhook() -> &'static Webhook {
     static WEBHOOK: OnceLock<Webhook> = OnceLock::new();
     WEBHOOK.get_or_init(|| {
         let cluster = cluster();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let built = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "rollouts-webhook"])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo runs");
-        assert!(built.success(), "building rollouts-webhook failed");
+        crate::cluster::build_binary("rollouts-webhook", "rollouts-webhook");
         let pid = std::process::id();
         let selector = pid.to_string();
         let mutating = format!("e2e-{pid}-mutating");

@@ -2,40 +2,12 @@
 //! refusal outside StepPaused), pause and resume, status and status -w, undo, `kubectl kruise`
 //! through kubectl's plugin mechanism, and one-line errors.
 
+use rollouts_e2e::plugin::{plugin, plugin_path};
 use rollouts_e2e::release::*;
 use rollouts_e2e::*;
 use std::process::Command;
-use std::sync::OnceLock;
 
 const NAME: &str = "rollouts-demo";
-
-fn plugin_path() -> &'static std::path::PathBuf {
-    static BUILT: OnceLock<std::path::PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "kubectl-kruise"])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building kubectl-kruise failed");
-        repo_root().join("target/debug/kubectl-kruise")
-    })
-}
-
-/// Runs `kubectl-kruise <args>`: exit code, stdout, stderr.
-fn plugin(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(plugin_path())
-        .args(args)
-        .env("KUBECONFIG", &cluster().kubeconfig)
-        .output()
-        .expect("kubectl-kruise runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn manual_rollout() -> String {
     example("rollout-partition.yaml").replace("pause: {duration: 60}", "pause: {}")
