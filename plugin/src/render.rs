@@ -87,7 +87,10 @@ fn analysis_block(out: &mut String, analysis: &AnalysisStatus) {
         );
     }
     for metric in &analysis.metrics {
-        let value = metric.value.as_deref().unwrap_or("-");
+        let value = match metric.value.as_deref().map(str::parse::<f64>) {
+            Some(Ok(value)) => rollouts_plan::analysis::verdict::short(value),
+            _ => metric.value.clone().unwrap_or_else(|| "-".into()),
+        };
         let outcome = match &metric.reason {
             Some(reason) => format!("{:?} ({reason})", metric.outcome),
             None => format!("{:?}", metric.outcome),

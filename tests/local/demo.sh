@@ -2,13 +2,14 @@
 # Usage: tests/local/demo.sh   (or `make demo`)
 # Plays the walkthrough of docs/getting-started.md end to end on the local control plane, with
 # the sample application of examples/echoserver/: `make up` (builds what is missing, starts the
-# cluster, the webhook and the controller), then six stages, each in a fresh namespace:
-#   1/6 canary release with traffic (rollout-canary.yaml + Nginx Ingress)
-#   2/6 A/B testing (rollout-ab.yaml + Nginx Ingress)
-#   3/6 phased release without Ingress (rollout-partition.yaml)
-#   4/6 rollback in the middle of a canary release
-#   5/6 phased release of an OpenKruise CloneSet (rollout-cloneset.yaml)
-#   6/6 blue-green release with traffic (rollout-blue-green.yaml + Nginx Ingress)
+# cluster, the webhook and the controller), then seven stages, each in a fresh namespace:
+#   1/7 canary release with traffic (rollout-canary.yaml + Nginx Ingress)
+#   2/7 A/B testing (rollout-ab.yaml + Nginx Ingress)
+#   3/7 phased release without Ingress (rollout-partition.yaml)
+#   4/7 rollback in the middle of a canary release
+#   5/7 phased release of an OpenKruise CloneSet (rollout-cloneset.yaml)
+#   6/7 blue-green release with traffic (rollout-blue-green.yaml + Nginx Ingress)
+#   7/7 a canary rolled back by metric analysis (rollout-analysis.yaml + the local Prometheus)
 # Every command is printed (`$ ...`) before it runs, followed by its real output. Every wait is
 # bounded; a stage that does not reach what the walkthrough says stops the script with exit 1 and
 # the last observations. The cluster and the namespaces are left running (`make down` stops it).
@@ -315,7 +316,7 @@ MANUAL_1='Rollout is in step(1/3), and you need manually confirm to enter the ne
 # ---------------------------------------------------------------------------------------------
 # Start
 
-for f in echoserver.yaml echoserver-v2.yaml echoserver-ingress-nginx.yaml cloneset.yaml cloneset-v2.yaml rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml rollout-cloneset.yaml rollout-blue-green.yaml; do
+for f in echoserver.yaml echoserver-v2.yaml echoserver-ingress-nginx.yaml cloneset.yaml cloneset-v2.yaml rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml rollout-cloneset.yaml rollout-blue-green.yaml rollout-analysis.yaml; do
   [[ -f "$EXAMPLES/$f" ]] || { echo "ERROR: example file $EXAMPLES/$f not found: is this a complete checkout?" >&2; exit 1; }
 done
 
@@ -343,7 +344,7 @@ FILES="$(dirname "$KUBECONFIG")/demo"
 mkdir -p "$FILES"
 cp "$EXAMPLES/echoserver.yaml" "$EXAMPLES/echoserver-v2.yaml" "$EXAMPLES/echoserver-ingress-nginx.yaml" \
   "$EXAMPLES/cloneset.yaml" "$EXAMPLES/cloneset-v2.yaml" "$FILES/"
-for f in rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml rollout-cloneset.yaml rollout-blue-green.yaml; do
+for f in rollout-canary.yaml rollout-ab.yaml rollout-partition.yaml rollout-cloneset.yaml rollout-blue-green.yaml rollout-analysis.yaml; do
   sed "s/duration: 60/duration: $PAUSE/" "$EXAMPLES/$f" > "$FILES/$f"
 done
 heading "The example files (examples/echoserver/)"
@@ -355,7 +356,7 @@ note "there is no ingress controller and no real container here: KWOK makes pods
 note "so instead of curl answers the demo shows the Ingress and Service objects an ingress controller reads"
 
 # ---------------------------------------------------------------------------------------------
-heading '1/6 Canary release with traffic (examples/echoserver/rollout-canary.yaml)'
+heading '1/7 Canary release with traffic (examples/echoserver/rollout-canary.yaml)'
 T=$SECONDS
 NS=demo-canary
 fresh_namespace "$NS"
@@ -376,7 +377,7 @@ show_traffic_cleaned "$NS" version2
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '2/6 A/B testing (examples/echoserver/rollout-ab.yaml)'
+heading '2/7 A/B testing (examples/echoserver/rollout-ab.yaml)'
 T=$SECONDS
 NS=demo-ab
 fresh_namespace "$NS"
@@ -394,7 +395,7 @@ show_traffic_cleaned "$NS" version2
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '3/6 Phased release without Ingress (examples/echoserver/rollout-partition.yaml, rolling-style: partition)'
+heading '3/7 Phased release without Ingress (examples/echoserver/rollout-partition.yaml, rolling-style: partition)'
 T=$SECONDS
 NS=demo-partition
 fresh_namespace "$NS"
@@ -410,7 +411,7 @@ count_pods "$NS"
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '4/6 Rollback in the middle of a release (re-apply examples/echoserver/echoserver.yaml)'
+heading '4/7 Rollback in the middle of a release (re-apply examples/echoserver/echoserver.yaml)'
 T=$SECONDS
 NS=demo-rollback
 fresh_namespace "$NS"
@@ -427,7 +428,7 @@ count_pods "$NS"
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '5/6 Phased release of an OpenKruise CloneSet (examples/echoserver/cloneset.yaml, rollout-cloneset.yaml)'
+heading '5/7 Phased release of an OpenKruise CloneSet (examples/echoserver/cloneset.yaml, rollout-cloneset.yaml)'
 T=$SECONDS
 NS=demo-cloneset
 fresh_namespace "$NS"
@@ -451,7 +452,7 @@ count_pods "$NS"
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
-heading '6/6 Blue-green release with traffic (examples/echoserver/rollout-blue-green.yaml)'
+heading '6/7 Blue-green release with traffic (examples/echoserver/rollout-blue-green.yaml)'
 T=$SECONDS
 NS=demo-blue-green
 fresh_namespace "$NS"
@@ -480,8 +481,70 @@ count_pods "$NS"
 stage_done "$T"
 
 # ---------------------------------------------------------------------------------------------
+heading '7/7 A canary rolled back by metric analysis (examples/echoserver/rollout-analysis.yaml)'
+T=$SECONDS
+NS=demo-analysis
+fresh_namespace "$NS"
+PROMETHEUS="$(cat "$(dirname "$KUBECONFIG")/prometheus-url" 2>/dev/null)" \
+  || fail "the local cluster runs no Prometheus ($(dirname "$KUBECONFIG")/prometheus-url is missing)"
+note "Prometheus runs at $PROMETHEUS; the controller asks it (--prometheus-address)"
+note "the application's request metrics are played by app-metrics (tests/e2e/src/bin/app-metrics.rs): requests and errors per pod revision, scraped every second"
+(cd "$ROOT" && cargo build --quiet --locked -p rollouts-e2e --bin app-metrics) || fail "building app-metrics failed"
+METRICS_OUT="$(dirname "$KUBECONFIG")/logs/app-metrics.out"
+"$ROOT/target/debug/app-metrics" --cluster-dir "$(dirname "$KUBECONFIG")" --name demo-analysis \
+  --max-seconds 900 > "$METRICS_OUT" 2>&1 &
+METRICS_PID=$!
+trap 'kill "$METRICS_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do [[ -s "$METRICS_OUT" ]] && break; sleep 0.1; done
+METRICS_URL="$(head -n 1 "$METRICS_OUT")"
+[[ "$METRICS_URL" == http://* ]] || fail "app-metrics did not start: $(cat "$METRICS_OUT")"
+# play_revision REVISION ERROR_RATIO: the revision's pods answer 20 requests per second, this share failing.
+play_revision() {
+  run curl -sf -X PUT "$METRICS_URL/revisions/$NS/echoserver/$1?rps=20&errorRatio=$2"
+  echo
+}
+deploy "$NS" rollout-analysis.yaml echoserver-ingress-nginx.yaml
+run_sh "sed -n '/analysis:/,/max:/p' rollout-analysis.yaml"
+note "trigger a release of version2; its pods answer without errors at first"
+run kubectl apply -n "$NS" -f echoserver-v2.yaml
+note "waiting (at most ${WAIT}s) for the new pods' revision"
+start=$SECONDS
+while :; do
+  NEW="$(kubectl get rollout "$NAME" -n "$NS" -o 'jsonpath={.status.canaryStatus.podTemplateHash}')"
+  OLD="$(kubectl get rollout "$NAME" -n "$NS" -o 'jsonpath={.status.canaryStatus.stableRevision}')"
+  [[ -n "$NEW" && "$NEW" != "$OLD" ]] && break
+  (( SECONDS - start >= WAIT )) && fail "no new revision in the Rollout's status after ${WAIT}s"
+  sleep 1
+done
+play_revision "$OLD" 0
+play_revision "$NEW" 0
+note "step 1 has no pause: two passing checks of the error rate and it goes on to step 2 by itself"
+wait_rollout "$NS" Progressing 2 "" ""
+run kubectl get events -n "$NS" --field-selector reason=AnalysisPassed -o 'custom-columns=REASON:.reason,MESSAGE:.message'
+note "now version2 starts failing: 30% of its requests answer 500"
+play_revision "$NEW" 0.3
+note "waiting (at most ${WAIT}s) for the analysis to fail and roll back"
+start=$SECONDS
+until [[ "$(kubectl get rollout "$NAME" -n "$NS" -o 'jsonpath={.status.canaryStatus.analysis.phase}')" == RolledBack ]]; do
+  (( SECONDS - start >= WAIT )) && fail "the analysis did not roll back within ${WAIT}s"
+  sleep 1
+done
+wait_canary_ingress "$NS" canary=true canary-weight=0
+wait_pods "$NS" "version1=5"
+note "all traffic and every pod are back on version1; the Deployment stays frozen on version2 until a version is applied"
+run kubectl get rollouts "$NAME" -n "$NS"
+run kubectl get events -n "$NS" --field-selector reason=AnalysisFailed -o 'custom-columns=REASON:.reason,MESSAGE:.message'
+run kubectl-kruise rollout status "rollouts/$NAME" -n "$NS"
+note "end the release: apply version1 again"
+run kubectl apply -n "$NS" -f echoserver.yaml
+wait_rollout "$NS" Healthy "" "" ""
+show_traffic_cleaned "$NS" version1
+kill "$METRICS_PID" 2>/dev/null || true
+stage_done "$T"
+
+# ---------------------------------------------------------------------------------------------
 heading "Done: the walkthrough played end to end in $(( SECONDS - T0 ))s"
-note "the cluster keeps running, with the namespaces demo-canary, demo-ab, demo-partition, demo-rollback, demo-cloneset and demo-blue-green"
+note "the cluster keeps running, with the namespaces demo-canary, demo-ab, demo-partition, demo-rollback, demo-cloneset, demo-blue-green and demo-analysis"
 note "to reach it:"
 echo "$EXPORTS"
 note "to stop it:"

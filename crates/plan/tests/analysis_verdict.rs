@@ -190,3 +190,21 @@ fn queries_get_the_release_values() {
         r#"sum(rate(errors{namespace="shop",pod_template_hash="85c4"}[1m])) / 2 + 6f7b echoserver rollouts-demo {{unknown}}"#
     );
 }
+
+#[test]
+fn values_for_people_keep_four_significant_digits() {
+    use rollouts_plan::analysis::verdict::short;
+    let table = [
+        (0.24285724044804638, "0.2429"),
+        (0.05, "0.05"),
+        (0.0012345, "0.001234"),
+        (1234.5678, "1235"),
+        (12.0, "12"),
+        (0.0, "0"),
+        (-0.333333, "-0.3333"),
+        (f64::INFINITY, "inf"),
+    ];
+    for (value, expected) in table {
+        assert_eq!(short(value), expected, "{value}");
+    }
+}

@@ -53,6 +53,21 @@ pub enum Verdict {
     Failed(String),
 }
 
+/// `value` for people: at most 4 significant digits (`0.2429`, `1235`), integers and non-finite
+/// values as they are.
+pub fn short(value: f64) -> String {
+    if !value.is_finite() || (value == value.trunc() && value.abs() < 1e15) {
+        return value.to_string();
+    }
+    let magnitude = value.abs().log10().floor() as i32 + 1;
+    let decimals = (4 - magnitude).clamp(0, 15) as usize;
+    let text = format!("{value:.decimals$}");
+    match text.contains('.') {
+        true => text.trim_end_matches('0').trim_end_matches('.').to_string(),
+        false => text,
+    }
+}
+
 /// Judges one check: `answers[i]` is the answer for `metrics[i]`.
 pub fn judge(metrics: &[AnalysisMetric], answers: &[Answer]) -> Check {
     let mut inconclusive = None;
@@ -117,8 +132,10 @@ pub fn count(analysis: &StepAnalysis, mut tally: Tally, check: &Check) -> (Tally
             tally.failed += 1;
             match tally.failed > analysis.failure_limit {
                 true => Verdict::Failed(format!(
-                    "metric {metric} is {value}, it must be {threshold} ({} failed check(s), {} tolerated)",
-                    tally.failed, analysis.failure_limit
+                    "metric {metric} is {}, it must be {threshold} ({} failed check(s), {} tolerated)",
+                    short(*value),
+                    tally.failed,
+                    analysis.failure_limit
                 )),
                 false => Verdict::Running,
             }

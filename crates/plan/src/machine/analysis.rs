@@ -264,7 +264,11 @@ fn describe(metrics: &[MetricResult]) -> String {
     metrics
         .iter()
         .map(|m| {
-            let value = m.value.as_deref().unwrap_or("no answer");
+            let value = match m.value.as_deref().map(str::parse::<f64>) {
+                Some(Ok(value)) => crate::analysis::verdict::short(value),
+                Some(Err(_)) => m.value.clone().unwrap_or_default(),
+                None => "no answer".into(),
+            };
             format!("{} {value} ({})", m.name, m.threshold)
         })
         .collect::<Vec<_>>()
