@@ -316,3 +316,44 @@ async fn a_statefulset_brings_its_new_pods_back_to_the_stable_revision() {
     apply(&ns, &echoserver_statefulset("apps/v1", "version1", 4));
     wait_row(&ns, NAME, "Healthy", "2", "Completed", None).await;
 }
+
+#[tokio::test]
+async fn a_missing_token_secret_is_a_check_without_answer_named_in_the_status_until_it_exists() {
+    let (_client, ns) = release_namespace("analysis-secret").await;
+    let ns = ns.name.clone();
+    let metrics = AppMetrics::start(&cluster_dir(), &ns).await;
+    let rollout = rollout_without_traffic(
+        "Deployment",
+        "[{replicas: 1}, {replicas: 100%, analysis: {disabled: true}}]",
+        "Pause",
+    )
+    .replace(
+        "      analysis:\n",
+        "      analysis:\n        prometheus: {bearerTokenSecret: {name: prometheus-token, key: token}}\n",
+    );
+    apply(&ns, &echoserver("version1", 2));
+    apply(&ns, &rollout);
+    wait_webhook_sees(&ns, &rollout).await;
+    wait_row(&ns, NAME, "Healthy", "2", "Completed", None).await;
+
+    apply(&ns, &echoserver("version2", 2));
+    play_new_revision(&metrics, &ns, 0.0).await;
+    wait_for("the missing Secret named", STEP_DEADLINE, || async {
+        let reason = field(&ns, ".status.canaryStatus.analysis.metrics[0].reason");
+        match reason.contains("Secret") && reason.contains("prometheus-token") {
+            true => Ok(()),
+            false => Err(field(&ns, ".status.canaryStatus.analysis")),
+        }
+    })
+    .await;
+    assert_eq!(
+        field(&ns, ".status.canaryStatus.analysis.metrics[0].outcome"),
+        "Inconclusive"
+    );
+    // The local Prometheus takes any token: once the Secret exists the checks pass.
+    apply(
+        &ns,
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: prometheus-token\nstringData:\n  token: local-token\n",
+    );
+    wait_row(&ns, NAME, "Healthy", "2", "Completed", None).await;
+}
