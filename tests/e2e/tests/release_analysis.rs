@@ -48,6 +48,38 @@ spec:
     )
 }
 
+/// A namespace with its metrics source, `workload` (v1) and `rollout` applied and Healthy at
+/// the end of `steps` steps; then `workload_v2` applied to start a release.
+struct Release {
+    client: kube::Client,
+    ns: String,
+    metrics: AppMetrics,
+    _namespace: TestNamespace,
+}
+
+async fn release(
+    prefix: &str,
+    workload: &str,
+    rollout: &str,
+    steps: &str,
+    workload_v2: &str,
+) -> Release {
+    let (client, namespace) = release_namespace(prefix).await;
+    let ns = namespace.name.clone();
+    let metrics = AppMetrics::start(&cluster_dir(), &ns).await;
+    apply(&ns, workload);
+    apply(&ns, rollout);
+    wait_webhook_sees(&ns, rollout).await;
+    wait_row(&ns, NAME, "Healthy", steps, "Completed", None).await;
+    apply(&ns, workload_v2);
+    Release {
+        client,
+        ns,
+        metrics,
+        _namespace: namespace,
+    }
+}
+
 fn field(ns: &str, path: &str) -> String {
     rollout_field(ns, NAME, path)
 }
@@ -200,29 +232,34 @@ async fn a_canary_passes_step_1_by_itself_and_is_rolled_back_by_itself_when_its_
 
 #[tokio::test]
 async fn on_failure_pause_waits_and_an_approval_runs_the_analysis_again() {
-    let (client, ns) = release_namespace("analysis-pause").await;
-    let ns = ns.name.clone();
-    let metrics = AppMetrics::start(&cluster_dir(), &ns).await;
     let rollout = rollout_without_traffic(
         "Deployment",
         "[{replicas: 1}, {replicas: 100%, analysis: {disabled: true}}]",
         "Pause",
     );
-    apply(&ns, &echoserver("version1", 3));
-    apply(&ns, &rollout);
-    wait_webhook_sees(&ns, &rollout).await;
-    wait_row(&ns, NAME, "Healthy", "2", "Completed", None).await;
+    let Release {
+        client,
+        ns,
+        metrics,
+        ..
+    } = &release(
+        "analysis-pause",
+        &echoserver("version1", 3),
+        &rollout,
+        "2",
+        &echoserver("version2", 3),
+    )
+    .await;
+    let (client, ns) = (client, ns.as_str());
+    play_new_revision(metrics, ns, 0.5).await;
+    wait_analysis(ns, "Failed").await;
+    assert_failure_explained(ns);
+    wait_row(ns, NAME, "Progressing", "1", "StepPaused", None).await;
+    assert!(rollout_row(ns, NAME)["MESSAGE"].contains("approve the step"));
+    wait_pods(client, ns, APP, &[("version1", 2), ("version2", 1)]).await;
 
-    apply(&ns, &echoserver("version2", 3));
-    play_new_revision(&metrics, &ns, 0.5).await;
-    wait_analysis(&ns, "Failed").await;
-    assert_failure_explained(&ns);
-    wait_row(&ns, NAME, "Progressing", "1", "StepPaused", None).await;
-    assert!(rollout_row(&ns, NAME)["MESSAGE"].contains("approve the step"));
-    wait_pods(&client, &ns, APP, &[("version1", 2), ("version2", 1)]).await;
-
-    let canary = field(&ns, ".status.canaryStatus.podTemplateHash");
-    metrics.set(&ns, APP, &canary, settings(0.0));
+    let canary = field(ns, ".status.canaryStatus.podTemplateHash");
+    metrics.set(ns, APP, &canary, settings(0.0));
     // The operator approves once Prometheus's window no longer holds the errors.
     let prometheus = prometheus_url(&cluster_dir());
     let ratio = format!(
@@ -235,67 +272,77 @@ async fn on_failure_pause_waits_and_an_approval_runs_the_analysis_again() {
         }
     })
     .await;
-    approve(&ns, NAME);
-    wait_row(&ns, NAME, "Healthy", "2", "Completed", None).await;
-    wait_pods(&client, &ns, APP, &[("version2", 3)]).await;
+    approve(ns, NAME);
+    wait_row(ns, NAME, "Healthy", "2", "Completed", None).await;
+    wait_pods(client, ns, APP, &[("version2", 3)]).await;
 }
 
 #[tokio::test]
 async fn a_partition_style_deployment_brings_its_pods_back_through_its_replica_sets() {
-    let (client, ns) = release_namespace("analysis-partition").await;
-    let ns = ns.name.clone();
-    let metrics = AppMetrics::start(&cluster_dir(), &ns).await;
     let rollout = rollout_without_traffic(
         "Deployment",
         "[{replicas: 2, pause: {}}, {replicas: 100%}]",
         "Rollback",
     );
-    apply(&ns, &echoserver("version1", 4));
-    apply(&ns, &rollout);
-    wait_webhook_sees(&ns, &rollout).await;
-    wait_row(&ns, NAME, "Healthy", "2", "Completed", None).await;
-
-    apply(&ns, &echoserver("version2", 4));
-    play_new_revision(&metrics, &ns, 0.0).await;
-    wait_analysis(&ns, "Passed").await;
-    wait_pods(&client, &ns, APP, &[("version1", 2), ("version2", 2)]).await;
+    let Release {
+        client,
+        ns,
+        metrics,
+        ..
+    } = &release(
+        "analysis-partition",
+        &echoserver("version1", 4),
+        &rollout,
+        "2",
+        &echoserver("version2", 4),
+    )
+    .await;
+    let (client, ns) = (client, ns.as_str());
+    play_new_revision(metrics, ns, 0.0).await;
+    wait_analysis(ns, "Passed").await;
+    wait_pods(client, ns, APP, &[("version1", 2), ("version2", 2)]).await;
     // A failure during the pause fails the release.
-    let canary = field(&ns, ".status.canaryStatus.podTemplateHash");
-    metrics.set(&ns, APP, &canary, settings(0.9));
-    wait_analysis(&ns, "RolledBack").await;
-    assert_failure_explained(&ns);
-    wait_pods(&client, &ns, APP, &[("version1", 4)]).await;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let canary = field(ns, ".status.canaryStatus.podTemplateHash");
+    metrics.set(ns, APP, &canary, settings(0.9));
+    wait_analysis(ns, "RolledBack").await;
+    assert_failure_explained(ns);
+    wait_pods(client, ns, APP, &[("version1", 4)]).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let deployment = deployments.get(APP).await.unwrap();
     assert_eq!(deployment.spec.paused, Some(true));
 
-    apply(&ns, &echoserver("version1", 4));
-    wait_row(&ns, NAME, "Healthy", "2", "Completed", None).await;
-    wait_pods(&client, &ns, APP, &[("version1", 4)]).await;
+    apply(ns, &echoserver("version1", 4));
+    wait_row(ns, NAME, "Healthy", "2", "Completed", None).await;
+    wait_pods(client, ns, APP, &[("version1", 4)]).await;
     let deployment = deployments.get(APP).await.unwrap();
     assert_ne!(deployment.spec.paused, Some(true), "given back");
 }
 
 #[tokio::test]
 async fn a_statefulset_brings_its_new_pods_back_to_the_stable_revision() {
-    let (client, ns) = release_namespace("analysis-sts").await;
-    let ns = ns.name.clone();
-    let metrics = AppMetrics::start(&cluster_dir(), &ns).await;
     let rollout = rollout_without_traffic(
         "StatefulSet",
         "[{replicas: 2, pause: {}}, {replicas: 100%}]",
         "Rollback",
     );
-    apply(&ns, &echoserver_statefulset("apps/v1", "version1", 4));
-    apply(&ns, &rollout);
-    wait_webhook_sees(&ns, &rollout).await;
-    wait_row(&ns, NAME, "Healthy", "2", "Completed", None).await;
-
-    apply(&ns, &echoserver_statefulset("apps/v1", "version2", 4));
-    play_new_revision(&metrics, &ns, 0.8).await;
-    wait_analysis(&ns, "RolledBack").await;
+    let Release {
+        client,
+        ns,
+        metrics,
+        ..
+    } = &release(
+        "analysis-sts",
+        &echoserver_statefulset("apps/v1", "version1", 4),
+        &rollout,
+        "2",
+        &echoserver_statefulset("apps/v1", "version2", 4),
+    )
+    .await;
+    let (client, ns) = (client, ns.as_str());
+    play_new_revision(metrics, ns, 0.8).await;
+    wait_analysis(ns, "RolledBack").await;
     wait_for("every pod back on version1", STEP_DEADLINE, || async {
-        let versions = versions_by_ordinal(&client, &ns, 4).await;
+        let versions = versions_by_ordinal(client, ns, 4).await;
         match versions.iter().all(|v| v == "version1") {
             true => Ok(()),
             false => Err(format!("{versions:?}")),
@@ -307,21 +354,18 @@ async fn a_statefulset_brings_its_new_pods_back_to_the_stable_revision() {
         "statefulset",
         APP,
         "-n",
-        &ns,
+        ns,
         "-o",
         "jsonpath={.spec.updateStrategy.rollingUpdate.partition}",
     ]);
     assert_eq!(partition, "4", "every pod kept on the stable revision");
 
-    apply(&ns, &echoserver_statefulset("apps/v1", "version1", 4));
-    wait_row(&ns, NAME, "Healthy", "2", "Completed", None).await;
+    apply(ns, &echoserver_statefulset("apps/v1", "version1", 4));
+    wait_row(ns, NAME, "Healthy", "2", "Completed", None).await;
 }
 
 #[tokio::test]
 async fn a_missing_token_secret_is_a_check_without_answer_named_in_the_status_until_it_exists() {
-    let (_client, ns) = release_namespace("analysis-secret").await;
-    let ns = ns.name.clone();
-    let metrics = AppMetrics::start(&cluster_dir(), &ns).await;
     let rollout = rollout_without_traffic(
         "Deployment",
         "[{replicas: 1}, {replicas: 100%, analysis: {disabled: true}}]",
@@ -331,29 +375,32 @@ async fn a_missing_token_secret_is_a_check_without_answer_named_in_the_status_un
         "      analysis:\n",
         "      analysis:\n        prometheus: {bearerTokenSecret: {name: prometheus-token, key: token}}\n",
     );
-    apply(&ns, &echoserver("version1", 2));
-    apply(&ns, &rollout);
-    wait_webhook_sees(&ns, &rollout).await;
-    wait_row(&ns, NAME, "Healthy", "2", "Completed", None).await;
-
-    apply(&ns, &echoserver("version2", 2));
-    play_new_revision(&metrics, &ns, 0.0).await;
+    let Release { ns, metrics, .. } = &release(
+        "analysis-secret",
+        &echoserver("version1", 2),
+        &rollout,
+        "2",
+        &echoserver("version2", 2),
+    )
+    .await;
+    let ns = ns.as_str();
+    play_new_revision(metrics, ns, 0.0).await;
     wait_for("the missing Secret named", STEP_DEADLINE, || async {
-        let reason = field(&ns, ".status.canaryStatus.analysis.metrics[0].reason");
+        let reason = field(ns, ".status.canaryStatus.analysis.metrics[0].reason");
         match reason.contains("Secret") && reason.contains("prometheus-token") {
             true => Ok(()),
-            false => Err(field(&ns, ".status.canaryStatus.analysis")),
+            false => Err(field(ns, ".status.canaryStatus.analysis")),
         }
     })
     .await;
     assert_eq!(
-        field(&ns, ".status.canaryStatus.analysis.metrics[0].outcome"),
+        field(ns, ".status.canaryStatus.analysis.metrics[0].outcome"),
         "Inconclusive"
     );
     // The local Prometheus takes any token: once the Secret exists the checks pass.
     apply(
-        &ns,
+        ns,
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: prometheus-token\nstringData:\n  token: local-token\n",
     );
-    wait_row(&ns, NAME, "Healthy", "2", "Completed", None).await;
+    wait_row(ns, NAME, "Healthy", "2", "Completed", None).await;
 }
