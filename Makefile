@@ -53,10 +53,10 @@ lint: prereqs ## fmt check and clippy with warnings as errors
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-manifests: prereqs ## Regenerate manifests/crds from the API types
+manifests: prereqs ## Regenerate manifests/crds and charts/rollouts-rs/crds from the API types
 	$(CARGO) run --locked -q -p rollouts-api --bin crdgen
 
-check-manifests: prereqs ## Fail if manifests/crds differ from the API types
+check-manifests: prereqs ## Fail if manifests/crds or charts/rollouts-rs/crds differ from the API types
 	$(CARGO) run --locked -q -p rollouts-api --bin crdgen -- --check
 
 check-purity: prereqs ## Fail if any crate under crates/ depends on a Kubernetes client, an async runtime or HTTP

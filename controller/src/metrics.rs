@@ -1,6 +1,6 @@
 //! Controller metrics and their Prometheus text exposition: Rollouts per phase, reconcile
-//! latency and errors, step and approval-wait durations, metric analysis queries, and whether
-//! this replica leads.
+//! latency and errors, step and approval-wait durations, metric analysis queries, the step of
+//! each release in progress, and whether this replica leads.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -28,7 +28,7 @@ const RECONCILE_ERRORS: Family = Family(
 const STEP: Family = Family(
     "rollouts_controller_step_duration_seconds",
     "histogram",
-    "Time from the start of a canary step to its completion.",
+    "Time a step took to get its pods Ready, from the start of its upgrade.",
 );
 const APPROVAL_WAIT: Family = Family(
     "rollouts_controller_approval_wait_seconds",
@@ -39,6 +39,11 @@ const ANALYSIS_QUERIES: Family = Family(
     "rollouts_controller_analysis_queries_total",
     "counter",
     "Metric analysis queries sent to Prometheus, by answer (value, empty, error).",
+);
+const RELEASE_STEP: Family = Family(
+    "rollouts_controller_release_step",
+    "gauge",
+    "Current step of each Rollout whose release is in progress (labels: namespace, rollout, state, steps).",
 );
 const LEADER: Family = Family(
     "rollouts_controller_leader",
@@ -106,7 +111,23 @@ struct State {
     step: Histogram,
     approval_wait: Histogram,
     analysis_queries: BTreeMap<String, u64>,
+    release_steps: Vec<ReleaseStep>,
     leader: bool,
+}
+
+/// Where one release in progress stands, for [`Metrics::set_release_steps`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseStep {
+    /// The Rollout's namespace.
+    pub namespace: String,
+    /// The Rollout's name.
+    pub rollout: String,
+    /// The step's state (`StepPaused`, ...).
+    pub state: String,
+    /// The current step, from 1.
+    pub step: i32,
+    /// Steps in the plan.
+    pub steps: usize,
 }
 
 /// Every metric of the controller; share one through an `Arc`.
@@ -130,6 +151,7 @@ impl Metrics {
             step: Histogram::new(&STEP, WAIT_BUCKETS),
             approval_wait: Histogram::new(&APPROVAL_WAIT, WAIT_BUCKETS),
             analysis_queries: BTreeMap::new(),
+            release_steps: Vec::new(),
             leader: false,
         };
         Self {
@@ -174,6 +196,11 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Replaces the releases in progress (one series each; finished releases drop out).
+    pub fn set_release_steps(&self, steps: Vec<ReleaseStep>) {
+        self.state().release_steps = steps;
+    }
+
     /// Marks whether this replica holds the leader Lease.
     pub fn set_leader(&self, leader: bool) {
         self.state().leader = leader;
@@ -194,6 +221,18 @@ impl Metrics {
             "answer",
             &state.analysis_queries,
         );
+        let name = header(&mut out, &RELEASE_STEP);
+        for r in &state.release_steps {
+            let _ = writeln!(
+                out,
+                "{name}{{namespace=\"{}\",rollout=\"{}\",state=\"{}\",steps=\"{}\"}} {}",
+                escape(&r.namespace),
+                escape(&r.rollout),
+                escape(&r.state),
+                r.steps,
+                r.step
+            );
+        }
         let name = header(&mut out, &LEADER);
         let _ = writeln!(out, "{name} {}", u8::from(state.leader));
         out
@@ -244,6 +283,7 @@ mod tests {
             STEP,
             APPROVAL_WAIT,
             ANALYSIS_QUERIES,
+            RELEASE_STEP,
             LEADER,
         ] {
             let line = format!("# TYPE {name} {kind}\n");
@@ -324,5 +364,27 @@ mod tests {
         let m = Metrics::new();
         m.observe_reconcile(Duration::ZERO, Some("a\"b\\c\nd"));
         assert_series(&m.render(), &[r#"{kind="a\"b\\c\nd"} 1"#]);
+    }
+
+    #[test]
+    fn each_release_in_progress_is_one_series_and_finished_ones_drop_out() {
+        let m = Metrics::new();
+        let step = |rollout: &str, step| ReleaseStep {
+            namespace: "web".into(),
+            rollout: rollout.into(),
+            state: "StepPaused".into(),
+            step,
+            steps: 3,
+        };
+        m.set_release_steps(vec![step("a", 2), step("b", 1)]);
+        assert_series(
+            &m.render(),
+            &[
+                r#"rollouts_controller_release_step{namespace="web",rollout="a",state="StepPaused",steps="3"} 2"#,
+                r#"rollouts_controller_release_step{namespace="web",rollout="b",state="StepPaused",steps="3"} 1"#,
+            ],
+        );
+        m.set_release_steps(vec![step("b", 1)]);
+        assert!(!m.render().contains(r#"rollout="a""#));
     }
 }

@@ -272,12 +272,17 @@ pub async fn run(
         loop {
             tokio::time::sleep(Duration::from_secs(5)).await;
             let mut counts = BTreeMap::new();
+            let mut releases = Vec::new();
             for rollout in phases.state() {
                 let phase = rollout.status.as_ref().and_then(|s| s.phase);
+                if phase == Some(rollouts_api::common::RolloutPhase::Progressing) {
+                    releases.extend(release_step(&rollout));
+                }
                 let phase = phase.map_or("Initial".to_string(), |p| format!("{p:?}"));
                 *counts.entry(phase).or_insert(0u64) += 1;
             }
             metrics.set_rollouts_by_phase(&counts);
+            metrics.set_release_steps(releases);
         }
     };
     let work = controller
@@ -300,4 +305,22 @@ fn error_policy(rollout: Arc<Rollout>, error: &ControllerError, ctx: Arc<Context
     let delay = ctx.backoff.failed(&key);
     tracing::warn!(rollout = %key, %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
+}
+
+/// Where `rollout`'s release stands, for the release-step gauge.
+fn release_step(rollout: &Rollout) -> Option<crate::metrics::ReleaseStep> {
+    let common = rollout
+        .status
+        .as_ref()
+        .and_then(rollouts_plan::machine::sub_status_common)?;
+    Some(crate::metrics::ReleaseStep {
+        namespace: rollout.metadata.namespace.clone().unwrap_or_default(),
+        rollout: rollout.metadata.name.clone().unwrap_or_default(),
+        state: common
+            .current_step_state
+            .map(|s| format!("{s:?}"))
+            .unwrap_or_default(),
+        step: common.current_step_index?,
+        steps: rollouts_plan::steps(rollout).len(),
+    })
 }

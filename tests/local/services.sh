@@ -3,8 +3,11 @@
 # Runs the project's services against the local control plane of tests/cluster, as local
 # processes registered by URL (there is no Service networking there):
 #   up:   builds rollouts-webhook and rollouts-controller, installs the namespace, the Rollout
-#         CRD and the webhook configurations, starts the webhook on
-#         https://127.0.0.1:$WEBHOOK_PORT and the controller, and waits until both are ready.
+#         CRD, the RBAC of manifests/rbac and the webhook configurations, starts the webhook on
+#         https://127.0.0.1:$WEBHOOK_PORT and the controller, each authenticated as its own
+#         ServiceAccount (a TokenRequest token in <cluster-dir>/<service>.kubeconfig, so a
+#         missing permission shows here as it would on a real cluster), and waits until both
+#         are ready.
 #   down: stops both and removes the webhook configurations, so labelled workloads are not
 #         blocked by a webhook that is gone (failurePolicy is Fail).
 #   stop-controller: stops only the controller (the e2e suite runs its own).
@@ -40,6 +43,19 @@ require_free_port() {
 
 running() { [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
+# service_kubeconfig SERVICE: writes $D/SERVICE.kubeconfig, the admin kubeconfig with a 48 h
+# TokenRequest token of ServiceAccount kruise-rollout/SERVICE instead of the admin's token.
+service_kubeconfig() {
+  local service="$1" token file="$D/$1.kubeconfig"
+  "$KUBECTL" apply -f "$ROOT/manifests/rbac/${service#rollouts-}.yaml" >/dev/null
+  token="$("$KUBECTL" create token "$service" -n kruise-rollout --duration=48h)"
+  "$KUBECTL" config view --raw --minify > "$file.tmp"
+  KUBECONFIG="$file.tmp" "$KUBECTL" config set-credentials "$service" --token="$token" >/dev/null
+  KUBECONFIG="$file.tmp" "$KUBECTL" config set-context --current --user="$service" >/dev/null
+  mv "$file.tmp" "$file"
+  echo "$file"
+}
+
 controller_running() { [[ -f "$CONTROLLER_PIDFILE" ]] && kill -0 "$(cat "$CONTROLLER_PIDFILE")" 2>/dev/null; }
 
 stop_controller() {
@@ -74,7 +90,8 @@ start_controller() {
   # The local Prometheus (tests/cluster) answers metric analysis queries, when it runs.
   local prometheus=()
   if [[ -s "$D/prometheus-url" ]]; then prometheus=(--prometheus-address "$(cat "$D/prometheus-url")"); fi
-  setsid nohup "$ROOT/target/debug/rollouts-controller" --no-leader-election \
+  local kubeconfig; kubeconfig="$(service_kubeconfig rollouts-controller)"
+  KUBECONFIG="$kubeconfig" setsid nohup "$ROOT/target/debug/rollouts-controller" --no-leader-election \
     --admin-addr "127.0.0.1:$CONTROLLER_ADMIN" "${prometheus[@]}" > "$CONTROLLER_LOG" 2>&1 < /dev/null &
   echo $! > "$CONTROLLER_PIDFILE"
   for _ in $(seq 1 300); do
@@ -126,7 +143,8 @@ case "$ACTION" in
     "$KUBECTL" replace -f "$CRD" >/dev/null 2>&1 || "$KUBECTL" create -f "$CRD" >/dev/null
     "$KUBECTL" apply -f "$ROOT/manifests/webhook/mutating.yaml" -f "$ROOT/manifests/webhook/validating.yaml" >/dev/null
     mkdir -p "$D/logs"
-    setsid nohup "$ROOT/target/debug/rollouts-webhook" --webhook-host 127.0.0.1 --bind 127.0.0.1 \
+    WEBHOOK_KUBECONFIG="$(service_kubeconfig rollouts-webhook)"
+    KUBECONFIG="$WEBHOOK_KUBECONFIG" setsid nohup "$ROOT/target/debug/rollouts-webhook" --webhook-host 127.0.0.1 --bind 127.0.0.1 \
       --webhook-port "$PORT" --admin-addr "127.0.0.1:$ADMIN" > "$LOG" 2>&1 < /dev/null &
     echo $! > "$PIDFILE"
     for _ in $(seq 1 300); do

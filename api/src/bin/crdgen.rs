@@ -1,53 +1,69 @@
-//! Writes the generated CRDs to `manifests/crds/` (or checks them with `--check`).
+//! Writes the generated CRDs to `manifests/crds/` and the Helm chart's `charts/rollouts-rs/crds/`
+//! (or checks them with `--check`), so the two installs never differ.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 const CRD_FILE: &str = "rollouts.kruise.io_rollouts.yaml";
+const DEFAULT_DIRS: [&str; 2] = ["manifests/crds", "charts/rollouts-rs/crds"];
+const USAGE: &str =
+    "usage: crdgen [--check] [--dir DIR]... (default: manifests/crds and charts/rollouts-rs/crds)";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut check = false;
-    let mut dir = PathBuf::from("manifests/crds");
+    let mut dirs: Vec<PathBuf> = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--check" => check = true,
             "--dir" => match args.next() {
-                Some(d) => dir = PathBuf::from(d),
+                Some(d) => dirs.push(PathBuf::from(d)),
                 None => return usage("--dir needs a folder"),
             },
             "-h" | "--help" => {
-                println!("usage: crdgen [--check] [--dir manifests/crds]");
+                println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
             other => return usage(&format!("unknown argument {other:?}")),
         }
     }
-    let path = dir.join(CRD_FILE);
+    if dirs.is_empty() {
+        dirs = DEFAULT_DIRS.iter().map(PathBuf::from).collect();
+    }
     let wanted = rollouts_api::crd::rollout_crd_yaml();
-    if check {
-        return match std::fs::read_to_string(&path) {
-            Ok(current) if current == wanted => ExitCode::SUCCESS,
-            Ok(_) => fail(&format!(
-                "{} is out of date: run `make manifests`",
-                path.display()
-            )),
-            Err(e) => fail(&format!("cannot read {}: {e}", path.display())),
+    let mut failed = false;
+    for dir in &dirs {
+        let path = dir.join(CRD_FILE);
+        let outcome = match check {
+            true => match std::fs::read_to_string(&path) {
+                Ok(current) if current == wanted => Ok(None),
+                Ok(_) => Err(format!(
+                    "{} is out of date: run `make manifests`",
+                    path.display()
+                )),
+                Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            },
+            false => std::fs::create_dir_all(dir)
+                .and_then(|_| std::fs::write(&path, &wanted))
+                .map(|_| Some(format!("wrote {}", path.display())))
+                .map_err(|e| format!("cannot write {}: {e}", path.display())),
         };
+        match outcome {
+            Ok(Some(line)) => println!("{line}"),
+            Ok(None) => {}
+            Err(message) => {
+                eprintln!("crdgen: {message}");
+                failed = true;
+            }
+        }
     }
-    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, wanted)) {
-        return fail(&format!("cannot write {}: {e}", path.display()));
+    match failed {
+        true => ExitCode::FAILURE,
+        false => ExitCode::SUCCESS,
     }
-    println!("wrote {}", path.display());
-    ExitCode::SUCCESS
 }
 
 fn usage(message: &str) -> ExitCode {
-    eprintln!("crdgen: {message}\nusage: crdgen [--check] [--dir manifests/crds]");
+    eprintln!("crdgen: {message}\n{USAGE}");
     ExitCode::from(2)
-}
-
-fn fail(message: &str) -> ExitCode {
-    eprintln!("crdgen: {message}");
-    ExitCode::FAILURE
 }

@@ -159,23 +159,36 @@ impl Cluster {
 
     /// Runs kubectl with `stdin`; returns stdout, or stderr when kubectl fails.
     pub fn kubectl_with_input(&self, args: &[&str], stdin: &str) -> Result<String, String> {
+        self.tool("kubectl", args, Some(stdin))
+    }
+
+    /// Runs the cluster's Helm (`tests/cluster/bin/helm`) with this cluster's kubeconfig;
+    /// returns stdout, or stderr when it fails.
+    pub fn helm(&self, args: &[&str]) -> Result<String, String> {
+        self.tool("helm", args, None)
+    }
+
+    /// Runs `tests/cluster/bin/<name>` with this cluster's kubeconfig (and `stdin`, if given);
+    /// returns stdout, or stderr when it fails.
+    pub fn tool(&self, name: &str, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
         use std::io::Write;
-        let kubectl = repo_root().join("tests/cluster/bin/kubectl");
-        let mut child = Command::new(&kubectl)
+        let binary = repo_root().join("tests/cluster/bin").join(name);
+        let mut child = Command::new(&binary)
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", kubectl.display()));
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("kubectl reads stdin");
-        let output = child.wait_with_output().expect("kubectl finishes");
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+        let input = child.stdin.take().expect("stdin");
+        if let Some(stdin) = stdin {
+            let mut input = input;
+            input
+                .write_all(stdin.as_bytes())
+                .unwrap_or_else(|e| panic!("{name} reads stdin: {e}"));
+        }
+        let output = child.wait_with_output().expect("the tool finishes");
         match output.status.success() {
             true => Ok(String::from_utf8_lossy(&output.stdout).into_owned()),
             false => Err(String::from_utf8_lossy(&output.stderr).into_owned()),

@@ -58,7 +58,12 @@ impl ControllerProcess {
             .args(["--parent-pid", &std::process::id().to_string()])
             .args(prometheus_args(cluster))
             .args(extra_args)
-            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env(
+                "KUBECONFIG",
+                crate::service_account::service_kubeconfig(
+                    crate::service_account::Service::Controller,
+                ),
+            )
             .env("RUST_LOG", "info,kube_runtime=warn")
             .stdout(Stdio::from(log_file.try_clone().unwrap()))
             .stderr(Stdio::from(log_file))

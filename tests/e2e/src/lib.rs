@@ -12,6 +12,7 @@ mod crd;
 mod namespace;
 pub mod plugin;
 pub mod release;
+pub mod service_account;
 pub mod traffic;
 mod wait;
 mod webhook;

@@ -3,6 +3,7 @@
 //! so other test processes (and leftovers after this one exits) are never affected.
 
 use crate::cluster::{cluster, repo_root};
+use crate::service_account::{Service, service_kubeconfig};
 use serde_json::{Value, json};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -108,7 +109,7 @@ pub fn webhook() -> &'static Webhook {
             .args(["--secret-name", &format!("e2e-{pid}-webhook-certs")])
             .args(["--cert-validity-seconds", "10", "--cert-check-seconds", "1"])
             .args(["--parent-pid", &pid.to_string()])
-            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env("KUBECONFIG", service_kubeconfig(Service::Webhook))
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(log_file.try_clone().unwrap()))
             .stderr(Stdio::from(log_file))
@@ -182,6 +183,7 @@ fn reap_stale_processes_and_configurations() {
             }
         }
     }
+    crate::service_account::reap_stale_cluster_rbac(alive);
 }
 
 /// A webhook or controller started for a test process that no longer exists.

@@ -16,7 +16,7 @@ fn leader_gauge(controller: &ControllerProcess) -> Option<String> {
 #[tokio::test]
 async fn one_of_two_controllers_leads_and_the_other_takes_over_when_it_dies() {
     webhook();
-    let lease_name = format!("e2e-leader-{}", std::process::id());
+    let lease_name = rollouts_e2e::service_account::e2e_lease();
     let args = [
         "--lease-name",
         lease_name.as_str(),
