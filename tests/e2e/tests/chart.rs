@@ -186,6 +186,8 @@ fn the_api_server_accepts_what_the_chart_renders() {
             "dashboard.enabled=true",
         ])
         .expect("helm template");
+    // A server-side dry run needs the namespace (Helm's --create-namespace makes it).
+    cluster().apply_repo_file("manifests/namespace.yaml");
     let checked = cluster().kubectl_with_input(
         &["apply", "--dry-run=server", "-n", NAMESPACE, "-f", "-"],
         &rendered,

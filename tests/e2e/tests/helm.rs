@@ -190,3 +190,54 @@ async fn server_side_applies_of_other_field_managers_are_released_without_confli
     server_side_apply(&ns, &echoserver("version2", 5), "argocd-controller", false)
         .unwrap_or_else(|e| panic!("after the release: {e}"));
 }
+
+#[tokio::test]
+async fn helm_wait_on_a_partition_style_release_never_disturbs_it() {
+    let (client, ns) = release_namespace("helm-wait").await;
+    let ns = ns.name.clone();
+    let chart = chart();
+    let v1 = "version=version1,ingress.enabled=false";
+    helm(&ns, &["install", "app", &chart, "--set", v1]);
+    wait_pods(&client, &ns, "echoserver", &[("version1", 5)]).await;
+    let rollout = example("rollout-partition.yaml").replace("pause: {duration: 60}", "pause: {}");
+    apply(&ns, &rollout);
+    wait_webhook_sees(&ns, &rollout).await;
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+
+    // The Deployment replaces its own pods batch by batch: Helm's --wait sees it ready while the
+    // webhook has it paused, or else waits for a fully updated Deployment and gives up. Either
+    // way Helm only reports; the release is the Rollout's.
+    let v2 = "version=version2,ingress.enabled=false";
+    let args = [
+        "upgrade",
+        "app",
+        &chart,
+        "--set",
+        v2,
+        "--wait",
+        "--timeout",
+        "10s",
+        "-n",
+        &ns,
+    ];
+    match cluster().helm(&args) {
+        Ok(out) => assert!(out.contains("STATUS: deployed"), "{out}"),
+        Err(error) => assert!(
+            error.contains("context deadline exceeded") || error.contains("timed out"),
+            "{error}"
+        ),
+    }
+    wait_paused(&ns, NAME, 1, 3).await;
+    wait_pods(
+        &client,
+        &ns,
+        "echoserver",
+        &[("version1", 4), ("version2", 1)],
+    )
+    .await;
+    approve(&ns, NAME);
+    wait_paused(&ns, NAME, 2, 3).await;
+    approve(&ns, NAME);
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    wait_pods(&client, &ns, "echoserver", &[("version2", 5)]).await;
+}
