@@ -211,3 +211,43 @@ fn services_run_non_root_on_a_read_only_root_filesystem() {
         }
     }
 }
+
+#[test]
+fn each_service_binds_its_ports_where_the_manifests_expose_and_probe_them() {
+    let objects = installed_objects();
+    for deployment in of_kind(&objects, "Deployment") {
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let name = container["name"].as_str().unwrap();
+        let args: Vec<&str> = container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let port_of = |port_name: &str| {
+            container["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == port_name)
+                .and_then(|p| p["containerPort"].as_i64())
+                .unwrap_or_else(|| panic!("{name}: no containerPort named {port_name}"))
+        };
+        let admin = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--admin-addr="))
+            .unwrap_or_else(|| panic!("{name}: no --admin-addr"));
+        assert_eq!(admin, format!("0.0.0.0:{}", port_of("admin")), "{name}");
+        for probe in ["readinessProbe", "livenessProbe"] {
+            assert_eq!(
+                container[probe]["httpGet"]["port"], "admin",
+                "{name} {probe}"
+            );
+        }
+        if let Some(webhook) = args.iter().find_map(|a| a.strip_prefix("--webhook-port=")) {
+            assert_eq!(webhook, port_of("webhook").to_string(), "{name}");
+            let service = of_kind(&objects, "Service")[0];
+            assert_eq!(service["spec"]["ports"][0]["targetPort"], "webhook");
+        }
+    }
+}
