@@ -321,7 +321,7 @@ for f in echoserver.yaml echoserver-v2.yaml echoserver-ingress-nginx.yaml clones
 done
 
 heading "Starting the local control plane, the webhook and the controller (make up)"
-note "the first run builds Kubernetes from Go modules (about 12 minutes); later runs take seconds"
+note "the first run builds Kubernetes, Prometheus and Helm from Go modules (about 20 minutes); later runs take seconds"
 if ! EXPORTS="$(make -C "$ROOT" --no-print-directory -s up)"; then
   echo "ERROR: make up failed (its messages are above)" >&2
   exit 1
