@@ -26,4 +26,7 @@ pub use controller::{ControllerProcess, controller};
 pub use crd::install_rollout_crd;
 pub use namespace::TestNamespace;
 pub use wait::{DEFAULT_DEADLINE, wait_for};
-pub use webhook::{NAMESPACE_LABEL, Webhook, admin_get, admin_ok, wait_webhook_sees, webhook};
+pub use webhook::{
+    NAMESPACE_LABEL, Webhook, admin_get, admin_ok, wait_webhook_sees, webhook, webhook_ca,
+    webhook_tls,
+};

@@ -232,3 +232,43 @@ pub fn admin_get(port: u16, path: &str) -> Option<(u16, String)> {
         .unwrap_or_default();
     Some((status, body))
 }
+
+/// A TLS session with this process's webhook, verified against `ca_pem` (the CA in its
+/// certificate Secret) and limited to `versions`; panics when the handshake fails.
+pub async fn webhook_tls(
+    ca_pem: &[u8],
+    port: u16,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(ca_pem).unwrap())
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    connector
+        .connect(name, tcp)
+        .await
+        .expect("the CA in the Secret verifies the served certificate")
+}
+
+/// The CA (PEM) in this process's webhook certificate Secret.
+pub async fn webhook_ca(client: &kube::Client) -> Vec<u8> {
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), rollouts_api::crd::INSTALL_NAMESPACE);
+    let secret = secrets
+        .get(&format!("e2e-{}-webhook-certs", std::process::id()))
+        .await
+        .unwrap();
+    secret.data.unwrap()["ca-cert.pem"].0.clone()
+}

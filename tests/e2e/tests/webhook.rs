@@ -13,7 +13,6 @@ use kube::api::ListParams;
 use rollouts_e2e::release::example;
 use rollouts_e2e::*;
 use serde_json::json;
-use std::sync::Arc;
 use std::time::Duration;
 
 async fn webhook_namespace(prefix: &str) -> (kube::Client, TestNamespace) {
@@ -259,26 +258,8 @@ async fn both_api_versions_are_served_through_conversion() {
 
 /// The certificate the webhook presents now, verified against the CA in its Secret.
 async fn served_certificate(ca_pem: &[u8], port: u16) -> Vec<u8> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from_pem_slice(ca_pem).unwrap())
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let tls = connector
-        .connect(name, tcp)
-        .await
-        .expect("the CA in the Secret verifies the served certificate");
+    let versions = rustls::DEFAULT_VERSIONS;
+    let tls = webhook_tls(ca_pem, port, versions).await;
     tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
 }
 
@@ -286,12 +267,7 @@ async fn served_certificate(ca_pem: &[u8], port: u16) -> Vec<u8> {
 async fn serving_certificate_is_renewed_without_restarting() {
     let hook = webhook();
     let client = cluster().client().await;
-    let secrets: Api<Secret> = Api::namespaced(client, rollouts_api::crd::INSTALL_NAMESPACE);
-    let secret = secrets
-        .get(&format!("e2e-{}-webhook-certs", std::process::id()))
-        .await
-        .unwrap();
-    let ca = secret.data.unwrap()["ca-cert.pem"].0.clone();
+    let ca = webhook_ca(&client).await;
     let first = served_certificate(&ca, hook.port).await;
     wait_for(
         "a renewed serving certificate",

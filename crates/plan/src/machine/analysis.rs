@@ -5,6 +5,7 @@
 
 use super::conditions::{remove_condition, set_condition};
 use super::model::{Decision, Event, Snapshot};
+use super::steps::{Routed, converge_traffic};
 use crate::analysis::verdict::{Answer, Check, QueryValues, Tally, Verdict, count, fill, judge};
 use crate::analysis::{StepAnalysis, for_step};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -16,9 +17,7 @@ use rollouts_api::v1beta1::{
     CommonStatus, MetricOutcome, MetricResult, Rollout,
 };
 use rollouts_traffic::StepTraffic;
-use rollouts_traffic::objects::Revisions;
 use rollouts_workload::release::Release;
-use serde_json::Value;
 use std::time::Duration;
 
 /// Condition reason (on `Succeeded`) when a step's analysis failed.
@@ -305,12 +304,7 @@ pub(super) fn hold_failed(
         }
         AnalysisPhase::Failed => {
             let approved = common.current_step_state == Some(StepState::StepReady)
-                || s.rollout
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(keys::APPROVED_STEP))
-                    .is_some_and(|v| v.trim() == index.to_string());
+                || s.annotation_approves(index);
             if approved {
                 retry(s, index, common, d);
                 return false;
@@ -336,14 +330,7 @@ fn retry(s: &Snapshot, index: i32, common: &mut CommonStatus, d: &mut Decision) 
     common.current_step_state = Some(StepState::StepMetricsAnalysis);
     common.last_update_time = Some(Time(s.now));
     // The approval is spent on the retry; the pause after a passing analysis needs another.
-    if s.rollout
-        .metadata
-        .annotations
-        .as_ref()
-        .is_some_and(|a| a.contains_key(keys::APPROVED_STEP))
-    {
-        d.annotate_rollout(keys::APPROVED_STEP, Value::Null);
-    }
+    d.clear_approval(s.rollout);
     remove_condition(&mut d.status, keys::CONDITION_SUCCEEDED);
     d.events.push(Event::normal(
         keys::EVENT_STEP_APPROVED,
@@ -364,27 +351,8 @@ fn back_to_stable(
             weight: Some(0),
             ..StepTraffic::default()
         };
-        let revisions = Revisions {
-            key: release.revision_key(),
-            stable: common.stable_revision.as_deref().unwrap_or_default(),
-            canary: common.pod_template_hash.as_deref().unwrap_or_default(),
-        };
-        let owner = rollouts_workload::release::owner_reference(s.rollout);
-        let changes = traffic.step_effects(&none, revisions, &owner);
-        if !changes.is_empty() {
-            d.effects.extend(changes);
-            common.last_update_time = Some(Time(s.now));
-            d.requeue(Duration::from_secs(traffic.grace_seconds.max(1) as u64));
-            return false;
-        }
         // The new pods go once the routes have had their grace period.
-        let since = common
-            .last_update_time
-            .as_ref()
-            .map_or(0, |t| t.0.as_second());
-        let left = traffic.grace_seconds - (s.now.as_second() - since);
-        if left > 0 {
-            d.requeue(Duration::from_secs(left as u64));
+        if converge_traffic(s, traffic, release, &none, common, d) != Routed::Settled {
             return false;
         }
     }

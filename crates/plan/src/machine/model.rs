@@ -55,6 +55,16 @@ impl Snapshot<'_> {
         ))
     }
 
+    /// Whether the `approved-step` annotation approves step `index`.
+    pub(crate) fn annotation_approves(&self, index: i32) -> bool {
+        self.rollout
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(keys::APPROVED_STEP))
+            .is_some_and(|v| v.trim() == index.to_string())
+    }
+
     /// Seconds the current step may take to get its pods Ready.
     pub fn deadline_seconds(&self) -> i64 {
         self.workload
@@ -147,6 +157,14 @@ impl Decision {
             .entry("annotations")
             .or_insert_with(|| json!({}));
         annotations[key] = value;
+    }
+
+    /// Removes the `approved-step` annotation of `rollout`, if it has one.
+    pub(crate) fn clear_approval(&mut self, rollout: &Rollout) {
+        let annotations = rollout.metadata.annotations.as_ref();
+        if annotations.is_some_and(|a| a.contains_key(keys::APPROVED_STEP)) {
+            self.annotate_rollout(keys::APPROVED_STEP, Value::Null);
+        }
     }
 
     /// Whether this decision removes the `approved-step` annotation (a new release started).

@@ -11,7 +11,6 @@ use rollouts_api::common::{RolloutPhase, StepState};
 use rollouts_api::keys;
 use rollouts_workload::facts::WorkloadFacts;
 use rollouts_workload::release::Release;
-use serde_json::Value;
 
 fn set_reason(s: &Snapshot, d: &mut Decision, reason: &str, message: &str) {
     set_condition(
@@ -64,11 +63,8 @@ fn initialize(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
         return end(s, workload, d, false);
     }
     d.status.canary_status = Some(starting(s, workload));
-    let annotations = s.rollout.metadata.annotations.as_ref();
-    if annotations.is_some_and(|a| a.contains_key(keys::APPROVED_STEP)) {
-        // An approval left from an earlier release must not approve a step of this one.
-        d.annotate_rollout(keys::APPROVED_STEP, Value::Null);
-    }
+    // An approval left from an earlier release must not approve a step of this one.
+    d.clear_approval(s.rollout);
     set_reason(s, d, keys::REASON_IN_ROLLING, messages::PROGRESSING);
     in_rolling(s, release, d);
 }

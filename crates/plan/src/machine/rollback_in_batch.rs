@@ -11,7 +11,6 @@ use rollouts_api::keys;
 use rollouts_api::v1beta1::Rollout;
 use rollouts_workload::labels;
 use rollouts_workload::release::Release;
-use serde_json::Value;
 use std::time::Duration;
 
 /// Whether `rollout` asks for rollbacks in batches and they apply to `release`: its kind counts
@@ -74,10 +73,7 @@ pub(super) fn restart(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
     }
     canary.common.pod_template_hash = Some(workload.pod_template_hash.clone());
     d.status.canary_status = Some(canary);
-    let annotations = s.rollout.metadata.annotations.as_ref();
-    if annotations.is_some_and(|a| a.contains_key(keys::APPROVED_STEP)) {
-        d.annotate_rollout(keys::APPROVED_STEP, Value::Null);
-    }
+    d.clear_approval(s.rollout);
     d.status.message = Some(messages::PROGRESSING.to_string());
     d.events.push(Event::normal(
         keys::EVENT_ROLLBACK,

@@ -283,13 +283,7 @@ fn advance_state(
                 && !crate::is_blue_green(s.rollout);
             // An annotation being cleared (a new release started in this decision) is stale.
             let cleared = d.clears_approval();
-            let approved = !cleared
-                && s.rollout
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(keys::APPROVED_STEP))
-                    .is_some_and(|v| v.trim() == index.to_string());
+            let approved = !cleared && s.annotation_approves(index);
             let duration = step.pause.as_ref().and_then(|p| p.duration);
             let waited = seconds_since(common.last_update_time.as_ref(), s.now);
             let done = last_full
@@ -369,30 +363,57 @@ fn route_traffic(
         d.status.message = Some(problem);
         return false;
     }
+    let routed = converge_traffic(s, traffic, release, &wanted, common, d);
+    if routed == Routed::Changed {
+        d.events.push(Event {
+            warning: false,
+            reason: keys::EVENT_TRAFFIC_ROUTING,
+            message: format!("step({index}/{total}): {}", describe_traffic(step)),
+        });
+    }
+    routed == Routed::Settled
+}
+
+/// Where routing `wanted` traffic stands after [`converge_traffic`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Routed {
+    /// The objects were changed by this decision.
+    Changed,
+    /// In place, within the grace period of the last change.
+    Settling,
+    /// In place and the grace period has passed.
+    Settled,
+}
+
+/// Changes the traffic objects towards `wanted` for the release's revisions, and times the
+/// grace period from the last change (`common.last_update_time`).
+pub(super) fn converge_traffic(
+    s: &Snapshot,
+    traffic: &rollouts_traffic::objects::TrafficObjects,
+    release: &dyn Release,
+    wanted: &StepTraffic,
+    common: &mut rollouts_api::v1beta1::CommonStatus,
+    d: &mut Decision,
+) -> Routed {
     let revisions = Revisions {
         key: release.revision_key(),
         stable: common.stable_revision.as_deref().unwrap_or_default(),
         canary: common.pod_template_hash.as_deref().unwrap_or_default(),
     };
     let owner = rollouts_workload::release::owner_reference(s.rollout);
-    let changes = traffic.step_effects(&wanted, revisions, &owner);
+    let changes = traffic.step_effects(wanted, revisions, &owner);
     if !changes.is_empty() {
         d.effects.extend(changes);
-        d.events.push(Event {
-            warning: false,
-            reason: keys::EVENT_TRAFFIC_ROUTING,
-            message: format!("step({index}/{total}): {}", describe_traffic(step)),
-        });
         common.last_update_time = Some(Time(s.now));
         d.requeue(Duration::from_secs(traffic.grace_seconds.max(1) as u64));
-        return false;
+        return Routed::Changed;
     }
     let left = traffic.grace_seconds - seconds_since(common.last_update_time.as_ref(), s.now);
     if left > 0 {
         d.requeue(Duration::from_secs(left as u64));
-        return false;
+        return Routed::Settling;
     }
-    true
+    Routed::Settled
 }
 
 /// `weight 20%`, `matches [User-Agent=Android]`, or both.
