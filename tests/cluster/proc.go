@@ -14,16 +14,23 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 type child struct {
 	name    string
+	bin     string
+	env     []string
+	args    []string
 	cmd     *exec.Cmd
 	logPath string
 	done    chan struct{} // closed when the process has exited
 	err     error         // exit error, valid after done
+	// restarting marks an exit the launcher asked for (`k8scluster restart`): it does not
+	// stop the cluster.
+	restarting atomic.Bool
 }
 
 type supervisor struct {
@@ -44,38 +51,78 @@ func (s *supervisor) start(name, bin string, args ...string) (*child, error) {
 
 // startEnv is start with an explicit environment (nil: inherit).
 func (s *supervisor) startEnv(name, bin string, env []string, args ...string) (*child, error) {
-	logPath := filepath.Join(s.logDir, name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
+	c := &child{name: name, bin: bin, env: env, args: args, logPath: filepath.Join(s.logDir, name+".log")}
+	if err := s.spawn(c, os.O_TRUNC); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = f
-	cmd.Stderr = f
-	cmd.Stdin = nil
-	cmd.Env = env
-	// Own process group (a Ctrl-C in the launcher's terminal reaches only the
-	// launcher, which then stops children in order) and die with the launcher
-	// if it is killed hard.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	fmt.Fprintf(f, "# %s %s\n", bin, strings.Join(args, " "))
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	c := &child{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	s.mu.Lock()
 	s.children = append(s.children, c)
 	s.writePids()
 	s.mu.Unlock()
+	return c, nil
+}
+
+// spawn starts c's command with output to its log (truncated or appended to, by logMode).
+func (s *supervisor) spawn(c *child, logMode int) error {
+	f, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|logMode, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(c.bin, c.args...)
+	cmd.Stdout = f
+	cmd.Stderr = f
+	cmd.Stdin = nil
+	cmd.Env = c.env
+	// Own process group (a Ctrl-C in the launcher's terminal reaches only the
+	// launcher, which then stops children in order) and die with the launcher
+	// if it is killed hard.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	fmt.Fprintf(f, "# %s %s\n", c.bin, strings.Join(c.args, " "))
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("start %s: %w", c.name, err)
+	}
+	c.cmd = cmd
+	c.done = make(chan struct{})
+	done := c.done
 	go func() {
 		c.err = cmd.Wait()
 		f.Close()
-		close(c.done)
-		s.exited <- c
+		close(done)
+		if !c.restarting.Load() {
+			s.exited <- c
+		}
 	}()
-	logf("started %s (pid %d), log %s", name, cmd.Process.Pid, logPath)
-	return c, nil
+	logf("started %s (pid %d), log %s", c.name, cmd.Process.Pid, c.logPath)
+	return nil
+}
+
+// restart kills the named child with SIGKILL (a crash, not a clean stop) and starts it again
+// with the same command line, appending to its log.
+func (s *supervisor) restart(name string) error {
+	s.mu.Lock()
+	var c *child
+	for _, candidate := range s.children {
+		if candidate.name == name {
+			c = candidate
+		}
+	}
+	s.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("no component named %q runs", name)
+	}
+	c.restarting.Store(true)
+	defer c.restarting.Store(false)
+	_ = c.cmd.Process.Kill()
+	<-c.done
+	logf("killed %s (pid %d) for a restart", c.name, c.cmd.Process.Pid)
+	if err := s.spawn(c, os.O_APPEND); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.writePids()
+	s.mu.Unlock()
+	return nil
 }
 
 // writePids records "pid name" lines so that `down` can make sure every

@@ -41,7 +41,7 @@ type gotSignal struct{ sig os.Signal }
 func (e *gotSignal) Error() string { return "received " + e.sig.String() }
 
 // State files removed on shutdown (logs/ only without --keep-logs).
-var stateEntries = []string{"ready", "kubeconfig", "etcd", "pki", "kruise-certs", "kwok-stages.yaml", "prometheus", "prometheus-url", "pids", "pid"}
+var stateEntries = []string{"restarts", "ready", "kubeconfig", "etcd", "pki", "kruise-certs", "kwok-stages.yaml", "prometheus", "prometheus-url", "pids", "pid"}
 
 func runUp(o upOptions) int {
 	dir, err := filepath.Abs(o.dir)
@@ -77,6 +77,9 @@ func runUp(o upOptions) int {
 	defer cancel(nil)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	// Restart requests (SIGUSR1) are served once the cluster is ready; until then one must not
+	// kill the launcher.
+	signal.Ignore(syscall.SIGUSR1)
 	go func() {
 		s := <-sigs
 		cancel(&gotSignal{s})
@@ -92,12 +95,14 @@ func runUp(o upOptions) int {
 	}()
 
 	start := time.Now()
-	etcdCloser, err := bootstrap(ctx, o, dir, sup)
+	checks := readyChecks{}
+	etcdCloser, err := bootstrap(ctx, o, dir, sup, checks)
 	ok := err == nil
 	if err != nil {
 		reportFailure(ctx, err, dir)
 	} else {
 		logf("cluster ready in %s: export KUBECONFIG=%s", time.Since(start).Round(10*time.Millisecond), filepath.Join(dir, "kubeconfig"))
+		go serveRestarts(ctx, dir, sup, checks)
 		<-ctx.Done()
 		cause := context.Cause(ctx)
 		var died *childDied
@@ -157,7 +162,8 @@ func reportFailure(ctx context.Context, err error, dir string) {
 }
 
 // bootstrap starts everything and returns a function that stops etcd.
-func bootstrap(ctx context.Context, o upOptions, dir string, sup *supervisor) (func(), error) {
+// checks receives how to tell that a restarted component is ready again.
+func bootstrap(ctx context.Context, o upOptions, dir string, sup *supervisor, checks readyChecks) (func(), error) {
 	ctx, cancelT := context.WithTimeout(ctx, o.timeout)
 	defer cancelT()
 	logDir := filepath.Join(dir, "logs")
@@ -230,6 +236,9 @@ func bootstrap(ctx context.Context, o upOptions, dir string, sup *supervisor) (f
 		return stopEtcd, blame(err, "kube-apiserver")
 	}
 	logf("kube-apiserver ready at %s (%s)", server, time.Since(t).Round(time.Millisecond))
+	checks["kube-apiserver"] = func(ctx context.Context) error {
+		return waitHTTPS(ctx, server+"/readyz", p.token, 90*time.Second, "kube-apiserver /readyz")
+	}
 
 	// Components use a private copy; D/kubeconfig is written only when ready.
 	adminKC := filepath.Join(p.dir, "admin.kubeconfig")

@@ -94,19 +94,30 @@ bounded 300 git clone --quiet --no-local "$ROOT" "$CLONE" || die "git clone fail
 # The clone's environment: nothing points outside it except its build folder (below).
 unset ROLLOUTS_CONFORMANCE_DIR KUBECONFIG CARGO_TARGET_DIR CARGO_BUILD_BUILD_DIR
 
-# The clone's target/ links to target/newcomer/ here. That folder is seeded once with a copy of
-# target/debug/ (taken under cargo's lock, so no half-written file is copied): the clone then
-# builds only its own crates. The copy, not a shared folder, keeps the two builds apart.
+# The clone's target/ links to target/newcomer/ here. That folder is seeded once with the compiled
+# libraries of target/debug/ (taken under cargo's lock, so no half-written file is copied): the
+# clone then builds only its own crates. The copy, not a shared folder, keeps the two builds apart.
+# Executables (test binaries and the services: most of target/debug/) and the incremental caches
+# are left out, and the clone builds without incremental caches: it builds once, and on a small
+# CI disk those caches would take gigabytes.
 BUILD="$ROOT/target/newcomer"
-if [[ ! -d "$BUILD/debug" && -d "$ROOT/target/debug" ]]; then
+export CARGO_INCREMENTAL=0
+seed_libraries() {
+  local from="$1" to="$2"
+  mkdir -p "$to/deps"
+  cp -a --reflink=auto "$from/build" "$from/.fingerprint" "$to/"
+  # Libraries carry an extension (.rlib, .rmeta, .so, .d); executables in deps/ do not.
+  find "$from/deps" -maxdepth 1 -type f -name '*.*' -exec cp -a --reflink=auto -t "$to/deps" {} +
+}
+if [[ ! -d "$BUILD/debug" && -d "$ROOT/target/debug/deps" ]]; then
   t=$SECONDS
-  log "seeding $BUILD/debug from $ROOT/target/debug (once; waits for a running cargo build)"
+  log "seeding $BUILD/debug with the libraries of $ROOT/target/debug (once; waits for a running cargo build)"
   mkdir -p "$BUILD"
   rm -rf "$BUILD/debug.partial"
+  export -f seed_libraries
   bounded 900 flock "$ROOT/target/debug/.cargo-lock" \
-    cp -a --reflink=auto "$ROOT/target/debug" "$BUILD/debug.partial" \
-    || die "could not copy $ROOT/target/debug"
-  rm -rf "$BUILD/debug.partial/incremental"
+    bash -c 'seed_libraries "$1" "$2"' _ "$ROOT/target/debug" "$BUILD/debug.partial" \
+    || { rm -rf "$BUILD/debug.partial"; die "could not copy the libraries of $ROOT/target/debug"; }
   mv "$BUILD/debug.partial" "$BUILD/debug"
   log "seeded in $((SECONDS - t))s ($(du -sh "$BUILD/debug" | cut -f1))"
 fi

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Label a namespace needs for this process's webhook to see it.
@@ -23,12 +23,65 @@ pub struct Webhook {
     pub admin_port: u16,
     /// Its log file.
     pub log: PathBuf,
-    /// Its process id.
-    pub pid: u32,
     /// Value of `NAMESPACE_LABEL` for namespaces this webhook serves.
     pub selector: String,
+    /// Its command line, to start it again after [`Webhook::kill`].
+    command: Vec<String>,
     /// The process; it exits by itself when the test process does (`--parent-pid`).
-    pub process: std::process::Child,
+    process: Mutex<std::process::Child>,
+}
+
+impl Webhook {
+    /// The process id of the running webhook.
+    pub fn pid(&self) -> u32 {
+        self.process.lock().unwrap_or_else(|e| e.into_inner()).id()
+    }
+
+    /// Kills the webhook at once (SIGKILL), as a crash would. Admission of governed objects then
+    /// fails (the configurations' failure policy) until [`Webhook::start_again`].
+    pub fn kill(&self) {
+        let mut process = self.process.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = process.kill();
+        let _ = process.wait();
+    }
+
+    /// Starts the webhook again on the same ports (its log appended to) and waits until ready.
+    pub fn start_again(&self) {
+        let child = spawn(&self.command, &self.log, true);
+        *self.process.lock().unwrap_or_else(|e| e.into_inner()) = child;
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
+        let started = Instant::now();
+        while !admin_ok(self.admin_port, "/readyz") {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "rollouts-webhook not ready after 60 s; its log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Starts the webhook binary with `args`, its output to `log` (appended to, or truncated).
+fn spawn(args: &[String], log: &std::path::Path, append: bool) -> std::process::Child {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(log)
+        .expect("log file");
+    Command::new(repo_root().join("target/debug/rollouts-webhook"))
+        .args(args)
+        .env("KUBECONFIG", service_kubeconfig(Service::Webhook))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::from(log_file.try_clone().unwrap()))
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .expect("rollouts-webhook starts")
 }
 
 fn free_port() -> u16 {
@@ -91,47 +144,40 @@ pub fn webhook() -> &'static Webhook {
             .kubeconfig
             .with_file_name("logs")
             .join(format!("rollouts-webhook-{pid}.log"));
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(repo_root().join("target/debug/rollouts-webhook"))
-            .args(["--webhook-host", "127.0.0.1", "--bind", "127.0.0.1"])
-            .args([
-                "--webhook-port",
-                &port.to_string(),
-                "--admin-addr",
-                &format!("127.0.0.1:{admin_port}"),
-            ])
-            .args([
-                "--mutating-configuration",
-                &mutating,
-                "--validating-configuration",
-                &validating,
-            ])
-            .args(["--secret-name", &format!("e2e-{pid}-webhook-certs")])
-            .args(["--cert-validity-seconds", "10", "--cert-check-seconds", "1"])
-            .args(["--parent-pid", &pid.to_string()])
-            .env("KUBECONFIG", service_kubeconfig(Service::Webhook))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::from(log_file.try_clone().unwrap()))
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .expect("rollouts-webhook starts");
+        let command: Vec<String> = [
+            "--webhook-host",
+            "127.0.0.1",
+            "--bind",
+            "127.0.0.1",
+            "--webhook-port",
+            &port.to_string(),
+            "--admin-addr",
+            &format!("127.0.0.1:{admin_port}"),
+            "--mutating-configuration",
+            &mutating,
+            "--validating-configuration",
+            &validating,
+            "--secret-name",
+            &format!("e2e-{pid}-webhook-certs"),
+            "--cert-validity-seconds",
+            "10",
+            "--cert-check-seconds",
+            "1",
+            "--parent-pid",
+            &pid.to_string(),
+        ]
+        .map(String::from)
+        .to_vec();
+        let process = Mutex::new(spawn(&command, &log, false));
         let webhook = Webhook {
             port,
             admin_port,
             log,
-            pid: child.id(),
             selector,
-            process: child,
+            command,
+            process,
         };
-        let started = Instant::now();
-        while !admin_ok(admin_port, "/readyz") {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "rollouts-webhook not ready after 60 s; its log:\n{}",
-                std::fs::read_to_string(&webhook.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        webhook.wait_ready();
         webhook
     })
 }

@@ -283,7 +283,7 @@ async fn serving_certificate_is_renewed_without_restarting() {
     )
     .await;
     assert!(
-        std::path::Path::new(&format!("/proc/{}", hook.pid)).exists(),
+        std::path::Path::new(&format!("/proc/{}", hook.pid())).exists(),
         "same process"
     );
     let log = std::fs::read_to_string(&hook.log).unwrap();
