@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 CLUSTER_DIR ?= $(CURDIR)/.cluster
 
-.PHONY: help prereqs build test unit-test e2e newcomer lint fmt manifests check-manifests check-purity up down demo bench
+.PHONY: help prereqs build test unit-test e2e chaos newcomer lint fmt manifests check-manifests check-purity up down demo bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -36,12 +36,16 @@ unit-test: ## Unit, conformance and manifest tests (no cluster); the last line s
 # and left running); a cluster started here is stopped afterwards, pass or fail.
 e2e: prereqs ## End-to-end tests against the local control plane (builds it when needed)
 	@$(CARGO) build --locked -p rollouts-e2e --tests
-	@started=0; \
-	if ! tests/cluster/bin/k8scluster status --dir $(CLUSTER_DIR) >/dev/null 2>&1; then started=1; fi; \
-	tests/cluster/up.sh $(CLUSTER_DIR) >/dev/null; \
-	tests/local/services.sh down $(CLUSTER_DIR); \
-	trap 'if [ $$started = 1 ]; then tests/cluster/down.sh $(CLUSTER_DIR) >/dev/null 2>&1; fi' EXIT; \
-	KUBECONFIG=$(CLUSTER_DIR)/kubeconfig $(CARGO) test --locked -p rollouts-e2e
+	@tests/local/with-cluster.sh $(CLUSTER_DIR) $(CARGO) test --locked -p rollouts-e2e
+
+# Not part of `make test`: a soak of CHAOS_DURATION (e.g. 90s, 10m) whose random choices follow
+# CHAOS_SEED; the report goes to stdout and to CHAOS_REPORT. See docs/reliability.md.
+CHAOS_DURATION ?= 3m
+CHAOS_SEED ?= 1
+CHAOS_REPORT ?= target/chaos-report.md
+chaos: prereqs ## Reliability soak: releases of every kind while components are killed; fails on a broken invariant
+	@$(CARGO) build --locked -p rollouts-e2e --bin chaos -p rollouts-controller -p rollouts-webhook
+	@tests/local/with-cluster.sh $(CLUSTER_DIR) target/debug/chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) --report $(CHAOS_REPORT)
 
 newcomer: prereqs ## Clone the committed HEAD where nothing sits beside it: prereqs, make -n demo/test, unit tests (NEWCOMER_DEMO=1: also make demo)
 	@tests/local/newcomer.sh

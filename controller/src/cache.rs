@@ -3,7 +3,7 @@
 //! the stream of changed objects that wakes the Rollouts referring to them.
 
 use crate::index::Index;
-use futures::{Stream, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store, store::Writer};
@@ -107,12 +107,31 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Hash + Eq + Clone + Send + Sync,
 {
+    let watched = api.resource_url().to_string();
     watcher(api, config)
         .default_backoff()
         .modify(trim)
         .reflect(writer)
         .inspect_ok(follow)
         .touched_objects()
+        .filter_map(move |event| std::future::ready(without_errors(&watched, event)))
+}
+
+/// Keeps a watch error away from the controller's trigger stream: the watch retries by itself
+/// (with backoff, above), while the controller would pause every trigger behind a growing backoff
+/// of its own for each error. After an API server restart all watches fail at once, and the
+/// controller then went minutes without seeing any change (`tests/e2e/tests/api_server_restart.rs`).
+fn without_errors<K>(
+    watched: &str,
+    event: Result<K, watcher::Error>,
+) -> Option<Result<K, watcher::Error>> {
+    match event {
+        Ok(object) => Some(Ok(object)),
+        Err(error) => {
+            tracing::warn!(%error, watched, "watch failed; it is retried with backoff");
+            None
+        }
+    }
 }
 
 /// How first lists are read: streamed by a watch (`sendInitialEvents`) when the API server

@@ -26,7 +26,7 @@ pub struct LeaseConfig {
 /// Why leadership ended other than by the work finishing.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
-    /// The API server refused access to the Lease (RBAC); retrying cannot help.
+    /// The API server refused access to the Lease (RBAC) for a minute; retrying cannot help.
     #[error("acquiring the Lease was refused")]
     Acquire(#[source] kube::Error),
     /// The Lease could not be renewed within its duration, or another replica took it.
@@ -86,9 +86,14 @@ enum Attempt {
 /// Retries every `renew_every` until the Lease is ours; returns when our renewal was started.
 async fn acquire(api: &Api<Lease>, config: &LeaseConfig) -> Result<Instant, LeaseError> {
     let mut last_holder = None;
+    let mut refused_since = None;
     loop {
         let started = Instant::now();
-        match timeout(config.lease_duration, try_acquire(api, config)).await {
+        let attempt = timeout(config.lease_duration, try_acquire(api, config)).await;
+        if !matches!(&attempt, Ok(Err(err)) if is_permanent(err)) {
+            refused_since = None;
+        }
+        match attempt {
             Ok(Ok(Attempt::Held)) => return Ok(started),
             Ok(Ok(Attempt::HeldBy(holder))) if last_holder.as_ref() != Some(&holder) => {
                 info!(lease = %config.name, %holder, "waiting for leadership");
@@ -96,7 +101,13 @@ async fn acquire(api: &Api<Lease>, config: &LeaseConfig) -> Result<Instant, Leas
             }
             Ok(Ok(Attempt::HeldBy(holder))) => debug!(%holder, "waiting for leadership"),
             Ok(Ok(Attempt::Raced)) => debug!("another candidate wrote the Lease first"),
-            Ok(Err(err)) if is_permanent(&err) => return Err(LeaseError::Acquire(err)),
+            Ok(Err(err)) if is_permanent(&err) => {
+                let since = *refused_since.get_or_insert(started);
+                if refused_for_good(since, started) {
+                    return Err(LeaseError::Acquire(err));
+                }
+                warn!(error = %err, "acquiring the Lease was refused; retrying in case the API server is just starting");
+            }
             Ok(Err(err)) => warn!(error = %err, "acquiring the Lease failed; retrying"),
             Err(_) => warn!("acquiring the Lease timed out; retrying"),
         }
@@ -208,6 +219,15 @@ fn claimed(mut lease: Lease, config: &LeaseConfig, now: Timestamp) -> Lease {
     lease
 }
 
+/// How long refusals (401, 403) must last before they count as a missing permission: an API
+/// server that just restarted refuses every request until its authorization caches are filled.
+const REFUSAL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether refusals seen since `since` (and still at `now`) mean that access is really denied.
+fn refused_for_good(since: Instant, now: Instant) -> bool {
+    now.duration_since(since) >= REFUSAL_PATIENCE
+}
+
 fn is_permanent(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(s) if s.is_forbidden() || s.code == 401)
 }
@@ -220,6 +240,15 @@ mod tests {
 
     fn at(second: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + second).expect("valid")
+    }
+
+    #[test]
+    fn refusals_count_only_once_they_outlast_an_api_server_start() {
+        let since = Instant::now();
+        let after = |seconds| since + std::time::Duration::from_secs(seconds);
+        assert!(!refused_for_good(since, since));
+        assert!(!refused_for_good(since, after(59)));
+        assert!(refused_for_good(since, after(60)));
     }
 
     #[test]

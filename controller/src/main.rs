@@ -26,6 +26,10 @@ struct Args {
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "kruise-rollout-controller")]
     lease_name: String,
+    /// Seconds the leader-election Lease stays with a leader that stopped renewing it: how long a
+    /// standby waits after the leader crashed. The leader renews every third of it.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=300))]
+    lease_duration_seconds: u64,
     /// Run without leader election (single replica, local development).
     #[arg(long)]
     no_leader_election: bool,
@@ -113,8 +117,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         namespace: args.namespace,
         name: args.lease_name,
         identity,
-        lease_duration: Duration::from_secs(15),
-        renew_every: Duration::from_secs(5),
+        lease_duration: Duration::from_secs(args.lease_duration_seconds),
+        renew_every: Duration::from_secs(args.lease_duration_seconds) / 3,
     };
     let leader_metrics = metrics.clone();
     let lead = run_as_leader(client, config, async move {

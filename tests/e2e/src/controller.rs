@@ -64,7 +64,11 @@ impl ControllerProcess {
                     crate::service_account::Service::Controller,
                 ),
             )
-            .env("RUST_LOG", "info,kube_runtime=warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("E2E_CONTROLLER_LOG")
+                    .unwrap_or_else(|_| "info,kube_runtime=warn".into()),
+            )
             .stdout(Stdio::from(log_file.try_clone().unwrap()))
             .stderr(Stdio::from(log_file))
             .spawn()
@@ -91,6 +95,19 @@ impl ControllerProcess {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Its `rollouts_controller_leader` gauge (`"1"` while it leads), when it answers.
+    pub fn leader_gauge(&self) -> Option<String> {
+        let (_, body) = crate::webhook::admin_get(self.admin_port, "/metrics")?;
+        body.lines()
+            .find(|l| l.starts_with("rollouts_controller_leader "))
+            .map(|l| l.split_whitespace().last().unwrap_or_default().to_string())
+    }
+
+    /// Whether the process has exited (by itself, or killed).
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.process.try_wait(), Ok(None))
     }
 
     /// Kills the process at once (SIGKILL), as a crash would.

@@ -6,6 +6,7 @@
 pub mod app_metrics;
 mod apply;
 pub mod blue_green;
+pub mod chaos;
 mod cluster;
 mod controller;
 mod crd;

@@ -6,13 +6,6 @@ use kube::Api;
 use rollouts_e2e::*;
 use std::time::Duration;
 
-fn leader_gauge(controller: &ControllerProcess) -> Option<String> {
-    let (_, body) = admin_get(controller.admin_port, "/metrics")?;
-    body.lines()
-        .find(|l| l.starts_with("rollouts_controller_leader "))
-        .map(|l| l.split_whitespace().last().unwrap_or_default().to_string())
-}
-
 #[tokio::test]
 async fn one_of_two_controllers_leads_and_the_other_takes_over_when_it_dies() {
     webhook();
@@ -29,7 +22,10 @@ async fn one_of_two_controllers_leads_and_the_other_takes_over_when_it_dies() {
     let mut controllers = [first, second];
     let leases: Api<Lease> = Api::namespaced(cluster().client().await, "kruise-rollout");
     let leader = wait_for("exactly one leader", DEFAULT_DEADLINE, || async {
-        let gauges: Vec<Option<String>> = controllers.iter().map(leader_gauge).collect();
+        let gauges: Vec<Option<String>> = controllers
+            .iter()
+            .map(ControllerProcess::leader_gauge)
+            .collect();
         match gauges.iter().filter(|g| g.as_deref() == Some("1")).count() {
             1 => Ok(gauges
                 .iter()
@@ -56,7 +52,7 @@ async fn one_of_two_controllers_leads_and_the_other_takes_over_when_it_dies() {
         "the standby to take over",
         Duration::from_secs(60),
         || async {
-            match leader_gauge(standby).as_deref() {
+            match standby.leader_gauge().as_deref() {
                 Some("1") => Ok(()),
                 other => Err(format!("{other:?}")),
             }

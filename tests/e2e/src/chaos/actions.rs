@@ -1,0 +1,305 @@
+//! What the soak does to its applications, like a busy team would: new versions (also in the
+//! middle of a release), approvals by status patch and by annotation, rollbacks, scaling,
+//! disabling and deleting Rollouts. Every change goes through kubectl or the API as a user's would.
+
+use super::apps::{Kind, MANUAL_STEPS};
+use super::invariants::{Approval, RolloutView};
+use super::ledger::Ledger;
+use super::observe;
+use super::rng::Rng;
+use crate::cluster::cluster;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client};
+use rollouts_api::keys;
+use rollouts_api::v1beta1::Rollout;
+use serde_json::json;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Whether the application's Rollout exists and is enabled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    Active,
+    Disabled,
+    Deleted,
+}
+
+/// What the soak applied to one application.
+#[derive(Debug)]
+pub struct AppState {
+    /// The last version released to the end (or applied while no Rollout governed it).
+    pub stable: u32,
+    /// The version in the workload's spec now.
+    pub target: u32,
+    /// The revision the Rollout reported while releasing `target`.
+    pub target_revision: Option<String>,
+    pub replicas: u32,
+    /// `target` is a version whose pods never become Ready.
+    pub broken: bool,
+    pub rollout: Presence,
+}
+
+/// One application of the soak, in a namespace of its own.
+pub struct App {
+    pub kind: Kind,
+    pub namespace: String,
+    /// `namespace/chaos`, the key of its Rollout.
+    pub key: String,
+    pub state: tokio::sync::Mutex<AppState>,
+}
+
+static NEXT_VERSION: AtomicU32 = AtomicU32::new(2);
+
+/// A version number never applied before.
+pub fn next_version() -> u32 {
+    NEXT_VERSION.fetch_add(1, Ordering::Relaxed)
+}
+
+async fn kubectl(args: Vec<String>, input: String) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cluster().kubectl_with_input(&args, &input)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+impl App {
+    pub fn new(kind: Kind, namespace: String, replicas: u32) -> Self {
+        Self {
+            key: format!("{namespace}/chaos"),
+            kind,
+            namespace,
+            state: tokio::sync::Mutex::new(AppState {
+                stable: 1,
+                target: 1,
+                target_revision: None,
+                replicas,
+                broken: false,
+                rollout: Presence::Active,
+            }),
+        }
+    }
+
+    /// `kubectl apply` of the workload at `version`.
+    pub async fn apply(
+        &self,
+        version: u32,
+        replicas: u32,
+        not_ready: bool,
+    ) -> Result<String, String> {
+        let args = ["apply", "-n", &self.namespace, "-f", "-"]
+            .map(String::from)
+            .to_vec();
+        kubectl(args, self.kind.workload_yaml(version, replicas, not_ready)).await
+    }
+
+    pub async fn apply_rollout(&self) -> Result<String, String> {
+        let args = ["apply", "-n", &self.namespace, "-f", "-"]
+            .map(String::from)
+            .to_vec();
+        kubectl(args, self.kind.rollout_yaml()).await
+    }
+
+    pub async fn delete_rollout(&self) -> Result<String, String> {
+        let args = [
+            "delete",
+            "rollout",
+            "chaos",
+            "-n",
+            &self.namespace,
+            "--wait=false",
+        ];
+        kubectl(args.map(String::from).to_vec(), String::new()).await
+    }
+
+    pub async fn set_disabled(&self, disabled: bool) -> Result<String, String> {
+        let patch = json!({"spec": {"disabled": disabled}}).to_string();
+        let args = [
+            "patch",
+            "rollout",
+            "chaos",
+            "-n",
+            &self.namespace,
+            "--type=merge",
+            "-p",
+            &patch,
+        ];
+        kubectl(args.map(String::from).to_vec(), String::new()).await
+    }
+
+    /// Releases a new version (in the middle of a release too: a continuous release).
+    pub async fn release(
+        &self,
+        st: &mut AppState,
+        ledger: &Ledger,
+        not_ready: bool,
+    ) -> Result<(), String> {
+        let version = next_version();
+        self.apply(version, st.replicas, not_ready).await?;
+        ledger.action(
+            &self.key,
+            if not_ready {
+                "release not-Ready pods"
+            } else {
+                "release"
+            },
+            true,
+        );
+        st.target = version;
+        st.target_revision = None;
+        st.broken = not_ready;
+        Ok(())
+    }
+
+    /// Re-applies the stable version: the fast way back.
+    pub async fn roll_back(&self, st: &mut AppState, ledger: &Ledger) -> Result<(), String> {
+        self.apply(st.stable, st.replicas, false).await?;
+        ledger.action(&self.key, "rollback", true);
+        st.target = st.stable;
+        st.target_revision = None;
+        st.broken = false;
+        Ok(())
+    }
+
+    /// Approves the paused step of `view` (status patch, or the annotation with `annotation`),
+    /// only if the Rollout is still as observed.
+    pub async fn approve(
+        &self,
+        client: &Client,
+        view: &RolloutView,
+        ledger: &Ledger,
+        annotation: bool,
+    ) -> Result<(), String> {
+        let api: Api<Rollout> = Api::namespaced(client.clone(), &self.namespace);
+        let rv = view.resource_version.to_string();
+        ledger.approving(&view.uid, &view.revision, view.step);
+        let written = if annotation {
+            let patch = json!({"metadata": {"resourceVersion": rv, "annotations": {keys::APPROVED_STEP: view.step.to_string()}}});
+            api.patch("chaos", &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+        } else {
+            let patch = json!({"metadata": {"resourceVersion": rv}, "status": {"canaryStatus": {"currentStepState": "StepReady"}}});
+            api.patch_status("chaos", &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+        };
+        let written = written.map_err(|e| e.to_string())?;
+        ledger.approved(Approval {
+            key: self.key.clone(),
+            uid: view.uid.clone(),
+            revision: view.revision.clone(),
+            step: view.step,
+            resource_version: observe::rollout_view(&written).resource_version,
+        });
+        Ok(())
+    }
+
+    /// One random action suited to the Rollout's state; errors (a fault in progress) just skip it.
+    pub async fn act(&self, client: &Client, rng: &mut Rng, ledger: &Ledger) {
+        let Ok(mut st) = self.state.try_lock() else {
+            return;
+        };
+        let view = match observe::rollout(client, &self.namespace).await {
+            Ok(view) => view,
+            Err(_) => return,
+        };
+        let _ = self.act_on(client, rng, ledger, &mut st, view).await;
+    }
+
+    async fn act_on(
+        &self,
+        client: &Client,
+        rng: &mut Rng,
+        ledger: &Ledger,
+        st: &mut AppState,
+        view: Option<RolloutView>,
+    ) -> Result<(), String> {
+        match (st.rollout, view) {
+            (Presence::Deleted, None) => {
+                self.apply_rollout().await?;
+                ledger.action(&self.key, "re-create Rollout", true);
+                st.rollout = Presence::Active;
+            }
+            (Presence::Disabled, Some(_)) if rng.chance(40) => {
+                self.set_disabled(false).await?;
+                ledger.action(&self.key, "enable", true);
+                st.rollout = Presence::Active;
+            }
+            (Presence::Active, Some(view)) => {
+                self.act_on_active(client, rng, ledger, st, &view).await?
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn act_on_active(
+        &self,
+        client: &Client,
+        rng: &mut Rng,
+        ledger: &Ledger,
+        st: &mut AppState,
+        view: &RolloutView,
+    ) -> Result<(), String> {
+        note_progress(st, view, ledger);
+        if st.broken {
+            return Ok(());
+        }
+        let manual_pause = view.phase == "Progressing"
+            && view.state == "StepPaused"
+            && MANUAL_STEPS.contains(&view.step);
+        if view.phase == "Healthy" {
+            match rng.weighted(&[50, 10, 6, 4, 30]) {
+                0 => self.release(st, ledger, false).await?,
+                1 => self.scale(st, rng, ledger).await?,
+                2 => {
+                    self.set_disabled(true).await?;
+                    ledger.action(&self.key, "disable", true);
+                    st.rollout = Presence::Disabled;
+                }
+                3 => {
+                    self.delete_rollout().await?;
+                    ledger.action(&self.key, "delete Rollout", true);
+                    st.rollout = Presence::Deleted;
+                }
+                _ => {}
+            }
+        } else if manual_pause {
+            match rng.weighted(&[55, 25, 7, 8, 5]) {
+                0 => self.approve(client, view, ledger, false).await?,
+                1 => self.approve(client, view, ledger, true).await?,
+                2 => self.roll_back(st, ledger).await?,
+                3 => self.release(st, ledger, false).await?,
+                _ => {}
+            }
+        } else if view.phase == "Progressing" {
+            match rng.weighted(&[4, 4, 3, 89]) {
+                0 => self.roll_back(st, ledger).await?,
+                1 => self.release(st, ledger, false).await?,
+                2 => self.scale(st, rng, ledger).await?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn scale(&self, st: &mut AppState, rng: &mut Rng, ledger: &Ledger) -> Result<(), String> {
+        let replicas = 3 + rng.below(4) as u32;
+        self.apply(st.target, replicas, st.broken).await?;
+        ledger.action(&self.key, "scale", true);
+        st.replicas = replicas;
+        Ok(())
+    }
+}
+
+/// Counts a release as completed once the Rollout is Healthy at the revision it released.
+pub fn note_progress(st: &mut AppState, view: &RolloutView, ledger: &Ledger) {
+    if view.phase == "Progressing" && !view.revision.is_empty() && st.target != st.stable {
+        st.target_revision = Some(view.revision.clone());
+    }
+    let released = st.target_revision.as_deref() == Some(view.revision.as_str());
+    if view.phase == "Healthy" && view.state == "Completed" && released && !st.broken {
+        st.stable = st.target;
+        st.target_revision = None;
+        ledger.release_completed();
+    }
+}

@@ -1,0 +1,621 @@
+//! The soak itself: sets up one application per workload kind and a probe, then until the
+//! deadline runs three tasks at once (actions, faults, the invariant observer), then finishes
+//! every release, deletes every Rollout, checks that nothing of ours is left, and reports.
+
+use super::actions::{App, Presence, note_progress};
+use super::apps::{Kind, MANUAL_STEPS};
+use super::faults::{Probe, Services, restart_api_server};
+use super::invariants::{
+    Persisting, RolloutView, Violation, approval_lost, frozen_unexplained, leftovers,
+    manual_step_skipped, step_went_back, traffic_to_no_ready_pods,
+};
+use super::ledger::{FaultKind, Ledger};
+use super::observe;
+use super::rng::Rng;
+use crate::namespace::TestNamespace;
+use crate::webhook::{NAMESPACE_LABEL, webhook};
+use kube::Client;
+use kube::api::{ListParams, PostParams};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How a soak runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub duration: Duration,
+    pub seed: u64,
+    /// Lease duration of the controllers (how long a killed leader blocks its standby).
+    pub lease_seconds: u64,
+    /// The command line, for the report.
+    pub command: String,
+}
+
+/// How long a step may take to recover or finish on a loaded 2-core machine.
+const RECOVERY_DEADLINE: Duration = Duration::from_secs(120);
+/// How long a frozen workload may lack an explaining Rollout (the controller may just have been
+/// killed, and its standby waits out the Lease).
+const FROZEN_GRACE: Duration = Duration::from_secs(60);
+/// How long a route may point at a Service without Ready pods (reads are not atomic).
+const TRAFFIC_GRACE: Duration = Duration::from_secs(20);
+
+struct Soak {
+    client: Client,
+    ledger: Ledger,
+    services: Services,
+    probe: Probe,
+    apps: Vec<App>,
+    stop: AtomicBool,
+    started: Instant,
+}
+
+fn log(soak: &Soak, line: &str) {
+    let t = soak.started.elapsed().as_secs();
+    eprintln!("[chaos {:02}:{:02}] {line}", t / 60, t % 60);
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("a blocking task finishes")
+}
+
+/// Runs the soak; returns the report, or the report as an error when a promise was broken.
+pub async fn run(options: Options) -> Result<String, String> {
+    let hook = blocking(webhook).await;
+    let lease = options.lease_seconds;
+    let services = blocking(move || Services::start(hook, lease)).await;
+    let client = crate::cluster().client().await;
+    let labels = serde_json::json!({ NAMESPACE_LABEL: hook.selector });
+    let mut namespaces = Vec::new();
+    let mut apps = Vec::new();
+    for kind in Kind::ALL {
+        let ns = TestNamespace::create_labelled(
+            &client,
+            &format!("chaos-{}", kind.slug()),
+            labels.clone(),
+        )
+        .await;
+        apps.push(App::new(kind, ns.name.clone(), 4));
+        namespaces.push(ns);
+    }
+    let probe_ns = TestNamespace::create_labelled(&client, "chaos-probe", labels).await;
+    let probe_name = probe_ns.name.clone();
+    let probe = blocking(move || Probe::create(&probe_name)).await?;
+    namespaces.push(probe_ns);
+    let soak = Arc::new(Soak {
+        client,
+        ledger: Ledger::default(),
+        services,
+        probe,
+        apps,
+        stop: AtomicBool::new(false),
+        started: Instant::now(),
+    });
+    for app in &soak.apps {
+        app.apply_rollout().await?;
+        app.apply(1, 4, false).await?;
+    }
+    wait_all_healthy(&soak).await?;
+    log(
+        &soak,
+        &format!(
+            "{} applications Healthy; soaking for {:?} (seed {})",
+            soak.apps.len(),
+            options.duration,
+            options.seed
+        ),
+    );
+
+    let observer = tokio::spawn(observe_loop(soak.clone()));
+    let actor = tokio::spawn(action_loop(soak.clone(), Rng::new(options.seed, 1)));
+    let faulter = tokio::spawn(fault_loop(soak.clone(), Rng::new(options.seed, 2)));
+    tokio::time::sleep(options.duration).await;
+    soak.stop.store(true, Ordering::Relaxed);
+    let _ = actor.await;
+    let _ = faulter.await;
+    let soaked = soak.started.elapsed();
+    log(
+        &soak,
+        &format!(
+            "soak over after {} faults; finishing every release",
+            soak.ledger.faults_total()
+        ),
+    );
+
+    finish(&soak).await;
+    observer.abort();
+    let report = soak
+        .ledger
+        .report(&options.command, soaked, soak.apps.len());
+    drop(namespaces);
+    match soak.ledger.violation_count() {
+        0 => Ok(report),
+        _ => Err(report),
+    }
+}
+
+async fn wait_all_healthy(soak: &Soak) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        let mut waiting = Vec::new();
+        for app in &soak.apps {
+            let view = observe::rollout(&soak.client, &app.namespace)
+                .await
+                .ok()
+                .flatten();
+            if view.as_ref().is_none_or(|v| v.phase != "Healthy") {
+                waiting.push(format!(
+                    "{}: {:?}",
+                    app.key,
+                    view.map(|v| (v.phase, v.step, v.state, v.message))
+                ));
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > RECOVERY_DEADLINE {
+            return Err(format!(
+                "not Healthy after {RECOVERY_DEADLINE:?}: {waiting:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn action_loop(soak: Arc<Soak>, mut rng: Rng) {
+    while !soak.stop.load(Ordering::Relaxed) {
+        let app = &soak.apps[rng.below(soak.apps.len() as u64) as usize];
+        app.act(&soak.client, &mut rng, &soak.ledger).await;
+        tokio::time::sleep(rng.between(Duration::from_millis(200), Duration::from_millis(900)))
+            .await;
+    }
+}
+
+async fn fault_loop(soak: Arc<Soak>, mut rng: Rng) {
+    while !soak.stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(rng.between(Duration::from_millis(500), Duration::from_millis(2500)))
+            .await;
+        let kind = FaultKind::ALL[rng.weighted(&[25, 25, 20, 20, 10])];
+        let start = Instant::now();
+        let injected = match kind {
+            FaultKind::ControllerKill => {
+                let services = soak.clone();
+                blocking(move || services.services.kill_leader()).await
+            }
+            FaultKind::WebhookKill => kill_webhook(&soak, &mut rng).await,
+            FaultKind::ApiServerRestart => match blocking(restart_api_server).await {
+                Ok(()) => true,
+                Err(e) => {
+                    soak.ledger
+                        .note(format!("a kube-apiserver restart failed: {e}"));
+                    false
+                }
+            },
+            FaultKind::ConflictingWriter => {
+                conflicting_writer(&soak, Duration::from_secs(3)).await;
+                true
+            }
+            FaultKind::NotReadyPods => match not_ready_release(&soak, &mut rng).await {
+                Some(recovered) => {
+                    soak.ledger.fault(kind, recovered);
+                    log(
+                        &soak,
+                        &format!(
+                            "fault {}: {kind:?}, recovered in {recovered:?}",
+                            soak.ledger.faults_total()
+                        ),
+                    );
+                    continue;
+                }
+                None => false,
+            },
+        };
+        if !injected {
+            continue;
+        }
+        let recovered = recover(&soak, start).await;
+        soak.ledger.fault(kind, recovered);
+        log(
+            &soak,
+            &format!(
+                "fault {}: {kind:?}, recovered in {recovered:?}",
+                soak.ledger.faults_total()
+            ),
+        );
+        let services = soak.clone();
+        let replaced = blocking(move || services.services.replace_exited()).await;
+        if replaced > 0 {
+            soak.ledger.note(format!("{replaced} controller replica(s) exited by themselves after a {kind:?} and were replaced"));
+        }
+    }
+}
+
+/// Time from `start` until a leader runs, the webhook freezes a new version of the probe and the
+/// controller reconciles the probe's Rollout; `None` after the deadline.
+async fn recover(soak: &Arc<Soak>, start: Instant) -> Option<Duration> {
+    loop {
+        if start.elapsed() > RECOVERY_DEADLINE {
+            return None;
+        }
+        let s = soak.clone();
+        let replaced = blocking(move || s.services.replace_exited()).await;
+        if replaced > 0 {
+            soak.ledger.note(format!("{replaced} controller replica(s) exited by themselves during a recovery and were replaced"));
+        }
+        let s = soak.clone();
+        let leader = blocking(move || s.services.has_leader()).await;
+        let s = soak.clone();
+        let frozen = leader && blocking(move || s.probe.webhook_freezes()).await.is_ok();
+        if frozen
+            && soak
+                .probe
+                .controller_reconciles(&soak.client, Duration::from_secs(10))
+                .await
+                .is_ok()
+        {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Kills the webhook, tries a governed update while it is down (it must be refused), then starts
+/// it again.
+async fn kill_webhook(soak: &Arc<Soak>, rng: &mut Rng) -> bool {
+    let s = soak.clone();
+    blocking(move || s.services.webhook.kill()).await;
+    let app = &soak.apps[rng.below(soak.apps.len() as u64) as usize];
+    {
+        let mut st = app.state.lock().await;
+        if st.rollout == Presence::Active {
+            let version = super::actions::next_version();
+            match app.apply(version, st.replicas, false).await {
+                Ok(_) => {
+                    st.target = version;
+                    st.target_revision = None;
+                    let (_, kind) = app.kind.workload_type();
+                    let found = soak.ledger.violations(vec![Violation {
+                        object: format!("{kind} {}/echoserver", app.namespace),
+                        field: "spec.template".into(),
+                        detail: "a new version was admitted while the webhook was down".into(),
+                    }]);
+                    report_violations(soak, found);
+                }
+                Err(e) if !e.contains("webhook") => soak.ledger.note(format!(
+                    "a governed update while the webhook was down was refused without naming the webhook: {}",
+                    e.trim()
+                )),
+                Err(_) => {}
+            }
+        }
+    }
+    tokio::time::sleep(rng.between(Duration::from_millis(500), Duration::from_secs(2))).await;
+    let s = soak.clone();
+    blocking(move || s.services.webhook.start_again()).await;
+    true
+}
+
+/// Writes labels and annotations on every workload for `length`, as another controller or a
+/// GitOps tool would, so the controller's own writes meet conflicts.
+async fn conflicting_writer(soak: &Arc<Soak>, length: Duration) {
+    let start = Instant::now();
+    let mut conflicts = 0;
+    let mut n = 0u32;
+    while start.elapsed() < length {
+        for app in &soak.apps {
+            n += 1;
+            let api = observe::workload_api(&soak.client, &app.namespace, app.kind);
+            let Ok(mut object) = api.get("echoserver").await else {
+                continue;
+            };
+            object
+                .metadata
+                .labels
+                .get_or_insert_default()
+                .insert("chaos.test/writer".into(), n.to_string());
+            object
+                .metadata
+                .annotations
+                .get_or_insert_default()
+                .insert("chaos.test/written".into(), n.to_string());
+            if let Err(kube::Error::Api(e)) = api
+                .replace("echoserver", &PostParams::default(), &object)
+                .await
+                && e.code == 409
+            {
+                conflicts += 1;
+            }
+        }
+    }
+    soak.ledger.conflicts(conflicts);
+}
+
+/// Releases a version whose pods never become Ready on an idle application, lets it stall, then
+/// rolls it back; returns `Some(time from the rollback to Healthy)` (inner `None`: never), or
+/// `None` when no application was idle.
+async fn not_ready_release(soak: &Arc<Soak>, rng: &mut Rng) -> Option<Option<Duration>> {
+    let app = &soak.apps[rng.below(soak.apps.len() as u64) as usize];
+    let mut st = app.state.try_lock().ok()?;
+    let view = observe::rollout(&soak.client, &app.namespace)
+        .await
+        .ok()??;
+    if st.rollout != Presence::Active || st.broken || view.phase != "Healthy" {
+        return None;
+    }
+    app.release(&mut st, &soak.ledger, true).await.ok()?;
+    tokio::time::sleep(rng.between(Duration::from_secs(3), Duration::from_secs(8))).await;
+    let start = Instant::now();
+    while app.roll_back(&mut st, &soak.ledger).await.is_err() {
+        if start.elapsed() > RECOVERY_DEADLINE {
+            return Some(None);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let start = Instant::now();
+    while start.elapsed() < RECOVERY_DEADLINE {
+        let healthy = observe::rollout(&soak.client, &app.namespace)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|v| v.phase == "Healthy");
+        let free = observe::workload(&soak.client, &app.namespace, app.kind)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|w| w.held_by.is_empty());
+        if healthy && free {
+            return Some(Some(start.elapsed()));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Some(None)
+}
+
+fn report_violations(soak: &Soak, found: Vec<Violation>) {
+    for v in found {
+        log(soak, &format!("VIOLATION {v}"));
+    }
+}
+
+/// Judges every Rollout on each pass (twice a second) and the workloads and routes every fourth.
+async fn observe_loop(soak: Arc<Soak>) {
+    let mut previous: BTreeMap<String, RolloutView> = BTreeMap::new();
+    let mut frozen = Persisting::default();
+    let mut traffic = Persisting::default();
+    let manual: BTreeSet<i32> = MANUAL_STEPS.into();
+    for pass in 0u64.. {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut found = Vec::new();
+        let approvals = soak.ledger.approvals();
+        let mut views = BTreeMap::new();
+        for app in &soak.apps {
+            let Ok(view) = observe::rollout(&soak.client, &app.namespace).await else {
+                continue;
+            };
+            views.insert(app.namespace.clone(), view.clone());
+            let Some(view) = view else { continue };
+            if let Some(prev) = previous.get(&view.key) {
+                let excused = soak
+                    .ledger
+                    .restarted_within(&view.key, Duration::from_secs(30));
+                found.extend(step_went_back(prev, &view, excused));
+            }
+            found.extend(manual_step_skipped(&view, &manual, &approvals));
+            for approval in soak.ledger.pending(&view.key) {
+                found.extend(approval_lost(&approval, &view));
+            }
+            soak.ledger.settle_pending(|a| {
+                a.key == view.key
+                    && (a.uid != view.uid
+                        || a.revision != view.revision
+                        || view.step > a.step
+                        || view.phase != "Progressing")
+            });
+            previous.insert(view.key.clone(), view);
+        }
+        if pass % 4 == 0 {
+            let (held, routed) = holds_and_routes(&soak, &views).await;
+            found.extend(frozen.update(Instant::now(), held, FROZEN_GRACE));
+            found.extend(traffic.update(Instant::now(), routed, TRAFFIC_GRACE));
+        }
+        let new = soak.ledger.violations(found);
+        report_violations(&soak, new);
+    }
+}
+
+/// Suspects of the slower checks: frozen workloads without an explaining Rollout, and routes to
+/// Services without Ready pods.
+async fn holds_and_routes(
+    soak: &Soak,
+    views: &BTreeMap<String, Option<RolloutView>>,
+) -> (Vec<Violation>, Vec<Violation>) {
+    let (mut held, mut routed) = (Vec::new(), Vec::new());
+    for app in &soak.apps {
+        let Some(rollout) = views.get(&app.namespace) else {
+            continue;
+        };
+        if let Ok(Some(workload)) = observe::workload(&soak.client, &app.namespace, app.kind).await
+        {
+            held.extend(frozen_unexplained(&workload, rollout.as_ref()));
+        }
+        if let Ok(routes) = observe::routes(&soak.client, &app.namespace).await {
+            routed.extend(routes.iter().filter_map(traffic_to_no_ready_pods));
+        }
+    }
+    (held, routed)
+}
+
+/// After the soak: every Rollout back and enabled, every release approved to its end, every
+/// workload free; then every Rollout deleted and nothing of ours left.
+async fn finish(soak: &Arc<Soak>) {
+    let s = soak.clone();
+    blocking(move || s.services.replace_exited()).await;
+    for app in &soak.apps {
+        let mut st = app.state.lock().await;
+        let view = observe::rollout(&soak.client, &app.namespace)
+            .await
+            .ok()
+            .flatten();
+        let settled = match (st.rollout, view) {
+            (Presence::Deleted, None) => app.apply_rollout().await.map(drop),
+            (Presence::Deleted, Some(_)) => Err("still being deleted".to_string()),
+            (Presence::Disabled, _) => app.set_disabled(false).await.map(drop),
+            _ => Ok(()),
+        };
+        match settled {
+            Ok(()) => st.rollout = Presence::Active,
+            Err(e) => soak.ledger.note(format!(
+                "{}: could not bring the Rollout back: {e}",
+                app.key
+            )),
+        }
+        if st.broken {
+            let _ = app.roll_back(&mut st, &soak.ledger).await;
+        }
+        soak.ledger.action(&app.key, "finish", true);
+    }
+    let finished = drive_to_healthy(soak).await;
+    if let Err(waiting) = finished {
+        report_violations(soak, soak.ledger.violations(waiting));
+        return;
+    }
+    let mut steady = Vec::new();
+    for app in &soak.apps {
+        let view = observe::rollout(&soak.client, &app.namespace)
+            .await
+            .ok()
+            .flatten();
+        if let Ok(Some(workload)) = observe::workload(&soak.client, &app.namespace, app.kind).await
+        {
+            steady.extend(frozen_unexplained(&workload, view.as_ref()));
+        }
+    }
+    report_violations(soak, soak.ledger.violations(steady));
+    for app in &soak.apps {
+        if let Err(e) = app.delete_rollout().await {
+            soak.ledger
+                .note(format!("{}: deleting the Rollout failed: {e}", app.key));
+        }
+    }
+    let left = wait_nothing_left(soak).await;
+    report_violations(soak, soak.ledger.violations(left));
+}
+
+/// Approves every manual step until every Rollout is Healthy; the Rollouts still not Healthy
+/// after the deadline are violations (a release that cannot finish).
+async fn drive_to_healthy(soak: &Soak) -> Result<(), Vec<Violation>> {
+    let start = Instant::now();
+    loop {
+        let mut waiting = Vec::new();
+        for app in &soak.apps {
+            let view = match observe::rollout(&soak.client, &app.namespace).await {
+                Ok(Some(view)) => view,
+                other => {
+                    waiting.push((app.key.clone(), format!("{other:?}")));
+                    continue;
+                }
+            };
+            let mut st = app.state.lock().await;
+            note_progress(&mut st, &view, &soak.ledger);
+            if view.phase == "Progressing"
+                && view.state == "StepPaused"
+                && MANUAL_STEPS.contains(&view.step)
+            {
+                let _ = app.approve(&soak.client, &view, &soak.ledger, false).await;
+            }
+            if view.phase != "Healthy" {
+                waiting.push((
+                    app.key.clone(),
+                    format!(
+                        "{} step {} {}: {}",
+                        view.phase, view.step, view.state, view.message
+                    ),
+                ));
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > RECOVERY_DEADLINE * 2 {
+            return Err(waiting
+                .into_iter()
+                .map(|(key, seen)| Violation {
+                    object: format!("Rollout {key}"),
+                    field: "status.phase".into(),
+                    detail: format!(
+                        "not Healthy {:?} after the soak: {seen}",
+                        RECOVERY_DEADLINE * 2
+                    ),
+                })
+                .collect());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Waits until the Rollouts are gone and nothing of ours is left on the workloads, nor canary
+/// Services or Ingresses; what is still left at the deadline is returned.
+async fn wait_nothing_left(soak: &Soak) -> Vec<Violation> {
+    let start = Instant::now();
+    loop {
+        let mut left = Vec::new();
+        for app in &soak.apps {
+            if let Ok(Some(view)) = observe::rollout(&soak.client, &app.namespace).await {
+                left.push(Violation {
+                    object: format!("Rollout {}", view.key),
+                    field: "metadata.finalizers".into(),
+                    detail: format!(
+                        "not gone after its deletion: {} {}",
+                        view.phase, view.message
+                    ),
+                });
+            }
+            if let Ok(Some(workload)) =
+                observe::workload(&soak.client, &app.namespace, app.kind).await
+            {
+                left.extend(leftovers(&workload));
+            }
+            left.extend(canary_objects(soak, &app.namespace).await);
+        }
+        if left.is_empty() || start.elapsed() > RECOVERY_DEADLINE {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn canary_objects(soak: &Soak, namespace: &str) -> Vec<Violation> {
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::networking::v1::Ingress;
+    let services: kube::Api<Service> = kube::Api::namespaced(soak.client.clone(), namespace);
+    let ingresses: kube::Api<Ingress> = kube::Api::namespaced(soak.client.clone(), namespace);
+    let mut names: Vec<String> = Vec::new();
+    if let Ok(list) = services.list(&ListParams::default()).await {
+        names.extend(
+            list.items
+                .into_iter()
+                .filter_map(|s| s.metadata.name)
+                .map(|n| format!("Service {namespace}/{n}")),
+        );
+    }
+    if let Ok(list) = ingresses.list(&ListParams::default()).await {
+        names.extend(
+            list.items
+                .into_iter()
+                .filter_map(|i| i.metadata.name)
+                .map(|n| format!("Ingress {namespace}/{n}")),
+        );
+    }
+    names
+        .into_iter()
+        .filter(|n| n.ends_with("-canary"))
+        .map(|object| Violation {
+            object,
+            field: "metadata.name".into(),
+            detail: "canary object left after every Rollout was deleted".into(),
+        })
+        .collect()
+}
