@@ -39,6 +39,10 @@ type supervisor struct {
 	logDir   string
 	pidsFile string
 	exited   chan *child // receives every child that exits
+	// respawn: once a restart was asked for (fault injection), components that exit are started
+	// again, as a kubelet restarts a crashed static pod (kube-scheduler exits on purpose when a
+	// restarted API server leaves its cache inconsistent).
+	respawn atomic.Bool
 }
 
 func newSupervisor(logDir, pidsFile string) *supervisor {
@@ -86,15 +90,35 @@ func (s *supervisor) spawn(c *child, logMode int) error {
 	c.done = make(chan struct{})
 	done := c.done
 	go func() {
-		c.err = cmd.Wait()
+		err := cmd.Wait()
+		// Read before done is closed: restart() clears the mark once it has seen done.
+		asked := c.restarting.Load()
 		f.Close()
+		c.err = err
 		close(done)
-		if !c.restarting.Load() {
+		if !asked {
 			s.exited <- c
 		}
 	}()
 	logf("started %s (pid %d), log %s", c.name, cmd.Process.Pid, c.logPath)
 	return nil
+}
+
+// respawnExited starts an exited child again with its command line; false when respawning is
+// off or the start fails.
+func (s *supervisor) respawnExited(c *child) bool {
+	if !s.respawn.Load() {
+		return false
+	}
+	logf("%s exited (%v) after a requested restart; starting it again, as a kubelet would", c.name, c.err)
+	if err := s.spawn(c, os.O_APPEND); err != nil {
+		logf("starting %s again failed: %v", c.name, err)
+		return false
+	}
+	s.mu.Lock()
+	s.writePids()
+	s.mu.Unlock()
+	return true
 }
 
 // restart kills the named child with SIGKILL (a crash, not a clean stop) and starts it again
@@ -111,6 +135,7 @@ func (s *supervisor) restart(name string) error {
 	if c == nil {
 		return fmt.Errorf("no component named %q runs", name)
 	}
+	s.respawn.Store(true)
 	c.restarting.Store(true)
 	defer c.restarting.Store(false)
 	_ = c.cmd.Process.Kill()

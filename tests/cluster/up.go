@@ -88,7 +88,7 @@ func runUp(o upOptions) int {
 	sup := newSupervisor(logDir, filepath.Join(dir, "pids"))
 	go func() {
 		for c := range sup.exited {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !sup.respawnExited(c) {
 				cancel(&childDied{c})
 			}
 		}

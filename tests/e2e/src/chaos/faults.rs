@@ -162,12 +162,21 @@ impl Probe {
             ],
             &yaml,
         )?;
-        let object: serde_json::Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
-        match object["spec"]["paused"].as_bool() {
+        let answer: serde_json::Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
+        // The probe's YAML also holds its Service, so kubectl answers with a List.
+        let items = answer["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| vec![answer.clone()]);
+        let deployment = items
+            .iter()
+            .find(|o| o["kind"] == "Deployment")
+            .ok_or_else(|| format!("no Deployment in the dry run's answer: {out}"))?;
+        match deployment["spec"]["paused"].as_bool() {
             Some(true) => Ok(()),
             _ => Err(format!(
                 "a new version of the probe was admitted unfrozen: {}",
-                object["spec"]
+                deployment["spec"]
             )),
         }
     }

@@ -81,8 +81,13 @@ pub async fn workload(
     Ok(object.map(|o| workload_view(kind, &serde_json::to_value(o).unwrap_or_default())))
 }
 
+/// Whether a label or annotation key is one of ours that must not outlive the Rollout. The
+/// workload-type label stays, as upstream leaves it: it only routes the workload's updates to the
+/// webhook, which lets them through once no Rollout governs the workload.
 fn ours(key: &str) -> bool {
-    key.starts_with("rollouts.kruise.io/") || key.starts_with("batchrelease.rollouts.kruise.io/")
+    let prefixed = key.starts_with("rollouts.kruise.io/")
+        || key.starts_with("batchrelease.rollouts.kruise.io/");
+    prefixed && key != keys::WORKLOAD_TYPE
 }
 
 /// What holds a workload's pods back, and our marks on it, from its JSON.
@@ -237,7 +242,7 @@ mod tests {
         let deployment = json!({
             "metadata": {"namespace": "ns", "name": "echoserver",
                 "annotations": {"rollouts.kruise.io/in-progressing": "{}", "other": "x"},
-                "labels": {"rollouts.kruise.io/controlled-by-advanced-deployment": "true"},
+                "labels": {"rollouts.kruise.io/controlled-by-advanced-deployment": "true", "rollouts.kruise.io/workload-type": "deployment"},
                 "finalizers": ["rollouts.kruise.io/batch-release-finalizer", "other/f"]},
             "spec": {"paused": true, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}}
         });

@@ -98,6 +98,14 @@ pub async fn run(options: Options) -> Result<String, String> {
         app.apply(1, 4, false).await?;
     }
     wait_all_healthy(&soak).await?;
+    // The probes must pass before any fault, or no recovery could be told from a broken probe.
+    let baseline = recover(&soak, Instant::now())
+        .await
+        .map_err(|missing| format!("the probes fail before any fault: {missing}"))?;
+    log(
+        &soak,
+        &format!("probes pass in {baseline:?} before any fault"),
+    );
     log(
         &soak,
         &format!(
@@ -216,7 +224,15 @@ async fn fault_loop(soak: Arc<Soak>, mut rng: Rng) {
         if !injected {
             continue;
         }
-        let recovered = recover(&soak, start).await;
+        let recovered = match recover(&soak, start).await {
+            Ok(took) => Some(took),
+            Err(missing) => {
+                soak.ledger.note(format!(
+                    "{kind:?} not recovered within {RECOVERY_DEADLINE:?}: {missing}"
+                ));
+                None
+            }
+        };
         soak.ledger.fault(kind, recovered);
         log(
             &soak,
@@ -234,32 +250,37 @@ async fn fault_loop(soak: Arc<Soak>, mut rng: Rng) {
 }
 
 /// Time from `start` until a leader runs, the webhook freezes a new version of the probe and the
-/// controller reconciles the probe's Rollout; `None` after the deadline.
-async fn recover(soak: &Arc<Soak>, start: Instant) -> Option<Duration> {
-    loop {
-        if start.elapsed() > RECOVERY_DEADLINE {
-            return None;
-        }
+/// controller reconciles the probe's Rollout; after the deadline, what was still missing.
+async fn recover(soak: &Arc<Soak>, start: Instant) -> Result<Duration, String> {
+    let mut missing = String::new();
+    while start.elapsed() < RECOVERY_DEADLINE {
         let s = soak.clone();
         let replaced = blocking(move || s.services.replace_exited()).await;
         if replaced > 0 {
-            soak.ledger.note(format!("{replaced} controller replica(s) exited by themselves during a recovery and were replaced"));
+            soak.ledger.note(format!(
+                "{replaced} controller replica(s) exited by themselves during a recovery and were replaced"
+            ));
         }
         let s = soak.clone();
-        let leader = blocking(move || s.services.has_leader()).await;
-        let s = soak.clone();
-        let frozen = leader && blocking(move || s.probe.webhook_freezes()).await.is_ok();
-        if frozen
-            && soak
-                .probe
-                .controller_reconciles(&soak.client, Duration::from_secs(10))
-                .await
-                .is_ok()
-        {
-            return Some(start.elapsed());
-        }
+        missing = if !blocking(move || s.services.has_leader()).await {
+            "no controller leads".into()
+        } else {
+            let s = soak.clone();
+            match blocking(move || s.probe.webhook_freezes()).await {
+                Err(e) => format!("the webhook probe: {}", e.trim()),
+                Ok(()) => match soak
+                    .probe
+                    .controller_reconciles(&soak.client, Duration::from_secs(10))
+                    .await
+                {
+                    Err(e) => format!("the controller probe: {e}"),
+                    Ok(()) => return Ok(start.elapsed()),
+                },
+            }
+        };
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    Err(missing)
 }
 
 /// Kills the webhook, tries a governed update while it is down (it must be refused), then starts
