@@ -367,6 +367,24 @@ async fn not_ready_release(soak: &Arc<Soak>, rng: &mut Rng) -> Option<Option<Dur
         return None;
     }
     app.release(&mut st, &soak.ledger, true).await.ok()?;
+    let start = Instant::now();
+    loop {
+        let view = observe::rollout(&soak.client, &app.namespace)
+            .await
+            .ok()
+            .flatten();
+        if view.is_some_and(|v| v.phase == "Progressing") {
+            break;
+        }
+        if start.elapsed() > RECOVERY_DEADLINE {
+            soak.ledger.note(format!(
+                "{}: a release of not-Ready pods never started",
+                app.key
+            ));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     tokio::time::sleep(rng.between(Duration::from_secs(3), Duration::from_secs(8))).await;
     let start = Instant::now();
     while app.roll_back(&mut st, &soak.ledger).await.is_err() {
@@ -500,6 +518,18 @@ async fn finish(soak: &Arc<Soak>) {
     }
     let finished = drive_to_healthy(soak).await;
     if let Err(waiting) = finished {
+        for v in &waiting {
+            let namespace = v
+                .object
+                .trim_start_matches("Rollout ")
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            soak.ledger.note(format!(
+                "state of {namespace}:\n```\n{}```",
+                diagnose(namespace).await
+            ));
+        }
         report_violations(soak, soak.ledger.violations(waiting));
         return;
     }
@@ -639,4 +669,23 @@ async fn canary_objects(soak: &Soak, namespace: &str) -> Vec<Violation> {
             detail: "canary object left after every Rollout was deleted".into(),
         })
         .collect()
+}
+
+/// The objects of a namespace as `kubectl get` shows them, with the Rollout's status, for a report.
+async fn diagnose(namespace: &str) -> String {
+    let namespace = namespace.to_string();
+    blocking(move || {
+        let kubectl = |args: &[&str]| {
+            let mut full = args.to_vec();
+            full.extend(["-n", &namespace]);
+            crate::cluster().kubectl_with_input(&full, "").unwrap_or_else(|e| e)
+        };
+        [
+            kubectl(&["get", "rollout,deploy,sts,statefulsets.apps.kruise.io,clonesets.apps.kruise.io,pods", "-o", "wide", "--show-labels"]),
+            kubectl(&["get", "rollout", "chaos", "-o", "jsonpath={.status}"]),
+            kubectl(&["get", "sts,statefulsets.apps.kruise.io,clonesets.apps.kruise.io,deploy", "-o", "jsonpath={range .items[*]}{.kind} {.spec.updateStrategy} {.spec.paused} {.status}{\"\\n\"}{end}"]),
+        ]
+        .join("\n")
+    })
+    .await
 }
