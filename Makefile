@@ -43,7 +43,11 @@ e2e: prereqs ## End-to-end tests against the local control plane (builds it when
 CHAOS_DURATION ?= 3m
 CHAOS_SEED ?= 1
 CHAOS_REPORT ?= target/chaos-report.md
-chaos: prereqs ## Reliability soak: releases of every kind while components are killed; fails on a broken invariant
+# First the admission and conversion property tests with CHAOS_FUZZ_CASES cases each (256 in
+# `make test`): every workload kind, Rollout validation, ConversionReviews.
+CHAOS_FUZZ_CASES ?= 20000
+chaos: prereqs ## Reliability soak: admission fuzzing, then releases of every kind while components are killed; fails on a broken invariant
+	PROPTEST_CASES=$(CHAOS_FUZZ_CASES) $(CARGO) test --locked -p rollouts-webhook --test decoder_props --test governed_props
 	@$(CARGO) build --locked -p rollouts-e2e --bin chaos -p rollouts-controller -p rollouts-webhook
 	@tests/local/with-cluster.sh $(CLUSTER_DIR) target/debug/chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) --report $(CHAOS_REPORT)
 

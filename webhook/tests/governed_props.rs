@@ -139,7 +139,9 @@ fn set(object: &mut Value, pointer: &str, value: Value) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(192)
+    ))]
 
     #[test]
     fn a_new_template_of_a_governed_workload_is_never_admitted_unfrozen(
@@ -170,8 +172,11 @@ proptest! {
         let (response, _) = mutate(path, &request, &lookup);
         prop_assert_eq!(&response.uid, "u");
         let frozen = response.patch.as_ref().is_some_and(|p| !p.is_empty());
+        // Scaled to zero there is nothing to release: the update may be admitted as sent (as
+        // upstream does); found by `make chaos`'s long run of this property.
+        let scaled_to_zero = new.pointer("/spec/replicas") == Some(&json!(0));
         prop_assert!(
-            !response.allowed || frozen,
+            !response.allowed || frozen || scaled_to_zero,
             "{} {}/{} admitted without a freeze: changes {:?}",
             kind, group, version, changes
         );
