@@ -1,11 +1,11 @@
 //! `make chaos`: the reliability soak (see `rollouts_e2e::chaos` and docs/reliability.md).
 //!
-//! chaos [--duration 3m] [--seed N] [--lease-seconds 6] [--report FILE]
+//! chaos [--duration 3m] [--seed N] [--lease-seconds 4] [--report FILE]
 
 use std::time::Duration;
 
 fn usage() -> ! {
-    eprintln!("usage: chaos [--duration 3m|90s] [--seed N] [--lease-seconds 6] [--report FILE]");
+    eprintln!("usage: chaos [--duration 3m|90s] [--seed N] [--lease-seconds 4] [--report FILE]");
     std::process::exit(2)
 }
 
@@ -23,7 +23,7 @@ fn parse_duration(text: &str) -> Option<Duration> {
 fn main() {
     let mut duration = Duration::from_secs(180);
     let mut seed = 1u64;
-    let mut lease_seconds = 6u64;
+    let mut lease_seconds = 4u64;
     let mut report = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {

@@ -203,7 +203,7 @@ async fn fault_loop(soak: Arc<Soak>, mut rng: Rng) {
                 }
             },
             FaultKind::ConflictingWriter => {
-                conflicting_writer(&soak, Duration::from_secs(3)).await;
+                conflicting_writer(&soak, Duration::from_secs(2)).await;
                 true
             }
             FaultKind::NotReadyPods => match not_ready_release(&soak, &mut rng).await {
@@ -358,14 +358,27 @@ async fn conflicting_writer(soak: &Arc<Soak>, length: Duration) {
 /// rolls it back; returns `Some(time from the rollback to Healthy)` (inner `None`: never), or
 /// `None` when no application was idle.
 async fn not_ready_release(soak: &Arc<Soak>, rng: &mut Rng) -> Option<Option<Duration>> {
-    let app = &soak.apps[rng.below(soak.apps.len() as u64) as usize];
-    let mut st = app.state.try_lock().ok()?;
-    let view = observe::rollout(&soak.client, &app.namespace)
-        .await
-        .ok()??;
-    if st.rollout != Presence::Active || st.broken || view.phase != "Healthy" {
-        return None;
+    // The first idle application from a random one on.
+    let first = rng.below(soak.apps.len() as u64) as usize;
+    let mut chosen = None;
+    for i in 0..soak.apps.len() {
+        let app = &soak.apps[(first + i) % soak.apps.len()];
+        let Ok(st) = app.state.try_lock() else {
+            continue;
+        };
+        let view = observe::rollout(&soak.client, &app.namespace)
+            .await
+            .ok()
+            .flatten();
+        if st.rollout == Presence::Active
+            && !st.broken
+            && view.is_some_and(|v| v.phase == "Healthy")
+        {
+            chosen = Some((app, st));
+            break;
+        }
     }
+    let (app, mut st) = chosen?;
     app.release(&mut st, &soak.ledger, true).await.ok()?;
     let start = Instant::now();
     loop {
@@ -410,6 +423,11 @@ async fn not_ready_release(soak: &Arc<Soak>, rng: &mut Rng) -> Option<Option<Dur
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let state = diagnose(&app.namespace).await;
+    soak.ledger.note(format!(
+        "{}: not Healthy and free {RECOVERY_DEADLINE:?} after the rollback of a not-Ready release:\n```\n{state}```",
+        app.key
+    ));
     Some(None)
 }
 
