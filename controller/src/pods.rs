@@ -79,8 +79,16 @@ pub async fn workload_pods(
     Some(
         pods.into_iter()
             .map(|pod| {
+                let ready = pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                let terminating = pod.metadata.deletion_timestamp.is_some();
                 let labels = pod.metadata.labels.unwrap_or_default();
                 PodLabels {
+                    ready,
+                    terminating,
                     name: pod.metadata.name.unwrap_or_default(),
                     revision: labels.get(revision_key).cloned(),
                     no_need_update: labels.get(keys::NO_NEED_UPDATE).cloned(),

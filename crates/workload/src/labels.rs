@@ -24,6 +24,10 @@ pub struct PodLabels {
     pub rollout_id: Option<String>,
     /// Its `rollout-batch-id` label.
     pub batch_id: Option<String>,
+    /// Whether its Ready condition is true.
+    pub ready: bool,
+    /// Whether it is being deleted.
+    pub terminating: bool,
 }
 
 /// The batch `pod` is validly labelled with for `rollout_id` (1..=`batches`), if any.

@@ -61,6 +61,9 @@ pub fn decide(snapshot: &Snapshot) -> Decision {
     {
         effects.push(label);
     }
+    if let (Some(workload), Some(pods), false) = (snapshot.workload, snapshot.pods, deleting) {
+        effects.extend(workload.stuck_pods(pods));
+    }
     effects.append(&mut decision.effects);
     decision.effects = effects;
     decision
@@ -69,12 +72,14 @@ pub fn decide(snapshot: &Snapshot) -> Decision {
 /// Whether the decision for `rollout` needs the workload's pods ([`Snapshot::pods`]): while a
 /// release runs on a workload with a `rollout-id` label (batch labels), a rollback in batches
 /// runs (pods already on the stable revision), or a failed analysis takes the pods back.
+/// Also whenever the workload may hold pods its own controller will never replace.
 pub fn needs_pods(rollout: &Rollout, release: &dyn Release) -> bool {
     let facts = release.facts();
-    facts.in_progressing
+    let releasing = facts.in_progressing
         && (!facts.rollout_id.is_empty()
             || rollback_in_batch::running(rollout, release)
-            || analysis::rolled_back(rollout))
+            || analysis::rolled_back(rollout));
+    releasing || release.may_have_stuck_pods()
 }
 
 /// Whether the decision for `rollout` needs the namespace's HorizontalPodAutoscalers

@@ -37,6 +37,15 @@ pub trait Release: Send + Sync {
     fn abort(&self, _pods: Option<&[PodLabels]>) -> Option<Vec<Effect>> {
         None
     }
+    /// Whether [`Release::stuck_pods`] may find any now (the controller then lists the pods).
+    fn may_have_stuck_pods(&self) -> bool {
+        false
+    }
+    /// Deletions of pods that the workload's own controller will never replace, so that it
+    /// does (none by default). `pods`: the workload's pods.
+    fn stuck_pods(&self, _pods: &[PodLabels]) -> Vec<Effect> {
+        Vec::new()
+    }
     /// A newer version replaced the one being released: remove what the old release added.
     fn reset(&self) -> Vec<Effect>;
     /// Give the workload back to its own controller and remove every mark of the release.

@@ -142,6 +142,39 @@ impl Release for PartitionedRelease {
         self.kind.rolls_back_in_batches
     }
 
+    fn may_have_stuck_pods(&self) -> bool {
+        let status = &self.object["status"];
+        let ready = status["readyReplicas"].as_i64().unwrap_or(0);
+        self.kind.kind == WorkloadKind::StatefulSet && ready < i64::from(self.facts.replicas)
+    }
+
+    /// A StatefulSet's controller replaces a pod only once every pod is Ready, so a pod that
+    /// never becomes Ready on a revision the StatefulSet no longer runs (a broken version,
+    /// rolled back or replaced by a newer one) stays forever, and with it every later update:
+    /// the "forced rollback" Kubernetes leaves to a person. Deleted, it comes back on the
+    /// revision its ordinal should run.
+    fn stuck_pods(&self, pods: &[PodLabels]) -> Vec<Effect> {
+        let status = &self.object["status"];
+        let current = status["currentRevision"].as_str().unwrap_or_default();
+        let update = status["updateRevision"].as_str().unwrap_or_default();
+        if self.kind.kind != WorkloadKind::StatefulSet || update.is_empty() {
+            return Vec::new();
+        }
+        pods.iter()
+            .filter(|pod| !pod.ready && !pod.terminating)
+            .filter_map(|pod| {
+                let revision = pod.revision.as_deref()?;
+                (revision != current && revision != update).then(|| Effect {
+                    object: ObjectKey::new(Resource::POD, &self.key.namespace, &pod.name),
+                    change: rollouts_change::Change::Delete,
+                    why: format!(
+                        "not Ready on revision {revision}, which the StatefulSet no longer runs: it would wait for this pod forever"
+                    ),
+                })
+            })
+            .collect()
+    }
+
     fn abort(&self, pods: Option<&[PodLabels]>) -> Option<Vec<Effect>> {
         let patch = (self.kind.freeze?)(&self.object);
         let mut effects = merge_effect(&self.key, patch, || {
