@@ -195,6 +195,29 @@ impl Cluster {
         }
     }
 
+    /// SIGKILLs one component of the local control plane (e.g. `kube-apiserver`) and waits until
+    /// the launcher has started it again and it is ready (`k8scluster restart`).
+    pub fn restart_component(&self, component: &str) -> Result<(), String> {
+        let dir = self
+            .kubeconfig
+            .parent()
+            .ok_or("the kubeconfig has no folder")?;
+        let output = Command::new(repo_root().join("tests/cluster/bin/k8scluster"))
+            .args([
+                "restart",
+                "--dir",
+                &dir.display().to_string(),
+                "--component",
+                component,
+            ])
+            .output()
+            .map_err(|e| format!("k8scluster restart: {e}"))?;
+        match output.status.success() {
+            true => Ok(()),
+            false => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
+        }
+    }
+
     /// Server-side `kubectl apply -f` of a file of this repository (path relative to its root):
     /// an upsert, so test processes applying the same file at once never race on its creation.
     pub fn apply_repo_file(&self, path: &str) -> String {

@@ -70,6 +70,18 @@ spec:
     )
 }
 
+/// `yaml` (one workload, possibly with other objects) with its pod template annotated so that
+/// the local control plane keeps the pods Running but never Ready (a broken version).
+pub fn never_ready(yaml: &str) -> String {
+    let template = "  template:\n    metadata:\n";
+    assert!(yaml.contains(template), "a workload with a pod template");
+    yaml.replacen(
+        template,
+        "  template:\n    metadata:\n      annotations:\n        k8scluster.test/not-ready: \"true\"\n",
+        1,
+    )
+}
+
 /// The echoserver as a DaemonSet (`apps/v1` or OpenKruise's `apps.kruise.io/v1alpha1`), one
 /// pod per node, at `version` (`NODE_NAME`).
 pub fn echoserver_daemonset(api_version: &str, version: &str) -> String {

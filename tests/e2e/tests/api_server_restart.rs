@@ -25,19 +25,6 @@ spec:
       - replicas: 100%
 "#;
 
-fn restart_api_server() {
-    let dir = cluster().kubeconfig.parent().unwrap().display().to_string();
-    let output = std::process::Command::new(repo_root().join("tests/cluster/bin/k8scluster"))
-        .args(["restart", "--dir", &dir, "--component", "kube-apiserver"])
-        .output()
-        .expect("k8scluster runs");
-    assert!(
-        output.status.success(),
-        "k8scluster restart failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 #[tokio::test]
 async fn releases_go_on_after_the_api_server_restarts() {
     let hook = webhook();
@@ -55,7 +42,9 @@ async fn releases_go_on_after_the_api_server_restarts() {
     wait_webhook_sees(&ns, ROLLOUT).await;
     wait_row(&ns, "rollouts-demo", "Healthy", "2", "Completed", None).await;
 
-    restart_api_server();
+    cluster()
+        .restart_component("kube-apiserver")
+        .unwrap_or_else(|e| panic!("{e}"));
     apply(&ns, &echoserver("version2", 3));
     wait_row(&ns, "rollouts-demo", "Progressing", "1", "StepPaused", None).await;
     wait_pods(

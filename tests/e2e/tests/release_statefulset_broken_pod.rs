@@ -24,14 +24,6 @@ spec:
       - replicas: 100%
 "#;
 
-fn broken(yaml: String) -> String {
-    yaml.replacen(
-        "  template:\n    metadata:\n",
-        "  template:\n    metadata:\n      annotations:\n        k8scluster.test/not-ready: \"true\"\n",
-        1,
-    )
-}
-
 #[tokio::test]
 async fn a_rolled_back_statefulset_replaces_its_broken_pod() {
     let (client, ns) = release_namespace("sts-broken").await;
@@ -43,7 +35,7 @@ async fn a_rolled_back_statefulset_replaces_its_broken_pod() {
 
     apply(
         &ns,
-        &broken(echoserver_statefulset("apps/v1", "version2", 4)),
+        &never_ready(&echoserver_statefulset("apps/v1", "version2", 4)),
     );
     wait_pod_counts(
         &client,

@@ -2,7 +2,9 @@
 //! namespace of its own, with a Rollout of three steps (manual approval, a short pause, manual
 //! approval), and the YAML of any version of them.
 
-use crate::release::{echoserver, echoserver_cloneset, echoserver_statefulset, example};
+use crate::release::{
+    echoserver, echoserver_cloneset, echoserver_statefulset, example, never_ready,
+};
 
 /// Steps of every soak Rollout that wait for an approval.
 pub const MANUAL_STEPS: [i32; 2] = [1, 3];
@@ -74,20 +76,7 @@ impl Kind {
             }
             Kind::CloneSet => echoserver_cloneset(&name, replicas),
         };
-        if not_ready {
-            let template = "  template:\n    metadata:\n";
-            assert!(
-                yaml.contains(template),
-                "every workload YAML has a template"
-            );
-            yaml.replacen(
-                template,
-                "  template:\n    metadata:\n      annotations:\n        k8scluster.test/not-ready: \"true\"\n",
-                1,
-            )
-        } else {
-            yaml
-        }
+        if not_ready { never_ready(&yaml) } else { yaml }
     }
 
     /// The Rollout `chaos` for the workload.

@@ -4,7 +4,7 @@
 //! and whose Rollout must be reconciled by the controller.
 
 use super::apps::Kind;
-use crate::cluster::{cluster, repo_root};
+use crate::cluster::cluster;
 use crate::controller::ControllerProcess;
 use crate::webhook::Webhook;
 use kube::api::{Patch, PatchParams};
@@ -101,25 +101,7 @@ impl Services {
 
 /// SIGKILLs kube-apiserver and waits until it serves again (the launcher restarts it).
 pub fn restart_api_server() -> Result<(), String> {
-    let dir = cluster()
-        .kubeconfig
-        .parent()
-        .ok_or("the kubeconfig has no folder")?
-        .to_path_buf();
-    let output = std::process::Command::new(repo_root().join("tests/cluster/bin/k8scluster"))
-        .args([
-            "restart",
-            "--dir",
-            &dir.display().to_string(),
-            "--component",
-            "kube-apiserver",
-        ])
-        .output()
-        .map_err(|e| format!("k8scluster restart: {e}"))?;
-    match output.status.success() {
-        true => Ok(()),
-        false => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
-    }
+    cluster().restart_component("kube-apiserver")
 }
 
 /// A Deployment governed by a Rollout that never releases: the webhook must freeze a new
