@@ -240,6 +240,7 @@ impl Persisting {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rollouts_api::keys;
 
     fn view(step: i32, state: &str, revision: &str, rv: u64) -> RolloutView {
         RolloutView {
@@ -424,15 +425,15 @@ mod tests {
         let workload = WorkloadView {
             object: "StatefulSet ns/app".into(),
             held_by: vec!["spec.updateStrategy.rollingUpdate.partition=2".into()],
-            marks: vec!["rollouts.kruise.io/stable-revision".into()],
-            finalizers: vec!["rollouts.kruise.io/batch-release-finalizer".into()],
+            marks: vec![keys::STABLE_REVISION.into()],
+            finalizers: vec![keys::BATCH_RELEASE_FINALIZER.into()],
         };
         let fields: Vec<String> = leftovers(&workload).into_iter().map(|v| v.field).collect();
         assert_eq!(
             fields,
             [
                 "spec.updateStrategy.rollingUpdate.partition=2",
-                "rollouts.kruise.io/stable-revision",
+                keys::STABLE_REVISION,
                 "finalizer rollouts.kruise.io/batch-release-finalizer"
             ]
         );

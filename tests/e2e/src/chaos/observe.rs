@@ -85,8 +85,8 @@ pub async fn workload(
 /// workload-type label stays, as upstream leaves it: it only routes the workload's updates to the
 /// webhook, which lets them through once no Rollout governs the workload.
 fn ours(key: &str) -> bool {
-    let prefixed = key.starts_with("rollouts.kruise.io/")
-        || key.starts_with("batchrelease.rollouts.kruise.io/");
+    let group = key.split_once('/').map_or("", |(group, _)| group);
+    let prefixed = group == keys::GROUP || group == format!("batchrelease.{}", keys::GROUP);
     prefixed && key != keys::WORKLOAD_TYPE
 }
 
@@ -241,9 +241,9 @@ mod tests {
     fn holds_and_marks_are_read_per_kind() {
         let deployment = json!({
             "metadata": {"namespace": "ns", "name": "echoserver",
-                "annotations": {"rollouts.kruise.io/in-progressing": "{}", "other": "x"},
-                "labels": {"rollouts.kruise.io/controlled-by-advanced-deployment": "true", "rollouts.kruise.io/workload-type": "deployment"},
-                "finalizers": ["rollouts.kruise.io/batch-release-finalizer", "other/f"]},
+                "annotations": {keys::IN_PROGRESSING: "{}", "other": "x"},
+                "labels": {keys::CONTROLLED_BY_ADVANCED_DEPLOYMENT: "true", keys::WORKLOAD_TYPE: "deployment"},
+                "finalizers": [keys::BATCH_RELEASE_FINALIZER, "other/f"]},
             "spec": {"paused": true, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}}
         });
         let view = workload_view(Kind::DeploymentPartition, &deployment);
@@ -252,14 +252,11 @@ mod tests {
         assert_eq!(
             view.marks,
             [
-                "annotation rollouts.kruise.io/in-progressing",
-                "label rollouts.kruise.io/controlled-by-advanced-deployment"
+                format!("annotation {}", keys::IN_PROGRESSING),
+                format!("label {}", keys::CONTROLLED_BY_ADVANCED_DEPLOYMENT)
             ]
         );
-        assert_eq!(
-            view.finalizers,
-            ["rollouts.kruise.io/batch-release-finalizer"]
-        );
+        assert_eq!(view.finalizers, [keys::BATCH_RELEASE_FINALIZER]);
 
         let changed = json!({"metadata": {}, "spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}}});
         assert_eq!(
