@@ -79,11 +79,7 @@ pub async fn workload_pods(
     Some(
         pods.into_iter()
             .map(|pod| {
-                let ready = pod
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                let ready = is_ready(&pod);
                 let terminating = pod.metadata.deletion_timestamp.is_some();
                 let labels = pod.metadata.labels.unwrap_or_default();
                 PodLabels {
@@ -123,17 +119,25 @@ pub async fn autoscalers(
     }
 }
 
+/// Whether a pod's Ready condition is true.
+pub fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .iter()
+        .flat_map(|s| s.conditions.iter().flatten())
+        .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
 /// `Some("name (reason)")` for a pod that is not Ready.
 fn describe_not_ready(pod: &Pod) -> Option<String> {
+    if is_ready(pod) {
+        return None;
+    }
     let status = pod.status.as_ref();
     let conditions = status.and_then(|s| s.conditions.as_ref());
     let ready = conditions
         .into_iter()
         .flatten()
         .find(|c| c.type_ == "Ready");
-    if ready.is_some_and(|c| c.status == "True") {
-        return None;
-    }
     let waiting = status
         .and_then(|s| s.container_statuses.as_ref())
         .into_iter()

@@ -70,11 +70,7 @@ pub async fn observe(
                 .get(keys::CONTROLLER_REVISION_HASH)
                 .cloned()
                 .unwrap_or_default(),
-            ready: p
-                .status
-                .iter()
-                .flat_map(|s| s.conditions.iter().flatten())
-                .any(|c| c.type_ == "Ready" && c.status == "True"),
+            ready: crate::pods::is_ready(p),
             deleting: p.metadata.deletion_timestamp.is_some(),
         })
         .collect();

@@ -319,12 +319,18 @@ async fn all_ready(client: &kube::Client, ns: &str, app: &str) -> bool {
     let list = pods
         .list(&ListParams::default().labels(&format!("app={app}")))
         .await;
-    list.map(|l| l.items).unwrap_or_default().iter().all(|p| {
-        p.status
-            .iter()
-            .flat_map(|s| s.conditions.iter().flatten())
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-    })
+    list.map(|l| l.items)
+        .unwrap_or_default()
+        .iter()
+        .all(pod_is_ready)
+}
+
+/// Whether a pod's Ready condition is true.
+pub fn pod_is_ready(pod: &Pod) -> bool {
+    pod.status
+        .iter()
+        .flat_map(|s| s.conditions.iter().flatten())
+        .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 /// Checks that the Rollout's `stableRevision` and `podTemplateHash` are exactly the revision

@@ -223,12 +223,7 @@ async fn ready_pods(client: &Client, namespace: &str, name: &str) -> Result<usiz
         .items
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        })
+        .filter(|p| crate::release::pod_is_ready(p))
         .count())
 }
 

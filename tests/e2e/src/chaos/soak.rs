@@ -241,11 +241,6 @@ async fn fault_loop(soak: Arc<Soak>, mut rng: Rng) {
                 soak.ledger.faults_total()
             ),
         );
-        let services = soak.clone();
-        let replaced = blocking(move || services.services.replace_exited()).await;
-        if replaced > 0 {
-            soak.ledger.note(format!("{replaced} controller replica(s) exited by themselves after a {kind:?} and were replaced"));
-        }
     }
 }
 
