@@ -12,6 +12,7 @@ use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::sync::Arc;
 
 /// kubectl's copy of the last applied manifest: large, and never read by a decision.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -94,8 +95,8 @@ pub async fn serves(client: &kube::Client, resource: rollouts_change::Resource) 
     }
 }
 
-/// A cache of `api` (first listed as `config` says), each object trimmed by `trim`, with `follow` seeing every watch event (to
-/// keep an index in step), and the stream of objects it changes.
+/// A cache of `api` (first listed as `config` says), each object trimmed by `trim`, with `follow`
+/// seeing every watch event (to keep an index in step), and the stream of objects it changes.
 pub fn cache<K>(
     api: Api<K>,
     config: watcher::Config,
@@ -108,25 +109,60 @@ where
     K::DynamicType: Hash + Eq + Clone + Send + Sync,
 {
     let watched = api.resource_url().to_string();
+    let store = writer.as_reader();
     watcher(api, config)
-        .default_backoff()
+        .backoff(watch_backoff())
         .modify(trim)
         .reflect(writer)
         .inspect_ok(follow)
-        .touched_objects()
         .filter_map(move |event| std::future::ready(without_errors(&watched, event)))
+        .flat_map(move |event| futures::stream::iter(changed_objects(event, || store.state())))
+        .map(|object| Ok(Arc::unwrap_or_clone(object)))
 }
+
+/// The objects a watch event changes, once the cache holds them. A (re)list fills a new cache
+/// that replaces the old one only when the list is complete, so its objects are handed on then,
+/// all at once (`listed` reads the cache): handed on one by one as they arrived, each woke a
+/// reconcile that still read the old cache, and nothing woke one again once the new cache was in
+/// place. After an API server outage long enough for every watch to be re-listed, a frozen
+/// workload then waited for the next resync (`tests/e2e/tests/api_server_restart.rs`).
+fn changed_objects<K>(
+    event: watcher::Event<K>,
+    listed: impl FnOnce() -> Vec<Arc<K>>,
+) -> Vec<Arc<K>> {
+    match event {
+        watcher::Event::Apply(object) | watcher::Event::Delete(object) => vec![Arc::new(object)],
+        watcher::Event::Init | watcher::Event::InitApply(_) => Vec::new(),
+        watcher::Event::InitDone => listed(),
+    }
+}
+
+/// How long a failed watch waits before it tries again: a quarter second, doubling up to 2 s,
+/// each delay plus up to as much again at random (so that the watches do not all return to a
+/// restarted API server at once). kube-runtime's default grows to 30 s; a restarted API server
+/// refuses every request until its authorization caches are filled, and with that default the
+/// watches then saw changes up to 30 s after it served again (docs/reliability.md, finding 4).
+/// Any event the watch delivers starts the delays over.
+pub fn watch_backoff() -> watcher::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(250))
+        .with_max_delay(WATCH_BACKOFF_MAX)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .into()
+}
+
+/// The longest delay of [`watch_backoff`] before its random part.
+pub const WATCH_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Keeps a watch error away from the controller's trigger stream: the watch retries by itself
 /// (with backoff, above), while the controller would pause every trigger behind a growing backoff
 /// of its own for each error. After an API server restart all watches fail at once, and the
 /// controller then went minutes without seeing any change (`tests/e2e/tests/api_server_restart.rs`).
-fn without_errors<K>(
-    watched: &str,
-    event: Result<K, watcher::Error>,
-) -> Option<Result<K, watcher::Error>> {
+fn without_errors<T>(watched: &str, event: Result<T, watcher::Error>) -> Option<T> {
     match event {
-        Ok(object) => Some(Ok(object)),
+        Ok(event) => Some(event),
         Err(error) => {
             tracing::warn!(%error, watched, "watch failed; it is retried with backoff");
             None
@@ -182,4 +218,53 @@ where
     K::DynamicType: Hash + Eq + Clone + Default,
 {
     reflector::store()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::utils::Backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn a_relist_hands_its_objects_on_only_once_the_cache_holds_them() {
+        let listed = || vec![Arc::new("old-a".to_string()), Arc::new("new-b".to_string())];
+        let never =
+            || -> Vec<Arc<String>> { panic!("the cache is read only at the end of a list") };
+        let cases: Vec<(watcher::Event<String>, Vec<&str>)> = vec![
+            (watcher::Event::Init, vec![]),
+            (watcher::Event::InitApply("new-b".into()), vec![]),
+            (watcher::Event::Apply("c".into()), vec!["c"]),
+            (watcher::Event::Delete("d".into()), vec!["d"]),
+        ];
+        for (event, expected) in cases {
+            let seen = changed_objects(event, never);
+            let seen: Vec<&str> = seen.iter().map(|o| o.as_str()).collect();
+            assert_eq!(seen, expected);
+        }
+        let done = changed_objects(watcher::Event::InitDone, listed);
+        let done: Vec<&str> = done.iter().map(|o| o.as_str()).collect();
+        assert_eq!(
+            done,
+            ["old-a", "new-b"],
+            "every listed object, from the cache"
+        );
+    }
+
+    #[test]
+    fn watch_retries_stay_within_a_few_seconds_however_long_the_failures_last() {
+        let mut backoff = watch_backoff();
+        let delays: Vec<Duration> = backoff.by_ref().take(200).collect();
+        assert_eq!(delays.len(), 200, "the watch never gives up");
+        assert!(delays[0] < Duration::from_millis(500), "{:?}", delays[0]);
+        for delay in &delays[4..] {
+            assert!(*delay >= WATCH_BACKOFF_MAX, "grown to the cap: {delay:?}");
+        }
+        for delay in &delays {
+            assert!(*delay <= WATCH_BACKOFF_MAX * 2, "capped: {delay:?}");
+        }
+        backoff.reset();
+        let first = backoff.next().expect("a delay");
+        assert!(first < Duration::from_millis(500), "starts over: {first:?}");
+    }
 }

@@ -50,6 +50,10 @@ pub async fn reconcile(
 }
 
 async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, ControllerError> {
+    tracing::debug!(
+        resource_version = rollout.metadata.resource_version.as_deref(),
+        "reconciling"
+    );
     if !ctx.synced.load(std::sync::atomic::Ordering::SeqCst) {
         // Deciding on half-listed caches would take a workload for missing and reset a release.
         return Ok(Requeue::requeue(Duration::from_millis(500)));

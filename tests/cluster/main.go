@@ -7,7 +7,7 @@
 //	k8scluster up     --dir D [--nodes 3] [--keep-logs] [--no-kruise] [--no-prometheus] [--bin DIR] [--crds DIR]
 //	k8scluster down   --dir D
 //	k8scluster status --dir D
-//	k8scluster restart --dir D --component NAME [--timeout 90s]
+//	k8scluster restart --dir D --component NAME [--down-for 0s] [--timeout 90s]
 //
 // `up` blocks in the foreground. When the cluster is usable it writes
 // D/kubeconfig (and D/prometheus-url) and then D/ready. SIGTERM or SIGINT
@@ -27,8 +27,9 @@ func usage() {
   k8scluster up     --dir D [--nodes N] [--keep-logs] [--no-kruise] [--no-prometheus] [--bin DIR] [--crds DIR] [--timeout 3m]
   k8scluster down   --dir D [--timeout 60s]
   k8scluster status --dir D      (exit 0 if a launcher runs for D and D/ready exists)
-  k8scluster restart --dir D --component NAME [--timeout 90s]
-                                 (SIGKILL one component, e.g. kube-apiserver, start it again, wait until ready)
+  k8scluster restart --dir D --component NAME [--down-for 0s] [--timeout 90s]
+                                 (SIGKILL one component, e.g. kube-apiserver, keep it down for --down-for,
+                                  start it again, wait until ready)
 `)
 	os.Exit(2)
 }
@@ -82,12 +83,13 @@ func main() {
 		fs := flag.NewFlagSet("restart", flag.ExitOnError)
 		dir := fs.String("dir", "", "state directory (required)")
 		component := fs.String("component", "", "component to restart, e.g. kube-apiserver (required)")
-		timeout := fs.Duration("timeout", 90*time.Second, "how long to wait until it is ready again")
+		downFor := fs.Duration("down-for", 0, "how long the component stays killed before it starts again")
+		timeout := fs.Duration("timeout", 90*time.Second, "how long to wait until it is ready again (after --down-for)")
 		_ = fs.Parse(args)
-		if *dir == "" || *component == "" {
+		if *dir == "" || *component == "" || *downFor < 0 {
 			usage()
 		}
-		os.Exit(runRestart(*dir, *component, *timeout))
+		os.Exit(runRestart(*dir, *component, *downFor, *timeout))
 	default:
 		usage()
 	}

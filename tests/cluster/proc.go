@@ -121,9 +121,9 @@ func (s *supervisor) respawnExited(c *child) bool {
 	return true
 }
 
-// restart kills the named child with SIGKILL (a crash, not a clean stop) and starts it again
-// with the same command line, appending to its log.
-func (s *supervisor) restart(name string) error {
+// restart kills the named child with SIGKILL (a crash, not a clean stop), waits downFor (an
+// outage), and starts it again with the same command line, appending to its log.
+func (s *supervisor) restart(name string, downFor time.Duration) error {
 	s.mu.Lock()
 	var c *child
 	for _, candidate := range s.children {
@@ -140,7 +140,8 @@ func (s *supervisor) restart(name string) error {
 	defer c.restarting.Store(false)
 	_ = c.cmd.Process.Kill()
 	<-c.done
-	logf("killed %s (pid %d) for a restart", c.name, c.cmd.Process.Pid)
+	logf("killed %s (pid %d) for a restart in %s", c.name, c.cmd.Process.Pid, downFor)
+	time.Sleep(downFor)
 	if err := s.spawn(c, os.O_APPEND); err != nil {
 		return err
 	}

@@ -1,7 +1,8 @@
 package main
 
 // `restart`: kill one component of a running cluster with SIGKILL and start it again with the
-// same command line, for fault-injection tests. The command drops a request file in
+// same command line (after an optional outage, --down-for), for fault-injection tests. The
+// command drops a request file ("component down-for" on one line) in
 // D/restarts/ and signals the launcher (SIGUSR1); the launcher restarts the component, waits
 // until it is ready again (kube-apiserver: /readyz) and answers in a file beside the request.
 
@@ -23,7 +24,7 @@ type readyChecks map[string]func(context.Context) error
 
 func restartDir(dir string) string { return filepath.Join(dir, "restarts") }
 
-func runRestart(dir, component string, timeout time.Duration) int {
+func runRestart(dir, component string, downFor, timeout time.Duration) int {
 	dir, _ = filepath.Abs(dir)
 	pid := readPid(filepath.Join(dir, "pid"))
 	if !processAlive(pid, "k8scluster") {
@@ -37,7 +38,7 @@ func runRestart(dir, component string, timeout time.Duration) int {
 	id := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
 	request := filepath.Join(restartDir(dir), id+".request")
 	answer := filepath.Join(restartDir(dir), id+".answer")
-	if err := writeAtomic(request, []byte(component+"\n"), 0o644); err != nil {
+	if err := writeAtomic(request, []byte(component+" "+downFor.String()+"\n"), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -45,7 +46,7 @@ func runRestart(dir, component string, timeout time.Duration) int {
 		fmt.Fprintf(os.Stderr, "k8scluster: signalling the launcher (pid %d): %v\n", pid, err)
 		return 1
 	}
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(downFor + timeout)
 	for time.Now().Before(deadline) {
 		if data, err := os.ReadFile(answer); err == nil {
 			_ = os.Remove(answer)
@@ -82,16 +83,32 @@ func serveRestarts(ctx context.Context, dir string, sup *supervisor, checks read
 			if err != nil {
 				continue
 			}
-			component := strings.TrimSpace(string(data))
 			answer := strings.TrimSuffix(request, ".request") + ".answer"
-			_ = writeAtomic(answer, []byte(restartOne(ctx, sup, checks, component)+"\n"), 0o644)
+			_ = writeAtomic(answer, []byte(answerRequest(ctx, sup, checks, string(data))+"\n"), 0o644)
 		}
 	}
 }
 
-func restartOne(ctx context.Context, sup *supervisor, checks readyChecks, component string) string {
+// answerRequest restarts the component a request names, after the outage it asks for.
+func answerRequest(ctx context.Context, sup *supervisor, checks readyChecks, request string) string {
+	fields := strings.Fields(request)
+	if len(fields) == 0 || len(fields) > 2 {
+		return fmt.Sprintf("error: a request is \"component [down-for]\", not %q", request)
+	}
+	downFor := time.Duration(0)
+	if len(fields) == 2 {
+		parsed, err := time.ParseDuration(fields[1])
+		if err != nil {
+			return fmt.Sprintf("error: down-for %q: %v", fields[1], err)
+		}
+		downFor = parsed
+	}
+	return restartOne(ctx, sup, checks, fields[0], downFor)
+}
+
+func restartOne(ctx context.Context, sup *supervisor, checks readyChecks, component string, downFor time.Duration) string {
 	start := time.Now()
-	if err := sup.restart(component); err != nil {
+	if err := sup.restart(component, downFor); err != nil {
 		return "error: " + err.Error()
 	}
 	if check, ok := checks[component]; ok {

@@ -194,6 +194,21 @@ impl Caches {
     }
 }
 
+/// How long a failed watch waits before it tries again, as the controller's watches do: a quarter
+/// second, doubling up to 2 s, each delay plus up to as much again at random. kube-runtime's
+/// default grows to 30 s, and a restarted API server refuses every request until its
+/// authorization caches are filled: a Rollout created then went unseen for up to 30 s after the
+/// API server served again (docs/reliability.md, finding 4).
+fn watch_backoff() -> watcher::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(250))
+        .with_max_delay(std::time::Duration::from_secs(2))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .into()
+}
+
 /// Follows a watch into `index`, each object trimmed of its managed fields and by `trim`.
 async fn follow<T>(
     api: Api<T>,
@@ -205,7 +220,7 @@ async fn follow<T>(
     T: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
     let stream = watcher(api, config)
-        .default_backoff()
+        .backoff(watch_backoff())
         .modify(move |o: &mut T| {
             o.managed_fields_mut().clear();
             trim(o);
@@ -239,6 +254,14 @@ mod tests {
         serde_json::from_value(json!({"metadata": {"name": name, "namespace": "default", "uid": uid,
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "d", "uid": owner, "controller": true}]}}))
         .unwrap()
+    }
+
+    #[test]
+    fn watch_retries_stay_within_four_seconds_however_long_the_failures_last() {
+        let delays: Vec<_> = watch_backoff().take(200).collect();
+        assert_eq!(delays.len(), 200, "the watch never gives up");
+        let longest = delays.iter().max().expect("delays");
+        assert!(*longest <= std::time::Duration::from_secs(4), "{longest:?}");
     }
 
     #[test]

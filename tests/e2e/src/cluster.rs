@@ -195,9 +195,14 @@ impl Cluster {
         }
     }
 
-    /// SIGKILLs one component of the local control plane (e.g. `kube-apiserver`) and waits until
-    /// the launcher has started it again and it is ready (`k8scluster restart`).
-    pub fn restart_component(&self, component: &str) -> Result<(), String> {
+    /// SIGKILLs one component of the local control plane (e.g. `kube-apiserver`), keeps it down
+    /// for `down_for`, and waits until the launcher has started it again and it is ready
+    /// (`k8scluster restart`).
+    pub fn restart_component(
+        &self,
+        component: &str,
+        down_for: std::time::Duration,
+    ) -> Result<(), String> {
         let dir = self
             .kubeconfig
             .parent()
@@ -209,6 +214,8 @@ impl Cluster {
                 &dir.display().to_string(),
                 "--component",
                 component,
+                "--down-for",
+                &format!("{}ms", down_for.as_millis()),
             ])
             .output()
             .map_err(|e| format!("k8scluster restart: {e}"))?;

@@ -101,7 +101,7 @@ impl Services {
 
 /// SIGKILLs kube-apiserver and waits until it serves again (the launcher restarts it).
 pub fn restart_api_server() -> Result<(), String> {
-    cluster().restart_component("kube-apiserver")
+    cluster().restart_component("kube-apiserver", std::time::Duration::ZERO)
 }
 
 /// A Deployment governed by a Rollout that never releases: the webhook must freeze a new
