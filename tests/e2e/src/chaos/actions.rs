@@ -32,6 +32,12 @@ pub struct AppState {
     pub target: u32,
     /// The revision the Rollout reported while releasing `target`.
     pub target_revision: Option<String>,
+    /// The revision the Rollout last reported (see [`note_progress`]).
+    pub last_revision: String,
+    /// The revision the Rollout reported when `target` was applied: until the controller has
+    /// seen `target`, the Rollout may still report it (even finish that earlier release), and
+    /// that says nothing about `target`.
+    pub superseded_revision: String,
     pub replicas: u32,
     /// `target` is a version whose pods never become Ready.
     pub broken: bool,
@@ -63,6 +69,16 @@ async fn kubectl(args: Vec<String>, input: String) -> Result<String, String> {
     .map_err(|e| e.to_string())?
 }
 
+impl AppState {
+    /// Notes that `version` is now in the workload's spec (`broken`: its pods never get Ready).
+    pub fn applied(&mut self, version: u32, broken: bool) {
+        self.target = version;
+        self.target_revision = None;
+        self.superseded_revision = self.last_revision.clone();
+        self.broken = broken;
+    }
+}
+
 impl App {
     pub fn new(kind: Kind, namespace: String, replicas: u32) -> Self {
         Self {
@@ -73,6 +89,8 @@ impl App {
                 stable: 1,
                 target: 1,
                 target_revision: None,
+                last_revision: String::new(),
+                superseded_revision: String::new(),
                 replicas,
                 broken: false,
                 rollout: Presence::Active,
@@ -145,9 +163,7 @@ impl App {
             },
             true,
         );
-        st.target = version;
-        st.target_revision = None;
-        st.broken = not_ready;
+        st.applied(version, not_ready);
         Ok(())
     }
 
@@ -293,7 +309,12 @@ impl App {
 
 /// Counts a release as completed once the Rollout is Healthy at the revision it released.
 pub fn note_progress(st: &mut AppState, view: &RolloutView, ledger: &Ledger) {
-    if view.phase == "Progressing" && !view.revision.is_empty() && st.target != st.stable {
+    st.last_revision = view.revision.clone();
+    if view.phase == "Progressing"
+        && !view.revision.is_empty()
+        && view.revision != st.superseded_revision
+        && st.target != st.stable
+    {
         st.target_revision = Some(view.revision.clone());
     }
     let released = st.target_revision.as_deref() == Some(view.revision.as_str());
@@ -301,5 +322,49 @@ pub fn note_progress(st: &mut AppState, view: &RolloutView, ledger: &Ledger) {
         st.stable = st.target;
         st.target_revision = None;
         ledger.release_completed();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(phase: &str, state: &str, revision: &str) -> RolloutView {
+        RolloutView {
+            phase: phase.into(),
+            state: state.into(),
+            revision: revision.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_release_finished_before_the_controller_saw_the_next_version_is_not_the_next_one() {
+        let ledger = Ledger::default();
+        let app = App::new(Kind::StatefulSet, "ns".into(), 3);
+        let mut st = app.state.try_lock().expect("unlocked");
+        note_progress(&mut st, &view("Healthy", "Completed", "rev-1"), &ledger);
+        st.applied(2, false);
+        note_progress(
+            &mut st,
+            &view("Progressing", "StepPaused", "rev-2"),
+            &ledger,
+        );
+        st.applied(3, false);
+        // Still version 2's release, finished before the controller saw version 3.
+        note_progress(
+            &mut st,
+            &view("Progressing", "StepUpgrade", "rev-2"),
+            &ledger,
+        );
+        note_progress(&mut st, &view("Healthy", "Completed", "rev-2"), &ledger);
+        assert_eq!(st.stable, 1, "version 3 was never released");
+        note_progress(
+            &mut st,
+            &view("Progressing", "StepPaused", "rev-3"),
+            &ledger,
+        );
+        note_progress(&mut st, &view("Healthy", "Completed", "rev-3"), &ledger);
+        assert_eq!(st.stable, 3);
     }
 }

@@ -184,7 +184,7 @@ async fn action_loop(soak: Arc<Soak>, mut rng: Rng) {
 
 async fn fault_loop(soak: Arc<Soak>, mut rng: Rng) {
     while !soak.stop.load(Ordering::Relaxed) {
-        tokio::time::sleep(rng.between(Duration::from_millis(500), Duration::from_millis(2500)))
+        tokio::time::sleep(rng.between(Duration::from_millis(200), Duration::from_millis(1000)))
             .await;
         let kind = FaultKind::ALL[rng.weighted(&[25, 25, 20, 20, 10])];
         let start = Instant::now();
@@ -358,17 +358,14 @@ async fn not_ready_release(soak: &Arc<Soak>, rng: &mut Rng) -> Option<Option<Dur
     let mut chosen = None;
     for i in 0..soak.apps.len() {
         let app = &soak.apps[(first + i) % soak.apps.len()];
-        let Ok(st) = app.state.try_lock() else {
+        let Ok(mut st) = app.state.try_lock() else {
             continue;
         };
-        let view = observe::rollout(&soak.client, &app.namespace)
-            .await
-            .ok()
-            .flatten();
-        if st.rollout == Presence::Active
-            && !st.broken
-            && view.is_some_and(|v| v.phase == "Healthy")
-        {
+        let Ok(Some(view)) = observe::rollout(&soak.client, &app.namespace).await else {
+            continue;
+        };
+        note_progress(&mut st, &view, &soak.ledger);
+        if st.rollout == Presence::Active && !st.broken && view.phase == "Healthy" {
             chosen = Some((app, st));
             break;
         }
@@ -393,7 +390,7 @@ async fn not_ready_release(soak: &Arc<Soak>, rng: &mut Rng) -> Option<Option<Dur
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    tokio::time::sleep(rng.between(Duration::from_secs(3), Duration::from_secs(8))).await;
+    tokio::time::sleep(rng.between(Duration::from_secs(2), Duration::from_secs(5))).await;
     let start = Instant::now();
     while app.roll_back(&mut st, &soak.ledger).await.is_err() {
         if start.elapsed() > RECOVERY_DEADLINE {
@@ -500,6 +497,21 @@ async fn holds_and_routes(
     (held, routed)
 }
 
+/// Creates `app`'s deleted Rollout again once its deletion has completed (its finalizer is the
+/// controller's to remove, which a fault may delay).
+async fn recreate_rollout(soak: &Soak, app: &App) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        match observe::rollout(&soak.client, &app.namespace).await {
+            Ok(None) => return app.apply_rollout().await.map(drop),
+            Ok(Some(_)) if start.elapsed() > RECOVERY_DEADLINE => {
+                return Err(format!("still being deleted after {RECOVERY_DEADLINE:?}"));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
 /// After the soak: every Rollout back and enabled, every release approved to its end, every
 /// workload free; then every Rollout deleted and nothing of ours left.
 async fn finish(soak: &Arc<Soak>) {
@@ -512,8 +524,7 @@ async fn finish(soak: &Arc<Soak>) {
             .ok()
             .flatten();
         let settled = match (st.rollout, view) {
-            (Presence::Deleted, None) => app.apply_rollout().await.map(drop),
-            (Presence::Deleted, Some(_)) => Err("still being deleted".to_string()),
+            (Presence::Deleted, _) => recreate_rollout(soak, app).await,
             (Presence::Disabled, _) => app.set_disabled(false).await.map(drop),
             _ => Ok(()),
         };
