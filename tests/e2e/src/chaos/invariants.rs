@@ -136,15 +136,21 @@ pub struct WorkloadView {
     pub marks: Vec<String>,
     /// Finalizers of ours on it.
     pub finalizers: Vec<String>,
+    /// Its own controller (kube-controller-manager, kruise-manager) has not yet observed its
+    /// latest spec (`status.observedGeneration` below `metadata.generation`).
+    pub unobserved: bool,
 }
 
 /// A frozen or partitioned workload without a Rollout in Progressing (or finishing, disabling
-/// or terminating) that says why in its message.
+/// or terminating) that says why in its message. While the workload's own controller has not
+/// observed its new spec, a release cannot start (it needs the new revision that controller
+/// computes), so that wait is the workload controller's, not ours: after an API server restart
+/// kube-controller-manager and kruise-manager took up to about 90 s.
 pub fn frozen_unexplained(
     workload: &WorkloadView,
     rollout: Option<&RolloutView>,
 ) -> Option<Violation> {
-    if workload.held_by.is_empty() {
+    if workload.held_by.is_empty() || workload.unobserved {
         return None;
     }
     let explained = rollout.is_some_and(|r| {
@@ -391,11 +397,21 @@ mod tests {
         healthy.phase = "Healthy".into();
         let mut silent = progressing.clone();
         silent.message.clear();
+        let unobserved = WorkloadView {
+            unobserved: true,
+            ..frozen.clone()
+        };
         let cases = [
             (
                 "frozen, progressing with a message",
                 &frozen,
                 Some(&progressing),
+                false,
+            ),
+            (
+                "frozen, its own controller yet to observe it",
+                &unobserved,
+                Some(&healthy),
                 false,
             ),
             ("frozen, no Rollout", &frozen, None, true),
@@ -427,6 +443,7 @@ mod tests {
             held_by: vec!["spec.updateStrategy.rollingUpdate.partition=2".into()],
             marks: vec![keys::STABLE_REVISION.into()],
             finalizers: vec![keys::BATCH_RELEASE_FINALIZER.into()],
+            unobserved: false,
         };
         let fields: Vec<String> = leftovers(&workload).into_iter().map(|v| v.field).collect();
         assert_eq!(

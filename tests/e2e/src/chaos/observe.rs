@@ -158,6 +158,7 @@ pub fn workload_view(kind: Kind, object: &Value) -> WorkloadView {
         held_by,
         marks,
         finalizers,
+        unobserved: object["status"]["observedGeneration"].as_i64() < meta["generation"].as_i64(),
     }
 }
 
@@ -252,6 +253,14 @@ mod tests {
             ]
         );
         assert_eq!(view.finalizers, [keys::BATCH_RELEASE_FINALIZER]);
+        assert!(!view.unobserved, "no generation to observe");
+        let seen = |generation: i64, observed: i64| {
+            let object = json!({"metadata": {"generation": generation}, "spec": {},
+                "status": {"observedGeneration": observed}});
+            !workload_view(Kind::StatefulSet, &object).unobserved
+        };
+        assert!(seen(4, 4));
+        assert!(!seen(5, 4), "its controller has yet to see generation 5");
 
         let changed = json!({"metadata": {}, "spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}}});
         assert_eq!(
