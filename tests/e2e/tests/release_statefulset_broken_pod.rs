@@ -7,6 +7,7 @@
 
 use rollouts_e2e::release::*;
 
+/// The Rollout for a StatefulSet of `API_VERSION`.
 const ROLLOUT: &str = r#"
 apiVersion: rollouts.kruise.io/v1beta1
 kind: Rollout
@@ -14,7 +15,7 @@ metadata:
   name: rollouts-sts
 spec:
   workloadRef:
-    apiVersion: apps/v1
+    apiVersion: API_VERSION
     kind: StatefulSet
     name: echoserver
   strategy:
@@ -26,16 +27,25 @@ spec:
 
 #[tokio::test]
 async fn a_rolled_back_statefulset_replaces_its_broken_pod() {
-    let (client, ns) = release_namespace("sts-broken").await;
+    rolled_back_with_a_broken_pod("apps/v1", "sts-broken").await;
+}
+
+#[tokio::test]
+async fn a_rolled_back_advanced_statefulset_replaces_its_broken_pod() {
+    rolled_back_with_a_broken_pod("apps.kruise.io/v1beta1", "asts-broken").await;
+}
+
+async fn rolled_back_with_a_broken_pod(api_version: &str, prefix: &str) {
+    let (client, ns) = release_namespace(prefix).await;
     let ns = ns.name.clone();
-    apply(&ns, &echoserver_statefulset("apps/v1", "version1", 4));
-    apply(&ns, ROLLOUT);
+    apply(&ns, &echoserver_statefulset(api_version, "version1", 4));
+    apply(&ns, &ROLLOUT.replace("API_VERSION", api_version));
     wait_pods(&client, &ns, "echoserver", &[("version1", 4)]).await;
     wait_row(&ns, "rollouts-sts", "Healthy", "2", "Completed", None).await;
 
     apply(
         &ns,
-        &never_ready(&echoserver_statefulset("apps/v1", "version2", 4)),
+        &never_ready(&echoserver_statefulset(api_version, "version2", 4)),
     );
     wait_pod_counts(
         &client,
@@ -45,7 +55,7 @@ async fn a_rolled_back_statefulset_replaces_its_broken_pod() {
         false,
     )
     .await;
-    apply(&ns, &echoserver_statefulset("apps/v1", "version1", 4));
+    apply(&ns, &echoserver_statefulset(api_version, "version1", 4));
     wait_pods(&client, &ns, "echoserver", &[("version1", 4)]).await;
     wait_row(&ns, "rollouts-sts", "Healthy", "2", "Completed", None).await;
 }

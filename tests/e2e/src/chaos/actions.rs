@@ -164,6 +164,10 @@ impl App {
             true,
         );
         st.applied(version, not_ready);
+        ledger.history(
+            &self.key,
+            &format!("applied v{version} (stable v{})", st.stable),
+        );
         Ok(())
     }
 
@@ -171,6 +175,7 @@ impl App {
     pub async fn roll_back(&self, st: &mut AppState, ledger: &Ledger) -> Result<(), String> {
         self.apply(st.stable, st.replicas, false).await?;
         ledger.action(&self.key, "rollback", true);
+        ledger.history(&self.key, &format!("applied stable v{} again", st.stable));
         st.target = st.stable;
         st.target_revision = None;
         st.broken = false;
@@ -199,6 +204,10 @@ impl App {
                 .await
         };
         let written = written.map_err(|e| e.to_string())?;
+        ledger.history(
+            &self.key,
+            &format!("approved step {} of revision {}", view.step, view.revision),
+        );
         ledger.approved(Approval {
             key: self.key.clone(),
             uid: view.uid.clone(),
@@ -302,6 +311,10 @@ impl App {
         let replicas = 3 + rng.below(4) as u32;
         self.apply(st.target, replicas, st.broken).await?;
         ledger.action(&self.key, "scale", true);
+        ledger.history(
+            &self.key,
+            &format!("applied v{} with {replicas} replicas", st.target),
+        );
         st.replicas = replicas;
         Ok(())
     }
@@ -322,6 +335,13 @@ pub fn note_progress(st: &mut AppState, view: &RolloutView, ledger: &Ledger) {
         st.stable = st.target;
         st.target_revision = None;
         ledger.release_completed();
+        ledger.history(
+            &view.key,
+            &format!(
+                "v{} released to the end (revision {})",
+                st.stable, view.revision
+            ),
+        );
     }
 }
 

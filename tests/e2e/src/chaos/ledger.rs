@@ -67,6 +67,25 @@ struct Inner {
     conflicts: u32,
     violations: BTreeSet<Violation>,
     notes: Vec<String>,
+    history: BTreeMap<String, std::collections::VecDeque<String>>,
+}
+
+/// How many recent actions and observations the ledger keeps per application.
+const HISTORY: usize = 40;
+
+/// The time of day in UTC, to the millisecond, to read beside the services' logs.
+fn clock() -> String {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let day_ms = since_epoch.as_millis() % 86_400_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        day_ms / 3_600_000,
+        day_ms / 60_000 % 60,
+        day_ms / 1000 % 60,
+        day_ms % 1000
+    )
 }
 
 impl Ledger {
@@ -112,12 +131,33 @@ impl Ledger {
     /// An action of ours that may restart the release of `key` (a rollback, new version, scale,
     /// disable or delete); its pending approvals no longer apply.
     pub fn action(&self, key: &str, name: &'static str, restarts_release: bool) {
+        self.history(key, name);
         let mut inner = self.lock();
         *inner.actions.entry(name).or_default() += 1;
         if restarts_release {
             inner.restarted.insert(key.into(), Instant::now());
             inner.pending.retain(|a| a.key != key);
         }
+    }
+
+    /// Records what happened to `key`'s application (an action with its version, a release seen
+    /// to its end), for the report of a fault it did not recover from.
+    pub fn history(&self, key: &str, what: &str) {
+        let mut inner = self.lock();
+        let lines = inner.history.entry(key.into()).or_default();
+        lines.push_back(format!("{} {what}", clock()));
+        if lines.len() > HISTORY {
+            lines.pop_front();
+        }
+    }
+
+    /// The recent history of `key`'s application, one line each, oldest first.
+    pub fn history_of(&self, key: &str) -> String {
+        self.lock()
+            .history
+            .get(key)
+            .map(|lines| lines.iter().map(|l| format!("{l}\n")).collect())
+            .unwrap_or_default()
     }
 
     /// Whether an action of ours restarted `key`'s release within `window`.

@@ -292,6 +292,10 @@ async fn kill_webhook(soak: &Arc<Soak>, rng: &mut Rng) -> bool {
                 Ok(_) => {
                     st.target = version;
                     st.target_revision = None;
+                    soak.ledger.history(
+                        &app.key,
+                        &format!("applied v{version} while the webhook was down"),
+                    );
                     let (_, kind) = app.kind.workload_type();
                     let found = soak.ledger.violations(vec![Violation {
                         object: format!("{kind} {}/echoserver", app.namespace),
@@ -417,8 +421,9 @@ async fn not_ready_release(soak: &Arc<Soak>, rng: &mut Rng) -> Option<Option<Dur
     }
     let state = diagnose(&app.namespace).await;
     soak.ledger.note(format!(
-        "{}: not Healthy and free {RECOVERY_DEADLINE:?} after the rollback of a not-Ready release:\n```\n{state}```",
-        app.key
+        "{}: not Healthy and free {RECOVERY_DEADLINE:?} after the rollback of a not-Ready release:\n```\n{state}\nits recent history:\n{}```",
+        app.key,
+        soak.ledger.history_of(&app.key)
     ));
     Some(None)
 }
@@ -426,6 +431,14 @@ async fn not_ready_release(soak: &Arc<Soak>, rng: &mut Rng) -> Option<Option<Dur
 fn report_violations(soak: &Soak, found: Vec<Violation>) {
     for v in found {
         log(soak, &format!("VIOLATION {v}"));
+        for app in soak.apps.iter().filter(|a| v.object.contains(&a.namespace)) {
+            soak.ledger.note(format!(
+                "{}: recent history at the violation on {}:\n```\n{}```",
+                app.key,
+                v.object,
+                soak.ledger.history_of(&app.key)
+            ));
+        }
     }
 }
 
