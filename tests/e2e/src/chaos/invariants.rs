@@ -84,6 +84,12 @@ pub fn step_went_back(prev: &RolloutView, now: &RolloutView, excused: bool) -> O
     })
 }
 
+/// The message of a Rollout whose workload was rolled back: in the status write that says so,
+/// `canaryRevision` is already the stable version's while the step index is still the
+/// cancelled release's, which is no step passed.
+const CANCELLING: &str =
+    "The workload has been rolled back and the rollout process will be cancelled";
+
 /// A manual step (a pause without duration) that the release passed without an approval of
 /// ours for that Rollout, revision and step.
 pub fn manual_step_skipped(
@@ -91,7 +97,7 @@ pub fn manual_step_skipped(
     manual_steps: &BTreeSet<i32>,
     approved: &BTreeSet<(String, String, i32)>,
 ) -> Option<Violation> {
-    if now.revision.is_empty() || now.phase != "Progressing" {
+    if now.revision.is_empty() || now.phase != "Progressing" || now.message == CANCELLING {
         return None;
     }
     let skipped = manual_steps.iter().find(|&&step| {
@@ -348,6 +354,10 @@ mod tests {
         // An approval of another revision does not count.
         let other: BTreeSet<_> = [("u1".to_string(), "b".to_string(), 1)].into();
         assert!(manual_step_skipped(&view(2, "StepUpgrade", "a", 5), &manual, &other).is_some());
+        // A rollback reports the stable revision before the step index goes.
+        let mut cancelling = view(2, "StepUpgrade", "stable", 5);
+        cancelling.message = CANCELLING.into();
+        assert!(manual_step_skipped(&cancelling, &manual, &approved(&[])).is_none());
     }
 
     #[test]

@@ -451,12 +451,15 @@ async fn observe_loop(soak: Arc<Soak>) {
     for pass in 0u64.. {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let mut found = Vec::new();
-        let approvals = soak.ledger.approvals();
         let mut views = BTreeMap::new();
         for app in &soak.apps {
             let Ok(view) = observe::rollout(&soak.client, &app.namespace).await else {
                 continue;
             };
+            // Read after the Rollout: an approval is noted before it is written, so one that the
+            // Rollout read already shows is always in this copy (read before, it was not: a step
+            // approved and passed within one pass looked skipped).
+            let approvals = soak.ledger.approvals();
             views.insert(app.namespace.clone(), view.clone());
             let Some(view) = view else { continue };
             if let Some(prev) = previous.get(&view.key) {
