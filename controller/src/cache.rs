@@ -123,9 +123,8 @@ where
 /// The objects a watch event changes, once the cache holds them. A (re)list fills a new cache
 /// that replaces the old one only when the list is complete, so its objects are handed on then,
 /// all at once (`listed` reads the cache): handed on one by one as they arrived, each woke a
-/// reconcile that still read the old cache, and nothing woke one again once the new cache was in
-/// place. After an API server outage long enough for every watch to be re-listed, a frozen
-/// workload then waited for the next resync (`tests/e2e/tests/api_server_restart.rs`).
+/// reconcile that still read the old cache (which skips an object it does not hold), and nothing
+/// woke one again once the new cache was in place, until the next resync.
 fn changed_objects<K>(
     event: watcher::Event<K>,
     listed: impl FnOnce() -> Vec<Arc<K>>,
@@ -143,7 +142,7 @@ fn changed_objects<K>(
 /// refuses every request until its authorization caches are filled, and with that default the
 /// watches then saw changes up to 30 s after it served again (docs/reliability.md, finding 4).
 /// Any event the watch delivers starts the delays over.
-pub fn watch_backoff() -> watcher::ExponentialBackoff {
+fn watch_backoff() -> watcher::ExponentialBackoff {
     backon::ExponentialBuilder::default()
         .with_min_delay(std::time::Duration::from_millis(250))
         .with_max_delay(WATCH_BACKOFF_MAX)
@@ -154,7 +153,7 @@ pub fn watch_backoff() -> watcher::ExponentialBackoff {
 }
 
 /// The longest delay of [`watch_backoff`] before its random part.
-pub const WATCH_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+const WATCH_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Keeps a watch error away from the controller's trigger stream: the watch retries by itself
 /// (with backoff, above), while the controller would pause every trigger behind a growing backoff

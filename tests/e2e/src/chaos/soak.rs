@@ -290,8 +290,7 @@ async fn kill_webhook(soak: &Arc<Soak>, rng: &mut Rng) -> bool {
             let version = super::actions::next_version();
             match app.apply(version, st.replicas, false).await {
                 Ok(_) => {
-                    st.target = version;
-                    st.target_revision = None;
+                    st.applied(version, false);
                     soak.ledger.history(
                         &app.key,
                         &format!("applied v{version} while the webhook was down"),
