@@ -2,7 +2,9 @@
 //! (only what changed, guarded by the resourceVersion so a concurrent approval conflicts instead
 //! of being lost), then the finalizer removal, and only then the Events, which describe
 //! transitions that happened. A change another writer undid stops the effects but not the
-//! status write, and the reconcile is retried.
+//! status write, and the reconcile is retried. A decision made from a cached workload whose spec
+//! has changed since (a new version the watch has not delivered yet) is not applied at all: each
+//! of its workload patches is guarded by the version read live just before.
 
 use crate::cache::api_resource;
 use crate::context::Context;
@@ -12,7 +14,7 @@ use kube::runtime::events::{Event, EventType};
 use kube::{Resource as _, ResourceExt};
 use rollouts_api::keys;
 use rollouts_api::v1beta1::Rollout;
-use rollouts_change::{Change, Effect, Resource, merge_diff, took_effect};
+use rollouts_change::{Change, Effect, ObjectKey, Resource, merge_diff, took_effect};
 use rollouts_plan::machine::Decision;
 use serde_json::{Value, json};
 
@@ -84,12 +86,58 @@ pub async fn apply(
     }
 }
 
-/// Applies `decision` for `rollout` (as read at the start of the reconcile).
+/// The workload a decision was made from: which object, and its spec's `metadata.generation`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecidedOn {
+    /// The workload.
+    pub object: ObjectKey,
+    /// Its `metadata.generation` as cached.
+    pub generation: i64,
+}
+
+/// What became of a decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied, status written.
+    Applied,
+    /// Nothing applied: the workload's spec changed since it was cached (or it is gone). The
+    /// decision is made again once the cache holds the new spec.
+    WorkloadChanged,
+}
+
+/// The live resourceVersion of the workload when its spec is still the one `decided_on` saw;
+/// `None` when it changed or is gone.
+async fn unchanged_version(
+    client: &kube::Client,
+    decided_on: &DecidedOn,
+) -> Result<Option<String>, ControllerError> {
+    let object = &decided_on.object;
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &object.namespace,
+        &api_resource(object.resource),
+    );
+    match api.get_opt(&object.name).await {
+        Ok(Some(live)) if live.metadata.generation == Some(decided_on.generation) => {
+            Ok(live.resource_version())
+        }
+        Ok(_) => Ok(None),
+        Err(error) => Err(ControllerError::new("read", object, error)),
+    }
+}
+
+fn is_conflict(error: &ControllerError) -> bool {
+    matches!(&error.cause, Cause::Api(kube::Error::Api(status)) if status.code == 409)
+}
+
+/// Applies `decision` for `rollout` (as read at the start of the reconcile), made from the
+/// workload `decided_on` describes.
 pub async fn execute(
     ctx: &Context,
     rollout: &Rollout,
     decision: &Decision,
-) -> Result<(), ControllerError> {
+    decided_on: Option<&DecidedOn>,
+) -> Result<Outcome, ControllerError> {
     let namespace = rollout.namespace().ok_or_else(|| {
         ControllerError::new(
             "reconcile",
@@ -98,17 +146,47 @@ pub async fn execute(
         )
     })?;
     let own = rollouts_change::ObjectKey::new(Resource::ROLLOUT, &namespace, rollout.name_any());
+    let key = format!("{namespace}/{}", rollout.name_any());
     let mut version = rollout.resource_version();
     let mut replaced = Vec::new();
     let mut undone = None;
+    let acts_beyond_the_rollout = decision.effects.iter().any(|e| e.object != own);
+    let mut workload_version = None;
+    if let (Some(decided_on), true) = (decided_on, acts_beyond_the_rollout) {
+        workload_version = unchanged_version(&ctx.client, decided_on).await?;
+        if workload_version.is_none() {
+            tracing::info!(workload = %decided_on.object, "the workload changed since it was read: deciding again");
+            return Ok(Outcome::WorkloadChanged);
+        }
+    }
     for effect in &decision.effects {
-        match apply(&ctx.client, effect).await {
+        let on_workload = decided_on.is_some_and(|d| d.object == effect.object);
+        let guarded = match (&workload_version, on_workload) {
+            (Some(live), true) => Effect {
+                change: effect.change.guarded(live),
+                ..effect.clone()
+            },
+            _ => effect.clone(),
+        };
+        match apply(&ctx.client, &guarded).await {
             Ok(answered) if effect.object == own => {
                 // Later writes of the Rollout build on this one.
                 replaced.extend(version.clone());
                 version = answered.and_then(|o| o.resource_version()).or(version);
             }
+            Ok(answered) if on_workload => {
+                // Later patches of the workload build on this one.
+                workload_version = answered
+                    .and_then(|o| o.resource_version())
+                    .or(workload_version);
+            }
             Ok(_) => {}
+            // Changed between the read and the patch: nothing more of this decision applies.
+            Err(error) if on_workload && is_conflict(&error) => {
+                tracing::info!(workload = %effect.object, "the workload changed since it was read: deciding again");
+                ctx.own_writes.replaced(&key, replaced);
+                return Ok(Outcome::WorkloadChanged);
+            }
             // Another writer undid the change, typically the webhook still working from a view
             // where the release has not reached this point. The status still records where the
             // release is (which is what that writer waits for); the rest waits for the retry.
@@ -119,7 +197,6 @@ pub async fn execute(
             Err(error) => return Err(error),
         }
     }
-    let key = format!("{namespace}/{}", rollout.name_any());
     let written = write_status(ctx, rollout, &namespace, version.clone(), decision).await;
     if let Ok(Some(_)) = &written {
         replaced.extend(version);
@@ -134,7 +211,7 @@ pub async fn execute(
         apply(&ctx.client, removal).await?;
     }
     publish_events(ctx, rollout, decision).await;
-    Ok(())
+    Ok(Outcome::Applied)
 }
 
 /// Writes what changed of the status, guarded by `version`, and returns the new version;

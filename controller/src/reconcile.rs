@@ -3,7 +3,7 @@
 
 use crate::context::Context;
 use crate::error::ControllerError;
-use crate::execute::execute;
+use crate::execute::{DecidedOn, Outcome, execute};
 use crate::pods::{not_ready_pods, workload_pods};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -20,6 +20,9 @@ pub const RESYNC: Duration = Duration::from_secs(300);
 
 /// A look after skipping a copy our own write replaced, in case its watch event was lost.
 const STALE_RECHECK: Duration = Duration::from_secs(5);
+
+/// A look after a decision was dropped because the workload changed since it was cached.
+const WORKLOAD_RECHECK: Duration = Duration::from_secs(1);
 
 /// `namespace/name` of a Rollout, for logs and the backoff.
 pub fn key_of(rollout: &Rollout) -> String {
@@ -106,7 +109,14 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Co
     }
     snapshot.analysis = answers.as_deref();
     let decision = machine::decide(&snapshot);
-    execute(ctx, rollout, &decision).await?;
+    let decided_on = release.as_deref().map(|release| DecidedOn {
+        object: release.object().clone(),
+        generation: release.facts().generation,
+    });
+    if execute(ctx, rollout, &decision, decided_on.as_ref()).await? == Outcome::WorkloadChanged {
+        // The watch delivering the new spec wakes the Rollout sooner, unless it is down.
+        return Ok(Requeue::requeue(WORKLOAD_RECHECK));
+    }
     record_durations(rollout, ctx, &decision);
     Ok(Requeue::requeue(
         decision.requeue_after.unwrap_or(RESYNC).min(RESYNC),

@@ -287,3 +287,122 @@ async fn a_stale_copy_our_own_write_replaced_is_skipped_instead_of_conflicting()
         "a settled Rollout costs no write"
     );
 }
+
+const STATEFUL_SET: &str = "/apis/apps/v1/namespaces/demo/statefulsets/echoserver";
+
+/// A StatefulSet the webhook froze on a new version (`generation` 2), and its Rollout, whose
+/// release starts now.
+fn frozen_statefulset() -> (Value, Value) {
+    let mut rollout = rollout();
+    rollout["metadata"]["finalizers"] = json!(["rollouts.kruise.io/rollout"]);
+    rollout["spec"]["workloadRef"] =
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "echoserver"});
+    let statefulset = json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "echoserver", "namespace": "demo", "uid": "s-1", "generation": 2,
+            "labels": {"rollouts.kruise.io/workload-type": "statefulset"},
+            "annotations": {"rollouts.kruise.io/in-progressing": "{\"rolloutName\":\"rollouts-demo\"}"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "echoserver"}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}},
+            "template": {"metadata": {"labels": {"app": "echoserver"}},
+                "spec": {"containers": [{"name": "echoserver", "image": "echoserver:2"}]}}},
+        "status": {"observedGeneration": 2, "replicas": 2, "readyReplicas": 2,
+            "updatedReplicas": 0, "currentRevision": "echoserver-1",
+            "updateRevision": "echoserver-2"}
+    });
+    (rollout, statefulset)
+}
+
+/// One reconcile of the frozen StatefulSet's Rollout with `cached` in the controller's cache and
+/// `live` on the server; the requests made.
+async fn reconcile_frozen_statefulset(cached: Value, live: Value) -> (FakeApi, Vec<String>) {
+    let (rollout, _) = frozen_statefulset();
+    let api = FakeApi::default();
+    api.put(ROLLOUT, rollout);
+    api.put(STATEFUL_SET, live);
+    let stored: Rollout = serde_json::from_value(api.get(ROLLOUT).unwrap()).unwrap();
+    let mut ctx = Arc::try_unwrap(context(&api)).ok().unwrap();
+    ctx.stores.stateful_sets = filled(vec![serde_json::from_value(cached).unwrap()]).0;
+    reconcile(Arc::new(stored), Arc::new(ctx))
+        .await
+        .expect("the reconcile succeeds");
+    let requests = api
+        .calls()
+        .iter()
+        .map(|c| format!("{} {} {}", c.method, c.path, c.status))
+        .collect();
+    (api, requests)
+}
+
+#[tokio::test]
+async fn a_release_step_is_written_only_onto_the_spec_it_was_decided_from() {
+    let (_, statefulset) = frozen_statefulset();
+    let (api, requests) = reconcile_frozen_statefulset(statefulset.clone(), statefulset).await;
+    let step = api
+        .writes()
+        .into_iter()
+        .find(|c| c.path == STATEFUL_SET)
+        .unwrap_or_else(|| panic!("the first batch is released: {requests:#?}"));
+    let live_version = "2"; // the fake server's version of the StatefulSet, put second
+    assert_eq!(
+        step.body["metadata"]["resourceVersion"],
+        json!(live_version),
+        "guarded by the version read just before: {}",
+        step.body
+    );
+    assert_eq!(step.status, 200);
+    let now = api.get(STATEFUL_SET).unwrap();
+    assert_eq!(
+        now["spec"]["updateStrategy"]["rollingUpdate"]["partition"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_newer_version_the_cache_has_not_seen_gets_no_release_step_and_no_status() {
+    let (_, cached) = frozen_statefulset();
+    let mut live = cached.clone();
+    live["metadata"]["generation"] = json!(3);
+    live["spec"]["template"]["spec"]["containers"][0]["image"] = json!("echoserver:3");
+    let (api, requests) = reconcile_frozen_statefulset(cached, live.clone()).await;
+    assert_eq!(
+        api.writes().len(),
+        0,
+        "nothing is decided from the older spec: {requests:#?}"
+    );
+    assert_eq!(
+        api.get(STATEFUL_SET).unwrap()["spec"],
+        live["spec"],
+        "the newer version stays frozen"
+    );
+    assert!(
+        requests.contains(&format!("GET {STATEFUL_SET} 200")),
+        "{requests:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_workload_changed_between_the_read_and_the_patch_ends_the_decision_quietly() {
+    let (_, statefulset) = frozen_statefulset();
+    let api = FakeApi::default();
+    let (rollout, _) = frozen_statefulset();
+    api.put(ROLLOUT, rollout);
+    api.put(STATEFUL_SET, statefulset.clone());
+    api.fail_next(http::Method::PATCH, "/statefulsets/echoserver", 409);
+    let stored: Rollout = serde_json::from_value(api.get(ROLLOUT).unwrap()).unwrap();
+    let mut ctx = Arc::try_unwrap(context(&api)).ok().unwrap();
+    ctx.stores.stateful_sets = filled(vec![serde_json::from_value(statefulset).unwrap()]).0;
+    let ctx = Arc::new(ctx);
+    let requeue = reconcile(Arc::new(stored), ctx.clone())
+        .await
+        .expect("a conflict on the workload is no failure");
+    assert_eq!(
+        requeue,
+        kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(1))
+    );
+    let status_writes = api
+        .writes()
+        .into_iter()
+        .filter(|c| c.path.ends_with("/status"));
+    assert_eq!(status_writes.count(), 0, "no status for a step not taken");
+}

@@ -1,6 +1,6 @@
 //! A fake Kubernetes API server for controller tests without a cluster: a kube `Client` over a
 //! `tower` service that keeps objects in memory, applies merge and JSON patches, enforces
-//! `resourceVersion` preconditions (409 on a stale one) and records every request.
+//! `resourceVersion` preconditions of both (409 on a stale one) and records every request.
 
 #![allow(dead_code)]
 
@@ -164,6 +164,11 @@ impl FakeApi {
                     };
                     if json_patch::patch(&mut next, &patch).is_err() {
                         return (422, status_body(422, "the JSON patch does not apply"));
+                    }
+                    // A resourceVersion the patch sets is a precondition, as for a merge patch.
+                    if next["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"]
+                    {
+                        return (409, status_body(409, "the object has been modified"));
                     }
                 } else {
                     let wanted = body

@@ -127,6 +127,36 @@ pub enum Change {
 }
 
 impl Change {
+    /// This change, applied only to the object at `resource_version`: the API server answers
+    /// 409 Conflict when the object changed since. A patch carries the version in its result
+    /// (the server takes a `resourceVersion` in the patched object as a precondition); creating
+    /// and deleting are not guarded.
+    pub fn guarded(&self, resource_version: &str) -> Self {
+        match self {
+            Self::Merge(patch) => {
+                let mut patch = patch.clone();
+                if let Some(body) = patch.as_object_mut() {
+                    let metadata = body
+                        .entry("metadata")
+                        .or_insert_with(|| Value::Object(Default::default()));
+                    metadata["resourceVersion"] = Value::from(resource_version);
+                }
+                Self::Merge(patch)
+            }
+            Self::Json(Value::Array(ops)) => {
+                let precondition = serde_json::json!({
+                    "op": "add", "path": "/metadata/resourceVersion", "value": resource_version
+                });
+                Self::Json(Value::Array(
+                    std::iter::once(precondition)
+                        .chain(ops.iter().cloned())
+                        .collect(),
+                ))
+            }
+            other => other.clone(),
+        }
+    }
+
     /// A short verb for logs and errors.
     pub fn verb(&self) -> &'static str {
         match self {
@@ -266,6 +296,44 @@ mod tests {
         assert_eq!(
             apply(&mut object, &Change::Merge(json!({}))),
             Err(Refusal::NotFound)
+        );
+    }
+
+    #[test]
+    fn a_guarded_patch_names_the_version_it_applies_to_and_changes_nothing_else() {
+        let remove = json!([{"op": "remove", "path": "/metadata/labels/a"}]);
+        let cases = [
+            (
+                Change::Merge(json!({"spec": {"paused": true}})),
+                Change::Merge(
+                    json!({"metadata": {"resourceVersion": "7"}, "spec": {"paused": true}}),
+                ),
+            ),
+            (
+                Change::Merge(json!({"metadata": {"labels": {"a": null}}})),
+                Change::Merge(json!({"metadata": {"labels": {"a": null}, "resourceVersion": "7"}})),
+            ),
+            (
+                Change::Json(remove.clone()),
+                Change::Json(json!([
+                    {"op": "add", "path": "/metadata/resourceVersion", "value": "7"},
+                    remove[0],
+                ])),
+            ),
+            (Change::Delete, Change::Delete),
+            (
+                Change::Create(json!({"a": 1})),
+                Change::Create(json!({"a": 1})),
+            ),
+        ];
+        for (change, guarded) in cases {
+            assert_eq!(change.guarded("7"), guarded, "{change:?}");
+        }
+        let mut object = Some(json!({"metadata": {"resourceVersion": "7", "labels": {"a": "x"}}}));
+        apply(&mut object, &Change::Json(remove).guarded("7")).unwrap();
+        assert_eq!(
+            object.unwrap()["metadata"],
+            json!({"resourceVersion": "7", "labels": {}})
         );
     }
 
