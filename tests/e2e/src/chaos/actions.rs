@@ -227,7 +227,19 @@ impl App {
             Ok(view) => view,
             Err(_) => return,
         };
+        if let (Presence::Active, Some(view)) = (st.rollout, &view) {
+            note_progress(&mut st, view, self.rolled_out(client).await, ledger);
+        }
         let _ = self.act_on(client, rng, ledger, &mut st, view).await;
+    }
+
+    /// Whether every pod of the workload runs its current template (false when unknown).
+    pub async fn rolled_out(&self, client: &Client) -> bool {
+        observe::workload(client, &self.namespace, self.kind)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|w| w.rolled_out)
     }
 
     async fn act_on(
@@ -265,7 +277,6 @@ impl App {
         st: &mut AppState,
         view: &RolloutView,
     ) -> Result<(), String> {
-        note_progress(st, view, ledger);
         if st.broken {
             return Ok(());
         }
@@ -320,8 +331,11 @@ impl App {
     }
 }
 
-/// Counts a release as completed once the Rollout is Healthy at the revision it released.
-pub fn note_progress(st: &mut AppState, view: &RolloutView, ledger: &Ledger) {
+/// Counts a release as completed once the Rollout is Healthy at the revision it released and the
+/// workload's pods all run it (`rolled_out`): a Rollout completes when it gives the workload back,
+/// and a canary-style Deployment replaces its stable pods only after that. Until then the old
+/// version is still the one the controller rolls back to.
+pub fn note_progress(st: &mut AppState, view: &RolloutView, rolled_out: bool, ledger: &Ledger) {
     st.last_revision = view.revision.clone();
     if view.phase == "Progressing"
         && !view.revision.is_empty()
@@ -331,7 +345,8 @@ pub fn note_progress(st: &mut AppState, view: &RolloutView, ledger: &Ledger) {
         st.target_revision = Some(view.revision.clone());
     }
     let released = st.target_revision.as_deref() == Some(view.revision.as_str());
-    if view.phase == "Healthy" && view.state == "Completed" && released && !st.broken {
+    if view.phase == "Healthy" && view.state == "Completed" && released && rolled_out && !st.broken
+    {
         st.stable = st.target;
         st.target_revision = None;
         ledger.release_completed();
@@ -363,11 +378,17 @@ mod tests {
         let ledger = Ledger::default();
         let app = App::new(Kind::StatefulSet, "ns".into(), 3);
         let mut st = app.state.try_lock().expect("unlocked");
-        note_progress(&mut st, &view("Healthy", "Completed", "rev-1"), &ledger);
+        note_progress(
+            &mut st,
+            &view("Healthy", "Completed", "rev-1"),
+            true,
+            &ledger,
+        );
         st.applied(2, false);
         note_progress(
             &mut st,
             &view("Progressing", "StepPaused", "rev-2"),
+            true,
             &ledger,
         );
         st.applied(3, false);
@@ -375,16 +396,65 @@ mod tests {
         note_progress(
             &mut st,
             &view("Progressing", "StepUpgrade", "rev-2"),
+            true,
             &ledger,
         );
-        note_progress(&mut st, &view("Healthy", "Completed", "rev-2"), &ledger);
+        note_progress(
+            &mut st,
+            &view("Healthy", "Completed", "rev-2"),
+            true,
+            &ledger,
+        );
         assert_eq!(st.stable, 1, "version 3 was never released");
         note_progress(
             &mut st,
             &view("Progressing", "StepPaused", "rev-3"),
+            true,
             &ledger,
         );
-        note_progress(&mut st, &view("Healthy", "Completed", "rev-3"), &ledger);
+        note_progress(
+            &mut st,
+            &view("Healthy", "Completed", "rev-3"),
+            true,
+            &ledger,
+        );
         assert_eq!(st.stable, 3);
+    }
+
+    #[test]
+    fn a_completed_release_is_the_rollback_target_only_once_every_pod_runs_it() {
+        let ledger = Ledger::default();
+        let app = App::new(Kind::DeploymentCanary, "ns".into(), 3);
+        let mut st = app.state.try_lock().expect("unlocked");
+        st.applied(2, false);
+        let releasing = view("Progressing", "StepPaused", "rev-2");
+        note_progress(&mut st, &releasing, false, &ledger);
+        let completed = view("Healthy", "Completed", "rev-2");
+        note_progress(&mut st, &completed, false, &ledger);
+        assert_eq!(st.stable, 1, "given back, its stable pods not replaced yet");
+        note_progress(&mut st, &completed, true, &ledger);
+        assert_eq!(st.stable, 2);
+
+        st.applied(3, false);
+        note_progress(
+            &mut st,
+            &view("Progressing", "StepPaused", "rev-3"),
+            false,
+            &ledger,
+        );
+        note_progress(
+            &mut st,
+            &view("Healthy", "Completed", "rev-3"),
+            false,
+            &ledger,
+        );
+        st.applied(4, false);
+        note_progress(
+            &mut st,
+            &view("Healthy", "Completed", "rev-3"),
+            true,
+            &ledger,
+        );
+        assert_eq!(st.stable, 2, "version 4 came before the pods ran version 3");
     }
 }

@@ -145,6 +145,9 @@ pub struct WorkloadView {
     /// Its own controller (kube-controller-manager, kruise-manager) has not yet observed its
     /// latest spec (`status.observedGeneration` below `metadata.generation`).
     pub unobserved: bool,
+    /// Every pod runs its current template: its own controller observed the latest spec and
+    /// reports all `spec.replicas` pods updated and no other pod.
+    pub rolled_out: bool,
 }
 
 /// A frozen or partitioned workload without a Rollout in Progressing (or finishing, disabling
@@ -453,7 +456,7 @@ mod tests {
             held_by: vec!["spec.updateStrategy.rollingUpdate.partition=2".into()],
             marks: vec![keys::STABLE_REVISION.into()],
             finalizers: vec![keys::BATCH_RELEASE_FINALIZER.into()],
-            unobserved: false,
+            ..Default::default()
         };
         let fields: Vec<String> = leftovers(&workload).into_iter().map(|v| v.field).collect();
         assert_eq!(

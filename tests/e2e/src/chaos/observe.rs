@@ -159,7 +159,16 @@ pub fn workload_view(kind: Kind, object: &Value) -> WorkloadView {
         marks,
         finalizers,
         unobserved: object["status"]["observedGeneration"].as_i64() < meta["generation"].as_i64(),
+        rolled_out: rolled_out(object),
     }
+}
+
+fn rolled_out(object: &Value) -> bool {
+    let status = &object["status"];
+    let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
+    status["observedGeneration"].as_i64() >= object["metadata"]["generation"].as_i64()
+        && status["updatedReplicas"].as_i64() == Some(replicas)
+        && status["replicas"].as_i64() == Some(replicas)
 }
 
 /// The canary routes in `namespace`: Nginx canary Ingresses that send traffic (a weight above
@@ -261,6 +270,15 @@ mod tests {
         };
         assert!(seen(4, 4));
         assert!(!seen(5, 4), "its controller has yet to see generation 5");
+        let rolled = |generation: i64, updated: i64, pods: i64| {
+            let object = json!({"metadata": {"generation": generation}, "spec": {"replicas": 3},
+                "status": {"observedGeneration": 4, "updatedReplicas": updated, "replicas": pods}});
+            workload_view(Kind::DeploymentCanary, &object).rolled_out
+        };
+        assert!(rolled(4, 3, 3));
+        assert!(!rolled(4, 2, 3), "a pod on an older template");
+        assert!(!rolled(4, 3, 4), "an older pod still there");
+        assert!(!rolled(5, 3, 3), "a newer spec not observed yet");
 
         let changed = json!({"metadata": {}, "spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}}});
         assert_eq!(

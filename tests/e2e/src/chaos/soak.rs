@@ -367,7 +367,12 @@ async fn not_ready_release(soak: &Arc<Soak>, rng: &mut Rng) -> Option<Option<Dur
         let Ok(Some(view)) = observe::rollout(&soak.client, &app.namespace).await else {
             continue;
         };
-        note_progress(&mut st, &view, &soak.ledger);
+        note_progress(
+            &mut st,
+            &view,
+            app.rolled_out(&soak.client).await,
+            &soak.ledger,
+        );
         if st.rollout == Presence::Active && !st.broken && view.phase == "Healthy" {
             chosen = Some((app, st));
             break;
@@ -609,7 +614,12 @@ async fn drive_to_healthy(soak: &Soak) -> Result<(), Vec<Violation>> {
                 }
             };
             let mut st = app.state.lock().await;
-            note_progress(&mut st, &view, &soak.ledger);
+            note_progress(
+                &mut st,
+                &view,
+                app.rolled_out(&soak.client).await,
+                &soak.ledger,
+            );
             if view.phase == "Progressing"
                 && view.state == "StepPaused"
                 && MANUAL_STEPS.contains(&view.step)
