@@ -271,12 +271,28 @@ impl Ledger {
         }
         if !inner.notes.is_empty() {
             let _ = writeln!(out, "\nNoticed:\n");
-            for n in &inner.notes {
-                let _ = writeln!(out, "- {n}");
+            for (n, times) in counted(&inner.notes) {
+                match times {
+                    1 => writeln!(out, "- {n}"),
+                    _ => writeln!(out, "- {n} ({times} times)"),
+                }
+                .unwrap_or_default();
             }
         }
         out
     }
+}
+
+/// Each distinct note once, in order of its first appearance, with how often it was made.
+fn counted(notes: &[String]) -> Vec<(&str, usize)> {
+    let mut counted: Vec<(&str, usize)> = Vec::new();
+    for note in notes {
+        match counted.iter_mut().find(|(n, _)| *n == note.as_str()) {
+            Some((_, times)) => *times += 1,
+            None => counted.push((note, 1)),
+        }
+    }
+    counted
 }
 
 /// The `p`th percentile (nearest rank) of sorted durations, in seconds, or a dash when none.
@@ -333,5 +349,14 @@ mod tests {
             "{report}"
         );
         assert!(report.contains("- Rollout ns/r f: d"), "{report}");
+        assert!(!report.contains("Noticed"), "nothing noticed: {report}");
+        ledger.note("a replica exited".into());
+        ledger.note("a webhook restart failed".into());
+        ledger.note("a replica exited".into());
+        let report = ledger.report("make chaos", Duration::from_secs(60), 5);
+        assert!(
+            report.ends_with("- a replica exited (2 times)\n- a webhook restart failed\n"),
+            "each note once, with a count: {report}"
+        );
     }
 }

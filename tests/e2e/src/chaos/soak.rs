@@ -34,6 +34,9 @@ pub struct Options {
 
 /// How long a step may take to recover or finish on a loaded 2-core machine.
 const RECOVERY_DEADLINE: Duration = Duration::from_secs(120);
+/// A recovery from a not-Ready release slower than this is reported with the application's
+/// history (most take well under a second).
+const SLOW_RECOVERY: Duration = Duration::from_secs(15);
 /// How long a frozen workload may lack an explaining Rollout (the controller may just have been
 /// killed, and its standby waits out the Lease).
 const FROZEN_GRACE: Duration = Duration::from_secs(60);
@@ -419,7 +422,15 @@ async fn not_ready_release(soak: &Arc<Soak>, rng: &mut Rng) -> Option<Option<Dur
             .flatten()
             .is_some_and(|w| w.held_by.is_empty());
         if healthy && free {
-            return Some(Some(start.elapsed()));
+            let took = start.elapsed();
+            if took > SLOW_RECOVERY {
+                soak.ledger.note(format!(
+                    "{}: Healthy and free {took:.1?} after the rollback of a not-Ready release; its recent history:\n```\n{}```",
+                    app.key,
+                    soak.ledger.history_of(&app.key)
+                ));
+            }
+            return Some(Some(took));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
