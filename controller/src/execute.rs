@@ -25,6 +25,15 @@ fn patch_params() -> PatchParams {
     }
 }
 
+/// The API of `object`'s resource in its namespace.
+fn api_of(client: &kube::Client, object: &ObjectKey) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        client.clone(),
+        &object.namespace,
+        &api_resource(object.resource),
+    )
+}
+
 /// Applies one effect; returns the object as the API server answered, when it answered one.
 /// Creating an object that exists and deleting one that is gone are not failures.
 pub async fn apply(
@@ -32,11 +41,7 @@ pub async fn apply(
     effect: &Effect,
 ) -> Result<Option<DynamicObject>, ControllerError> {
     let object = &effect.object;
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        &object.namespace,
-        &api_resource(object.resource),
-    );
+    let api = api_of(client, object);
     let failed = |source: kube::Error| ControllerError::new(effect.change.verb(), object, source);
     tracing::info!(effect = %effect, "applying");
     match &effect.change {
@@ -112,12 +117,7 @@ async fn unchanged_version(
     decided_on: &DecidedOn,
 ) -> Result<Option<String>, ControllerError> {
     let object = &decided_on.object;
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        &object.namespace,
-        &api_resource(object.resource),
-    );
-    match api.get_opt(&object.name).await {
+    match api_of(client, object).get_opt(&object.name).await {
         Ok(Some(live)) if live.metadata.generation == Some(decided_on.generation) => {
             Ok(live.resource_version())
         }
