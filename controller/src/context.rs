@@ -56,6 +56,9 @@ pub struct Settings {
     pub prometheus_address: Option<String>,
     /// How long one Prometheus query may take.
     pub prometheus_timeout: std::time::Duration,
+    /// The namespace the controller runs in, where the `kruise-rollout-configuration`
+    /// ConfigMap (users' traffic-routing scripts) is read from.
+    pub namespace: String,
 }
 
 /// Shared by all reconciles.

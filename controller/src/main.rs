@@ -94,6 +94,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         reconcile_concurrency: args.reconcile_concurrency,
         prometheus_address: args.prometheus_address.filter(|a| !a.trim().is_empty()),
         prometheus_timeout: std::time::Duration::from_secs(args.prometheus_timeout_seconds),
+        namespace: args.namespace.clone(),
     };
     if !args.no_leader_election {
         // A standby is ready as soon as it runs: it has nothing to sync until it leads.

@@ -69,7 +69,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Co
         return Ok(Requeue::requeue(STALE_RECHECK));
     }
     let release = crate::kinds::observe(&ctx.client, &ctx.stores, rollout).await;
-    let traffic = crate::traffic::observe(&ctx.stores, rollout);
+    let traffic = crate::traffic::observe(ctx, rollout).await;
     let mut snapshot = Snapshot {
         rollout,
         workload: release.as_deref(),

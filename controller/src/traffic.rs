@@ -1,16 +1,26 @@
-//! A Rollout's traffic objects read from the caches (Services, Ingresses, HTTPRoutes).
+//! A Rollout's traffic objects: Services, Ingresses and HTTPRoutes from the caches; objects
+//! routed by Lua scripts (customNetworkRefs) read live, with the users' scripts from the
+//! `kruise-rollout-configuration` ConfigMap.
 
-use crate::context::Stores;
+use crate::context::{Context, Stores};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{ObjectRef, Store};
 use rollouts_api::common::TrafficRoutingRef;
 use rollouts_api::v1beta1::Rollout;
-use rollouts_traffic::objects::TrafficObjects;
+use rollouts_change::Resource;
+use rollouts_traffic::objects::{Route, TrafficObjects};
 use rollouts_traffic::{Provider, canary_name};
 use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{LazyLock, Mutex};
 
 /// Seconds to wait after a traffic change when the Rollout does not say.
 const DEFAULT_GRACE_SECONDS: i64 = 3;
+
+/// The ConfigMap holding users' traffic-routing scripts (upstream's name).
+pub const CONFIGURATION: &str = "kruise-rollout-configuration";
 
 /// The traffic routing reference of `rollout`, if it routes traffic.
 pub fn routing(rollout: &Rollout) -> Option<&TrafficRoutingRef> {
@@ -25,8 +35,119 @@ where
     serde_json::to_value(object.as_ref()).ok()
 }
 
+/// Whether `reference` may need a Lua script: custom objects, or an Ingress class other than
+/// the two routed natively. (A ConfigMap script for `nginx` or `mse` itself, which upstream
+/// would prefer, is not looked for.)
+fn needs_scripts(reference: &TrafficRoutingRef) -> bool {
+    let class = reference
+        .ingress
+        .as_ref()
+        .and_then(|i| i.class_type.as_deref())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    reference
+        .custom_network_refs
+        .as_ref()
+        .is_some_and(|r| !r.is_empty())
+        || !matches!(class.as_str(), "" | "nginx" | "mse")
+}
+
+/// The data of the scripts ConfigMap (empty when there is none).
+async fn configuration(ctx: &Context) -> Result<BTreeMap<String, String>, String> {
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.settings.namespace);
+    match api.get_opt(CONFIGURATION).await {
+        Ok(found) => Ok(found.and_then(|c| c.data).unwrap_or_default()),
+        Err(error) => Err(format!(
+            "could not read the ConfigMap {}/{CONFIGURATION}: {error}",
+            ctx.settings.namespace
+        )),
+    }
+}
+
+/// Resources of custom objects by (apiVersion, kind), as the API server serves them.
+static DISCOVERED: LazyLock<Mutex<HashMap<(String, String), Resource>>> =
+    LazyLock::new(Default::default);
+
+/// The resource of `kind` in `api_version`, when the API server serves it. A resource's names
+/// must live as long as the process (effects name their resource statically); each kind is
+/// looked up, and its names kept, once.
+async fn discover(client: &kube::Client, api_version: &str, kind: &str) -> Option<Resource> {
+    let key = (api_version.to_string(), kind.to_string());
+    if let Some(found) = DISCOVERED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+    {
+        return Some(*found);
+    }
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (served, _) = kube::discovery::pinned_kind(client, &gvk).await.ok()?;
+    let leak = |text: String| -> &'static str { Box::leak(text.into_boxed_str()) };
+    let resource = Resource::new(
+        leak(served.api_version),
+        leak(served.kind),
+        leak(served.plural),
+    );
+    DISCOVERED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, resource);
+    Some(resource)
+}
+
+/// `provider`'s objects in `namespace`.
+async fn route_of(ctx: &Context, namespace: &str, provider: Provider) -> Route {
+    let stores: &Stores = &ctx.stores;
+    let (resource, object, canary_ingress) = match &provider {
+        Provider::Nginx { ingress }
+        | Provider::Mse { ingress }
+        | Provider::ScriptedIngress { ingress, .. } => (
+            Some(Resource::INGRESS),
+            cached(&stores.ingresses, namespace, ingress),
+            cached(&stores.ingresses, namespace, &canary_name(ingress)),
+        ),
+        Provider::Gateway { route } => match &stores.http_routes {
+            Some(routes) => {
+                let found =
+                    routes.get(&ObjectRef::new_with(route, gateway_resource()).within(namespace));
+                (
+                    Some(Resource::HTTP_ROUTE),
+                    found.and_then(|r| serde_json::to_value(r.as_ref()).ok()),
+                    None,
+                )
+            }
+            None => (None, None, None),
+        },
+        Provider::Custom {
+            api_version,
+            kind,
+            name,
+            ..
+        } => match discover(&ctx.client, api_version, kind).await {
+            Some(resource) => {
+                let api: Api<DynamicObject> = Api::namespaced_with(
+                    ctx.client.clone(),
+                    namespace,
+                    &crate::cache::api_resource(resource),
+                );
+                let live = api.get_opt(name).await.ok().flatten();
+                let object = live.and_then(|o| serde_json::to_value(o).ok());
+                (Some(resource), object, None)
+            }
+            None => (None, None, None),
+        },
+    };
+    Route {
+        provider,
+        resource,
+        object,
+        canary_ingress,
+    }
+}
+
 /// The traffic objects of `rollout`, or `None` when it routes no traffic.
-pub fn observe(stores: &Stores, rollout: &Rollout) -> Option<TrafficObjects> {
+pub async fn observe(ctx: &Context, rollout: &Rollout) -> Option<TrafficObjects> {
     let reference = routing(rollout)?;
     let strategy = &rollout.spec.strategy;
     let canary_service_disabled = match (&strategy.blue_green, &strategy.canary) {
@@ -35,40 +156,30 @@ pub fn observe(stores: &Stores, rollout: &Rollout) -> Option<TrafficObjects> {
         (None, None) => None,
     } == Some(true);
     let namespace = rollout.namespace()?;
-    let mut provider = Provider::of(reference);
-    let (route_object, canary_ingress) = match &provider {
-        Ok(Provider::Nginx { ingress } | Provider::Mse { ingress }) => (
-            cached(&stores.ingresses, &namespace, ingress),
-            cached(&stores.ingresses, &namespace, &canary_name(ingress)),
-        ),
-        Ok(Provider::Gateway { route }) => match &stores.http_routes {
-            Some(routes) => {
-                let found =
-                    routes.get(&ObjectRef::new_with(route, gateway_resource()).within(&namespace));
-                (
-                    found.and_then(|r| serde_json::to_value(r.as_ref()).ok()),
-                    None,
-                )
+    let config = match needs_scripts(reference) {
+        true => configuration(ctx).await,
+        false => Ok(BTreeMap::new()),
+    };
+    let routes = match config.and_then(|config| Provider::all_of(reference, &config)) {
+        Ok(providers) => {
+            let mut routes = Vec::new();
+            for provider in providers {
+                routes.push(route_of(ctx, &namespace, provider).await);
             }
-            None => {
-                provider = Err("the Gateway API HTTPRoute CRD is not installed (install it, then restart the controller)".into());
-                (None, None)
-            }
-        },
-        Err(_) => (None, None),
+            Ok(routes)
+        }
+        Err(problem) => Err(problem),
     };
     let service = reference.service.clone();
     let grace = reference
         .grace_period_seconds
         .map_or(DEFAULT_GRACE_SECONDS, i64::from);
     Some(TrafficObjects {
-        stable_service: cached(&stores.services, &namespace, &service),
-        canary_service: cached(&stores.services, &namespace, &canary_name(&service)),
+        stable_service: cached(&ctx.stores.services, &namespace, &service),
+        canary_service: cached(&ctx.stores.services, &namespace, &canary_name(&service)),
         namespace,
-        provider,
+        routes,
         stable_service_name: service,
-        route_object,
-        canary_ingress,
         grace_seconds: if grace < 0 {
             DEFAULT_GRACE_SECONDS
         } else {
@@ -79,6 +190,6 @@ pub fn observe(stores: &Stores, rollout: &Rollout) -> Option<TrafficObjects> {
 }
 
 /// The Gateway API HTTPRoute resource.
-pub fn gateway_resource() -> kube::api::ApiResource {
-    crate::cache::api_resource(rollouts_change::Resource::HTTP_ROUTE)
+pub fn gateway_resource() -> ApiResource {
+    crate::cache::api_resource(Resource::HTTP_ROUTE)
 }

@@ -96,6 +96,7 @@ fn context(api: &FakeApi) -> Arc<Context> {
             reconcile_concurrency: 4,
             prometheus_address: None,
             prometheus_timeout: std::time::Duration::from_secs(10),
+            namespace: "kruise-rollout".into(),
         },
         synced: Arc::new(AtomicBool::new(true)),
         backoff: Default::default(),

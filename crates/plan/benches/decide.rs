@@ -7,9 +7,10 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::jiff::Timestamp;
 use rollouts_api::keys;
 use rollouts_api::v1beta1::Rollout;
+use rollouts_change::Resource;
 use rollouts_plan::machine::{self, Snapshot};
 use rollouts_traffic::Provider;
-use rollouts_traffic::objects::TrafficObjects;
+use rollouts_traffic::objects::{Route, TrafficObjects};
 use rollouts_workload::release::{deployment_release, owner_reference};
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -99,21 +100,24 @@ fn rollout(index: i32, state: &str) -> Rollout {
 fn traffic() -> TrafficObjects {
     TrafficObjects {
         namespace: "bench".into(),
-        provider: Ok(Provider::Nginx {
-            ingress: "echoserver".into(),
-        }),
+        routes: Ok(vec![Route {
+            provider: Provider::Nginx {
+                ingress: "echoserver".into(),
+            },
+            resource: Some(Resource::INGRESS),
+            object: Some(
+                json!({"metadata": {"name": "echoserver", "namespace": "bench"},
+            "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "echoserver", "port": {"number": 80}}}}]}}]}}),
+            ),
+            canary_ingress: None,
+        }]),
         stable_service_name: "echoserver".into(),
         stable_service: Some(
             json!({"metadata": {"name": "echoserver", "namespace": "bench"},
             "spec": {"ports": [{"port": 80}], "selector": {"app": "echoserver", "pod-template-hash": "hash-v1"}}}),
         ),
         canary_service: None,
-        route_object: Some(
-            json!({"metadata": {"name": "echoserver", "namespace": "bench"},
-            "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix",
-                "backend": {"service": {"name": "echoserver", "port": {"number": 80}}}}]}}]}}),
-        ),
-        canary_ingress: None,
         grace_seconds: 3,
         canary_service_disabled: false,
     }

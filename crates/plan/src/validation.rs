@@ -159,33 +159,45 @@ fn check_workload(rollout: &Rollout, field: &str, errors: &mut Vec<FieldError>) 
     }
 }
 
-/// Ingress providers read only headers (and MSE query parameters) of a match: a condition they
-/// would silently drop is refused instead, naming the provider that supports it.
+/// Ingress providers read only headers (and MSE query parameters) of a match. A condition that
+/// no provider of the routing would act on is refused instead of silently dropped, naming the
+/// providers that support it. A Gateway API HTTPRoute and custom (Lua) providers take every
+/// condition, and so does an Ingress class routed by a script of the user's (which may).
 fn check_matches_supported(
     routings: Option<&[TrafficRoutingRef]>,
     steps: Option<&[CanaryStep]>,
     errors: &mut Vec<FieldError>,
 ) {
-    let Some(ingress) = routings
-        .and_then(|r| r.first())
-        .and_then(|r| r.ingress.as_ref())
-    else {
+    let Some(routing) = routings.and_then(|r| r.first()) else {
         return;
     };
+    let Some(ingress) = routing.ingress.as_ref() else {
+        return;
+    };
+    let takes_all = routing.gateway.is_some()
+        || routing
+            .custom_network_refs
+            .as_ref()
+            .is_some_and(|c| !c.is_empty());
     let class = ingress
         .class_type
         .as_deref()
+        .filter(|c| !c.is_empty())
         .unwrap_or("nginx")
         .to_ascii_lowercase();
+    let known = ["nginx", "mse", "higress", "aliyun-alb"].contains(&class.as_str());
+    if takes_all || !known {
+        return;
+    }
     for (i, step) in steps.unwrap_or_default().iter().enumerate() {
         for (j, matched) in step.matches.iter().flatten().enumerate() {
             let at = format!("spec.strategy.canary.steps[{i}].matches[{j}]");
             if matched.path.is_some() {
-                errors.push(err(format!("{at}.path"), format!("path matches need a Gateway API HTTPRoute; ingress class '{class}' ignores them")));
+                errors.push(err(format!("{at}.path"), format!("path matches need a Gateway API HTTPRoute or a custom (Lua) provider; ingress class '{class}' ignores them")));
             }
             let queries = matched.query_params.as_ref().is_some_and(|q| !q.is_empty());
             if queries && class != "mse" {
-                errors.push(err(format!("{at}.queryParams"), format!("query parameter matches need MSE or a Gateway API HTTPRoute; ingress class '{class}' ignores them")));
+                errors.push(err(format!("{at}.queryParams"), format!("query parameter matches need MSE, a Gateway API HTTPRoute or a custom (Lua) provider; ingress class '{class}' ignores them")));
             }
         }
     }

@@ -146,10 +146,7 @@ fn a_ready_batch_routes_its_step_until_converged_then_waits_the_grace_period_bef
         }
         apply(&mut sim, &d);
     }
-    let ingress = sim
-        .traffic
-        .as_ref()
-        .unwrap()
+    let ingress = sim.traffic.as_ref().unwrap().routes.as_ref().unwrap()[0]
         .canary_ingress
         .clone()
         .unwrap();
@@ -219,7 +216,8 @@ fn a_step_without_traffic_tears_traffic_down_one_stage_at_a_time_before_its_batc
     assert_eq!(position(&run.last), pos(2, 3, StepUpgrade));
     assert_eq!(canary(&run.last).common.finalising_step, None);
     let objects = sim.traffic.as_ref().unwrap();
-    assert!(objects.canary_ingress.is_none() && objects.canary_service.is_none());
+    let canary_ingress = &objects.routes.as_ref().unwrap()[0].canary_ingress;
+    assert!(canary_ingress.is_none() && objects.canary_service.is_none());
     assert_eq!(
         objects.stable_service.as_ref().unwrap()["spec"]["selector"],
         json!({"app": "echoserver"})
@@ -351,10 +349,7 @@ fn blue_green_success_keeps_the_route_to_the_new_pods_until_the_workload_is_give
     let d = sim.step();
     assert_eq!(d.actions(), vec![traffic(ROUTE)]);
     apply(&mut sim, &d);
-    let weight = &sim
-        .traffic
-        .as_ref()
-        .unwrap()
+    let weight = &sim.traffic.as_ref().unwrap().routes.as_ref().unwrap()[0]
         .canary_ingress
         .as_ref()
         .unwrap()["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"];
@@ -396,7 +391,7 @@ fn a_missing_traffic_object_holds_the_release_at_initializing_until_it_exists() 
     sim.step();
     sim.workload = Some(releasing());
     let mut missing = untouched(3);
-    missing.route_object = None;
+    missing.routes.as_mut().unwrap()[0].object = None;
     sim.traffic = Some(missing);
     for second in [0, 3, 30] {
         sim.now = at(second);

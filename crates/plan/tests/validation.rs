@@ -398,11 +398,22 @@ fn ingress_providers_refuse_match_conditions_they_would_ignore() {
         with_match("mse", path.clone()),
         "spec.strategy.canary.steps[0].matches[0].path",
     );
+    assert_one_error(
+        with_match("aliyun-alb", json!({"path": {"value": "/v2"}})),
+        "spec.strategy.canary.steps[0].matches[0].path",
+    );
     // A Gateway API HTTPRoute supports all three.
-    let mut gateway = with_match("nginx", path);
+    let mut gateway = with_match("nginx", path.clone());
     gateway["spec"]["strategy"]["canary"]["trafficRoutings"][0] =
         json!({"service": "s", "gateway": {"httpRouteName": "r"}});
     assert_eq!(errors(gateway), Vec::<String>::new());
+    // So does an Istio VirtualService next to the Ingress: the Ingress takes the header, the
+    // VirtualService all three.
+    let mut mixed = with_match("nginx", path.clone());
+    mixed["spec"]["strategy"]["canary"]["trafficRoutings"][0]["customNetworkRefs"] = json!([{"apiVersion": "networking.istio.io/v1alpha3", "kind": "VirtualService", "name": "vs"}]);
+    assert_eq!(errors(mixed), Vec::<String>::new());
+    // A class routed by the user's own script may read anything.
+    assert_eq!(errors(with_match("traefik", path)), Vec::<String>::new());
 }
 
 #[test]

@@ -136,7 +136,8 @@ pub fn canary_ingress(
     })
 }
 
-/// The change the canary Ingress needs for `step` (`None`: converged).
+/// The change the canary Ingress needs for `step` (`None`: converged), with the Nginx (or MSE)
+/// canary annotations.
 pub fn ensure(
     ingress: &Value,
     canary: Option<&Value>,
@@ -145,6 +146,27 @@ pub fn ensure(
     mse: bool,
     owner: &Value,
 ) -> Option<Change> {
+    let annotate = |existing: &Map<String, Value>, step: &StepTraffic| {
+        Ok(desired_annotations(existing, step, mse))
+    };
+    ensure_with(ingress, canary, stable_service, step, owner, &annotate).unwrap_or_default()
+}
+
+/// How a class of Ingress controller reads a step: the canary Ingress's annotations for
+/// `step`, from its current ones (or why they cannot be computed).
+pub type Annotate<'a> =
+    dyn Fn(&Map<String, Value>, &StepTraffic) -> Result<Map<String, Value>, String> + 'a;
+
+/// The change the canary Ingress needs for `step` (`None`: converged), its annotations
+/// written by `annotate`.
+pub fn ensure_with(
+    ingress: &Value,
+    canary: Option<&Value>,
+    stable_service: &str,
+    step: &StepTraffic,
+    owner: &Value,
+    annotate: &Annotate,
+) -> Result<Option<Change>, String> {
     let annotations_of = |object: &Value| {
         object
             .pointer("/metadata/annotations")
@@ -154,20 +176,20 @@ pub fn ensure(
     };
     let Some(canary) = canary else {
         if step.weight == Some(0) && step.matches.is_empty() {
-            return None;
+            return Ok(None);
         }
-        let desired = desired_annotations(&copied_annotations(ingress), step, mse);
-        return Some(Change::Create(canary_ingress(
+        let desired = annotate(&copied_annotations(ingress), step)?;
+        return Ok(Some(Change::Create(canary_ingress(
             ingress,
             stable_service,
             desired,
             owner,
-        )));
+        ))));
     };
     let current = annotations_of(canary);
-    let desired = desired_annotations(&current, step, mse);
+    let desired = annotate(&current, step)?;
     if desired == current {
-        return None;
+        return Ok(None);
     }
     let mut changes: Map<String, Value> = desired
         .iter()
@@ -177,13 +199,45 @@ pub fn ensure(
     for key in current.keys().filter(|k| !desired.contains_key(*k)) {
         changes.insert(key.clone(), Value::Null);
     }
-    Some(Change::Patch {
+    Ok(Some(Change::Patch {
         name: canary["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_string(),
         patch: json!({"metadata": {"annotations": changes}}),
-    })
+    }))
+}
+
+/// The canary annotations a Lua `script` writes for `step` (upstream's input: the current
+/// annotations, the weight as text or `"-1"`, the matches, the canary Service and the header
+/// changes; the script returns the annotations, all text).
+pub fn scripted_annotations(
+    script: &rollouts_script::Script,
+    existing: &Map<String, Value>,
+    step: &StepTraffic,
+    canary_service: &str,
+) -> Result<Map<String, Value>, String> {
+    let mut input = json!({
+        "annotations": existing,
+        "weight": step.weight.unwrap_or(-1).to_string(),
+        "canaryService": canary_service,
+    });
+    if !step.matches.is_empty() {
+        input["matches"] = serde_json::to_value(&step.matches).unwrap_or_default();
+    }
+    if let Some(modifier) = &step.header_modifier {
+        input["requestHeaderModifier"] = serde_json::to_value(modifier).unwrap_or_default();
+    }
+    let result = rollouts_script::run(script, &input, &rollouts_script::Limits::default())
+        .map_err(|e| e.to_string())?;
+    let annotations = result.as_object().cloned().unwrap_or_default();
+    if let Some((key, _)) = annotations.iter().find(|(_, v)| !v.is_string()) {
+        return Err(format!(
+            "Lua script {} returned a value for annotation {key} that is not text",
+            script.name
+        ));
+    }
+    Ok(annotations)
 }
 
 #[cfg(test)]

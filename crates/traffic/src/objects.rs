@@ -1,32 +1,44 @@
-//! The traffic objects of one Rollout as observed (Services, the Ingress or HTTPRoute, the
-//! canary Ingress), and the concrete changes a step or the end of a release asks of them.
+//! The traffic objects of one Rollout as observed (Services, and per provider the user's
+//! Ingress, HTTPRoute or custom object and the canary Ingress), and the concrete changes a step
+//! or the end of a release asks of them.
 
 use crate::common::{Change, StepTraffic, canary_name};
-use crate::provider::{Provider, TrafficProvider};
+use crate::provider::Provider;
 use crate::service::{canary_service_change, stable_selector_change};
 use rollouts_change::{Effect, ObjectKey, Resource};
 use serde_json::Value;
 
-/// The traffic objects of one Rollout, as read from the caches.
+/// One provider and its objects, as read from the caches (or live, for custom objects).
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// The provider.
+    pub provider: Provider,
+    /// The resource of the user's object (Ingress, HTTPRoute, or the custom object's kind);
+    /// `None` when the API server does not serve that kind.
+    pub resource: Option<Resource>,
+    /// The user's object.
+    pub object: Option<Value>,
+    /// The canary Ingress (Ingress providers).
+    pub canary_ingress: Option<Value>,
+}
+
+/// The traffic objects of one Rollout.
 #[derive(Clone, Debug)]
 pub struct TrafficObjects {
     /// Namespace of the Rollout and of every object here.
     pub namespace: String,
-    /// The provider, or why the reference is not supported.
-    pub provider: Result<Provider, String>,
+    /// The providers and their objects, or why the reference cannot route.
+    pub routes: Result<Vec<Route>, String>,
     /// Name of the stable Service.
     pub stable_service_name: String,
     /// The stable Service.
     pub stable_service: Option<Value>,
     /// The canary Service.
     pub canary_service: Option<Value>,
-    /// The user's Ingress or HTTPRoute.
-    pub route_object: Option<Value>,
-    /// The canary Ingress (Ingress providers).
-    pub canary_ingress: Option<Value>,
     /// Seconds to wait after each change.
     pub grace_seconds: i64,
-    /// `disableGenerateCanaryService` is set.
+    /// `disableGenerateCanaryService` is set: scripts route to the stable Service itself (a
+    /// subset of it), and no canary Service is made.
     pub canary_service_disabled: bool,
 }
 
@@ -42,13 +54,6 @@ pub struct Revisions<'a> {
 }
 
 impl TrafficObjects {
-    fn route_resource(&self) -> Resource {
-        match self.provider {
-            Ok(Provider::Gateway { .. }) => Resource::HTTP_ROUTE,
-            _ => Resource::INGRESS,
-        }
-    }
-
     /// The effect of a provider or Service `change` on an object of `resource`.
     fn effect(&self, resource: Resource, change: Change, why: &str) -> Effect {
         match change {
@@ -62,16 +67,52 @@ impl TrafficObjects {
         }
     }
 
+    /// The routes whose objects are all known (every route, once [`Self::problem`] is `None`).
+    fn routes(&self) -> impl Iterator<Item = (&Route, Resource, &Value)> {
+        self.routes.iter().flatten().filter_map(|route| {
+            let resource = match route.provider.uses_canary_ingress() {
+                true => Resource::INGRESS,
+                false => route.resource?,
+            };
+            Some((route, resource, route.object.as_ref()?))
+        })
+    }
+
+    /// The Service the new pods are reached through: the canary Service, or the stable one
+    /// itself when no canary Service is made.
+    fn canary_service_name(&self) -> String {
+        match self.canary_service_disabled {
+            true => self.stable_service_name.clone(),
+            false => canary_name(&self.stable_service_name),
+        }
+    }
+
+    /// Whether a change that could make routing possible may come unannounced: objects and
+    /// scripts read live (custom objects, the scripts ConfigMap) wake no Rollout when they
+    /// change, so a Rollout waiting on them looks again now and then.
+    pub fn reads_unwatched_objects(&self) -> bool {
+        self.routes.as_ref().map_or(true, |routes| {
+            routes.iter().any(|r| {
+                matches!(
+                    r.provider,
+                    Provider::Custom { .. } | Provider::ScriptedIngress { .. }
+                )
+            })
+        })
+    }
+
     /// Why traffic cannot be routed, if it cannot.
     pub fn problem(&self) -> Option<String> {
-        let provider = match &self.provider {
-            Ok(provider) => provider,
+        let routes = match &self.routes {
+            Ok(routes) => routes,
             Err(message) => return Some(message.clone()),
         };
-        if self.canary_service_disabled {
-            // Only custom (Lua) providers can route to the stable Service itself; an Ingress
-            // or HTTPRoute would route nothing.
-            return Some("disableGenerateCanaryService needs a custom network provider, which is not supported: remove it to route through the canary Service".into());
+        let only_scripts = routes
+            .iter()
+            .all(|r| matches!(r.provider, Provider::Custom { .. }));
+        if self.canary_service_disabled && !only_scripts {
+            // An Ingress or HTTPRoute would route the canary's share to the stable Service.
+            return Some("disableGenerateCanaryService needs every traffic provider to be a custom (Lua) one: remove it to route through the canary Service".into());
         }
         if self.stable_service.is_none() {
             return Some(format!(
@@ -79,75 +120,84 @@ impl TrafficObjects {
                 self.stable_service_name
             ));
         }
-        if self.route_object.is_none() {
-            let (kind, name) = match provider {
-                Provider::Nginx { ingress } | Provider::Mse { ingress } => ("Ingress", ingress),
-                Provider::Gateway { route } => ("HTTPRoute", route),
-            };
-            return Some(format!("{kind} {name} not found: traffic routing needs it"));
+        for route in routes {
+            let (kind, name) = route.provider.object();
+            if route.resource.is_none() && !route.provider.uses_canary_ingress() {
+                return Some(format!(
+                    "the API server serves no {kind} (install its CRD, then restart the controller)"
+                ));
+            }
+            if route.object.is_none() {
+                return Some(format!("{kind} {name} not found: traffic routing needs it"));
+            }
         }
         None
     }
 
     /// The changes `step` needs, Services first: when a Service changes, routes wait for the
     /// next round (after the grace period) so they never lead to a Service without pods. Empty
-    /// when the step is routed as asked.
+    /// when the step is routed as asked; an error when a provider's script fails.
     pub fn step_effects(
         &self,
         step: &StepTraffic,
         revisions: Revisions,
         owner: &Value,
-    ) -> Vec<Effect> {
-        let (Ok(_), Some(stable), Some(_)) =
-            (&self.provider, &self.stable_service, &self.route_object)
-        else {
-            return Vec::new();
+    ) -> Result<Vec<Effect>, String> {
+        let (Ok(_), Some(stable)) = (&self.routes, &self.stable_service) else {
+            return Ok(Vec::new());
         };
-        if revisions.stable.is_empty() || revisions.canary.is_empty() {
-            return Vec::new();
-        }
-        let services: Vec<Effect> = [
-            canary_service_change(
-                stable,
-                self.canary_service.as_ref(),
-                revisions.key,
-                revisions.canary,
-                owner,
-            )
-            .map(|c| self.effect(Resource::SERVICE, c, "canary Service selects the new pods")),
-            stable_selector_change(stable, revisions.key, Some(revisions.stable)).map(|c| {
-                self.effect(
-                    Resource::SERVICE,
-                    c,
-                    "pin the stable Service to the stable pods",
+        if !self.canary_service_disabled {
+            if revisions.stable.is_empty() || revisions.canary.is_empty() {
+                return Ok(Vec::new());
+            }
+            let services: Vec<Effect> = [
+                canary_service_change(
+                    stable,
+                    self.canary_service.as_ref(),
+                    revisions.key,
+                    revisions.canary,
+                    owner,
                 )
-            }),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if !services.is_empty() {
-            return services;
+                .map(|c| self.effect(Resource::SERVICE, c, "canary Service selects the new pods")),
+                stable_selector_change(stable, revisions.key, Some(revisions.stable)).map(|c| {
+                    self.effect(
+                        Resource::SERVICE,
+                        c,
+                        "pin the stable Service to the stable pods",
+                    )
+                }),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !services.is_empty() {
+                return Ok(services);
+            }
         }
-        self.route_effect(step, owner).into_iter().collect()
+        self.route_effects(step, owner)
     }
 
-    /// The change of the route alone (the Ingress or HTTPRoute) that `step` needs, the Services
-    /// as they are; `None` when it routes so already. Sending all traffic to the new pods at
-    /// the end of a blue-green release keeps the stable Service as it is being given back.
-    pub fn route_effect(&self, step: &StepTraffic, owner: &Value) -> Option<Effect> {
-        let (Ok(provider), Some(route)) = (&self.provider, &self.route_object) else {
-            return None;
-        };
-        provider
-            .ensure(
-                route,
-                self.canary_ingress.as_ref(),
-                &self.stable_service_name,
+    /// The changes of the routes alone (Ingresses, HTTPRoutes, custom objects) that `step`
+    /// needs, the Services as they are; empty when they route so already. Sending all traffic
+    /// to the new pods at the end of a blue-green release keeps the stable Service as it is
+    /// being given back.
+    pub fn route_effects(&self, step: &StepTraffic, owner: &Value) -> Result<Vec<Effect>, String> {
+        let services = (
+            self.stable_service_name.as_str(),
+            self.canary_service_name(),
+        );
+        let mut effects = Vec::new();
+        for (route, resource, object) in self.routes() {
+            let change = route.provider.ensure(
+                object,
+                route.canary_ingress.as_ref(),
+                (services.0, &services.1),
                 step,
                 owner,
-            )
-            .map(|c| self.effect(self.route_resource(), c, "route the step's traffic"))
+            )?;
+            effects.extend(change.map(|c| self.effect(resource, c, "route the step's traffic")));
+        }
+        Ok(effects)
     }
 
     /// Pin (`Some`) or unpin (`None`) the stable Service's selector to a revision; `None` when
@@ -162,15 +212,24 @@ impl TrafficObjects {
             .map(|c| self.effect(Resource::SERVICE, c, why))
     }
 
-    /// Send all traffic back to the stable Service; `None` when it already goes there.
-    pub fn restore_routes(&self) -> Option<Effect> {
-        let provider = self.provider.as_ref().ok()?;
-        let change = provider.finalise(
-            self.route_object.as_ref(),
-            self.canary_ingress.as_ref(),
-            &self.stable_service_name,
-        )?;
-        Some(self.effect(self.route_resource(), change, "route all traffic to stable"))
+    /// Send all traffic back to the stable Service; empty when it already goes there.
+    pub fn restore_routes(&self) -> Vec<Effect> {
+        self.routes
+            .iter()
+            .flatten()
+            .filter_map(|route| {
+                let resource = match route.provider.uses_canary_ingress() {
+                    true => Resource::INGRESS,
+                    false => route.resource?,
+                };
+                let change = route.provider.finalise(
+                    route.object.as_ref(),
+                    route.canary_ingress.as_ref(),
+                    &self.stable_service_name,
+                )?;
+                Some(self.effect(resource, change, "route all traffic to stable"))
+            })
+            .collect()
     }
 
     /// Delete the canary Service; `None` when it is gone.
@@ -198,19 +257,22 @@ mod tests {
     fn observed() -> TrafficObjects {
         TrafficObjects {
             namespace: "d".into(),
-            provider: Ok(Provider::Nginx {
-                ingress: "echoserver".into(),
-            }),
+            routes: Ok(vec![Route {
+                provider: Provider::Nginx {
+                    ingress: "echoserver".into(),
+                },
+                resource: Some(Resource::INGRESS),
+                object: Some(
+                    json!({"metadata": {"name": "echoserver", "namespace": "d"}, "spec": {"rules": [
+                    {"http": {"paths": [{"path": "/", "pathType": "Prefix",
+                        "backend": {"service": {"name": "echoserver", "port": {"number": 80}}}}]}}]}}),
+                ),
+                canary_ingress: None,
+            }]),
             stable_service_name: "echoserver".into(),
             stable_service: Some(json!({"metadata": {"name": "echoserver", "namespace": "d"},
                 "spec": {"ports": [{"port": 80}], "selector": {"app": "echoserver"}}})),
             canary_service: None,
-            route_object: Some(
-                json!({"metadata": {"name": "echoserver", "namespace": "d"}, "spec": {"rules": [
-                {"http": {"paths": [{"path": "/", "pathType": "Prefix",
-                    "backend": {"service": {"name": "echoserver", "port": {"number": 80}}}}]}}]}}),
-            ),
-            canary_ingress: None,
             grace_seconds: 3,
             canary_service_disabled: false,
         }
@@ -228,7 +290,9 @@ mod tests {
             let slot = match (effect.object.resource, effect.object.name.as_str()) {
                 (Resource::SERVICE, "echoserver") => &mut o.stable_service,
                 (Resource::SERVICE, _) => &mut o.canary_service,
-                (Resource::INGRESS, "echoserver-canary") => &mut o.canary_ingress,
+                (Resource::INGRESS, "echoserver-canary") => {
+                    &mut o.routes.as_mut().unwrap()[0].canary_ingress
+                }
                 other => panic!("unexpected effect on {other:?}"),
             };
             rollouts_change::apply(slot, &effect.change).unwrap();
@@ -245,7 +309,7 @@ mod tests {
             ..Default::default()
         };
         let owner = json!({});
-        let first = o.step_effects(&step, REVISIONS, &owner);
+        let first = o.step_effects(&step, REVISIONS, &owner).unwrap();
         assert_eq!(first.len(), 2);
         assert!(first.iter().all(|e| e.object.resource == Resource::SERVICE));
         apply(&mut o, first);
@@ -257,14 +321,14 @@ mod tests {
             o.canary_service.as_ref().unwrap()["spec"]["selector"]["pod-template-hash"],
             "v2"
         );
-        let second = o.step_effects(&step, REVISIONS, &owner);
+        let second = o.step_effects(&step, REVISIONS, &owner).unwrap();
         assert!(matches!(
             second.as_slice(),
             [Effect { change: rollouts_change::Change::Create(_), object, .. }]
                 if object.resource == Resource::INGRESS && object.name == "echoserver-canary"
         ));
         apply(&mut o, second);
-        assert!(o.step_effects(&step, REVISIONS, &owner).is_empty());
+        assert!(o.step_effects(&step, REVISIONS, &owner).unwrap().is_empty());
         assert!(o.stable_pin("pod-template-hash", Some("v1")).is_none());
 
         let unpin = o
@@ -272,12 +336,12 @@ mod tests {
             .into_iter()
             .collect();
         apply(&mut o, unpin);
-        let restore = o.restore_routes().into_iter().collect();
+        let restore = o.restore_routes();
         apply(&mut o, restore);
         let remove = o.remove_canary_service().into_iter().collect();
         apply(&mut o, remove);
         assert!(o.stable_pin("pod-template-hash", None).is_none());
-        assert!(o.restore_routes().is_none() && o.remove_canary_service().is_none());
+        assert!(o.restore_routes().is_empty() && o.remove_canary_service().is_none());
         assert_eq!(
             o.stable_service.as_ref().unwrap()["spec"]["selector"],
             json!({"app": "echoserver"})
@@ -288,17 +352,15 @@ mod tests {
     fn a_disabled_canary_service_is_a_problem_not_a_silent_no_op() {
         let mut o = observed();
         o.canary_service_disabled = true;
-        assert!(
-            o.problem()
-                .unwrap()
-                .starts_with("disableGenerateCanaryService needs a custom network provider")
-        );
+        assert!(o.problem().unwrap().starts_with(
+            "disableGenerateCanaryService needs every traffic provider to be a custom"
+        ));
     }
 
     #[test]
     fn missing_objects_are_named_in_the_problem() {
         let mut o = observed();
-        o.route_object = None;
+        o.routes.as_mut().unwrap()[0].object = None;
         assert_eq!(
             o.problem().unwrap(),
             "Ingress echoserver not found: traffic routing needs it"

@@ -46,10 +46,15 @@ pub(super) fn advance(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
 
 fn initialize(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
     let workload = release.facts();
-    if let Some(problem) = s.traffic.and_then(|t| t.problem()) {
+    if let Some(traffic) = s.traffic
+        && let Some(problem) = traffic.problem()
+    {
         // The Service, Ingress or HTTPRoute must exist before any pod changes; its creation
-        // wakes us.
+        // wakes us (objects read live are looked at again now and then).
         set_reason(s, d, keys::REASON_INITIALIZING, &problem);
+        if traffic.reads_unwatched_objects() {
+            d.requeue(super::steps::UNWATCHED_RECHECK);
+        }
         return;
     }
     if workload.in_rollback || workload.canary_revision == workload.stable_revision {

@@ -31,6 +31,7 @@ impl Stage {
     fn pending(self, s: &Snapshot, promote: bool) -> Option<Vec<Effect>> {
         let key = s.revision_key();
         let traffic = |effect: Option<Effect>| effect.map(|e| vec![e]);
+        let routes = |effects: Vec<Effect>| (!effects.is_empty()).then_some(effects);
         match self {
             Self::RouteTrafficToNew => {
                 let all = StepTraffic {
@@ -39,10 +40,15 @@ impl Stage {
                     header_modifier: None,
                 };
                 let owner = rollouts_workload::release::owner_reference(s.rollout);
-                traffic(s.traffic?.route_effect(&all, &owner))
+                // A failing script leaves the traffic as it is and the release waits here (its
+                // steps failed on the same script, with the error in the status).
+                match s.traffic?.route_effects(&all, &owner) {
+                    Ok(effects) => routes(effects),
+                    Err(_) => Some(Vec::new()),
+                }
             }
             Self::RestoreStableService => traffic(s.traffic?.stable_pin(key, None)),
-            Self::RouteTrafficToStable => traffic(s.traffic?.restore_routes()),
+            Self::RouteTrafficToStable => routes(s.traffic?.restore_routes()),
             Self::RemoveCanaryService => traffic(s.traffic?.remove_canary_service()),
             Self::ResumeWorkload => {
                 let workload = s.workload?;

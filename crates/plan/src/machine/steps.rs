@@ -358,9 +358,13 @@ fn route_traffic(
         return true;
     };
     if let Some(problem) = traffic.problem() {
-        // The missing object's creation wakes us.
+        // The missing object's creation wakes us (objects read live are looked at again now
+        // and then).
         common.message = Some(problem.clone());
         d.status.message = Some(problem);
+        if traffic.reads_unwatched_objects() {
+            d.requeue(UNWATCHED_RECHECK);
+        }
         return false;
     }
     let routed = converge_traffic(s, traffic, release, &wanted, common, d);
@@ -374,6 +378,9 @@ fn route_traffic(
     routed == Routed::Settled
 }
 
+/// How soon a release waiting on traffic objects or scripts that no watch reports looks again.
+pub(super) const UNWATCHED_RECHECK: Duration = Duration::from_secs(5);
+
 /// Where routing `wanted` traffic stands after [`converge_traffic`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Routed {
@@ -383,6 +390,9 @@ pub(super) enum Routed {
     Settling,
     /// In place and the grace period has passed.
     Settled,
+    /// A provider cannot compute its change (its script fails): the status says why, and
+    /// nothing is changed.
+    Blocked,
 }
 
 /// Changes the traffic objects towards `wanted` for the release's revisions, and times the
@@ -401,7 +411,16 @@ pub(super) fn converge_traffic(
         canary: common.pod_template_hash.as_deref().unwrap_or_default(),
     };
     let owner = rollouts_workload::release::owner_reference(s.rollout);
-    let changes = traffic.step_effects(wanted, revisions, &owner);
+    let changes = match traffic.step_effects(wanted, revisions, &owner) {
+        Ok(changes) => changes,
+        Err(problem) => {
+            common.message = Some(problem.clone());
+            d.status.message = Some(problem);
+            // A fixed script (a ConfigMap change) is read on the next look.
+            d.requeue(UNWATCHED_RECHECK);
+            return Routed::Blocked;
+        }
+    };
     if !changes.is_empty() {
         d.effects.extend(changes);
         common.last_update_time = Some(Time(s.now));

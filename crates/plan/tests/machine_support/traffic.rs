@@ -2,7 +2,7 @@
 //! effects applied to them as the API server would.
 
 use rollouts_change::{Effect, Resource};
-use rollouts_traffic::objects::{Revisions, TrafficObjects};
+use rollouts_traffic::objects::{Revisions, Route, TrafficObjects};
 use rollouts_traffic::{Provider, StepTraffic};
 use serde_json::json;
 
@@ -10,21 +10,24 @@ use serde_json::json;
 pub fn untouched(grace: i64) -> TrafficObjects {
     TrafficObjects {
         namespace: "default".into(),
-        provider: Ok(Provider::Nginx {
-            ingress: "echoserver".into(),
-        }),
+        routes: Ok(vec![Route {
+            provider: Provider::Nginx {
+                ingress: "echoserver".into(),
+            },
+            resource: Some(Resource::INGRESS),
+            object: Some(
+                json!({"metadata": {"name": "echoserver", "namespace": "default"},
+            "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "echoserver", "port": {"number": 80}}}}]}}]}}),
+            ),
+            canary_ingress: None,
+        }]),
         stable_service_name: "echoserver".into(),
         stable_service: Some(
             json!({"metadata": {"name": "echoserver", "namespace": "default"},
             "spec": {"ports": [{"port": 80}], "selector": {"app": "echoserver"}}}),
         ),
         canary_service: None,
-        route_object: Some(
-            json!({"metadata": {"name": "echoserver", "namespace": "default"},
-            "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix",
-                "backend": {"service": {"name": "echoserver", "port": {"number": 80}}}}]}}]}}),
-        ),
-        canary_ingress: None,
         grace_seconds: grace,
         canary_service_disabled: false,
     }
@@ -36,7 +39,9 @@ pub fn apply_traffic(objects: &mut TrafficObjects, effects: &[Effect]) {
         let slot = match (effect.object.resource, effect.object.name.as_str()) {
             (Resource::SERVICE, "echoserver") => &mut objects.stable_service,
             (Resource::SERVICE, "echoserver-canary") => &mut objects.canary_service,
-            (Resource::INGRESS, "echoserver-canary") => &mut objects.canary_ingress,
+            (Resource::INGRESS, "echoserver-canary") => {
+                &mut objects.routes.as_mut().unwrap()[0].canary_ingress
+            }
             _ => continue,
         };
         rollouts_change::apply(slot, &effect.change).unwrap();
@@ -56,12 +61,13 @@ pub fn routed(weight: i32, grace: i64) -> TrafficObjects {
         canary: "hash-v2",
     };
     for _ in 0..3 {
-        let effects = objects.step_effects(&step, revisions, &json!({}));
+        let effects = objects.step_effects(&step, revisions, &json!({})).unwrap();
         apply_traffic(&mut objects, &effects);
     }
     assert!(
         objects
             .step_effects(&step, revisions, &json!({}))
+            .unwrap()
             .is_empty()
     );
     objects

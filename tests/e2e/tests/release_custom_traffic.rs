@@ -1,0 +1,331 @@
+//! Releases routed by Lua scripts: an Istio VirtualService through the built-in script (a step
+//! of header, query and path matches, then a weight, then the object put back exactly), the
+//! same VirtualService next to an Nginx Ingress, and an Ingress class whose script, from the
+//! kruise-rollout-configuration ConfigMap, fails: the Rollout names the script and the line,
+//! no traffic changes, and the release goes on once the script is fixed.
+//! No mesh runs on the local cluster: minimal Istio CRDs are installed and the tests assert the
+//! objects one reads.
+
+use rollouts_e2e::release::*;
+use rollouts_e2e::traffic::*;
+use rollouts_e2e::*;
+use serde_json::{Value, json};
+
+const NAME: &str = "rollouts-demo";
+
+/// VirtualService and DestinationRule as served objects without a schema of their own.
+const ISTIO_CRDS: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: virtualservices.networking.istio.io
+spec:
+  group: networking.istio.io
+  scope: Namespaced
+  names: {kind: VirtualService, listKind: VirtualServiceList, plural: virtualservices, singular: virtualservice}
+  versions:
+    - name: v1alpha3
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: destinationrules.networking.istio.io
+spec:
+  group: networking.istio.io
+  scope: Namespaced
+  names: {kind: DestinationRule, listKind: DestinationRuleList, plural: destinationrules, singular: destinationrule}
+  versions:
+    - name: v1alpha3
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
+const VIRTUAL_SERVICE: &str = r#"
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: vs-demo
+spec:
+  hosts: ["*"]
+  gateways: [nginx-gateway]
+  http:
+    - route:
+        - destination: {host: echoserver}
+"#;
+
+/// The Rollout of upstream's VirtualService test: matches, then 50%; `routing` is the rest of
+/// its traffic routing (after `service`).
+fn rollout(routing: &str) -> String {
+    format!(
+        r#"
+apiVersion: rollouts.kruise.io/v1beta1
+kind: Rollout
+metadata:
+  name: {NAME}
+spec:
+  workloadRef: {{apiVersion: apps/v1, kind: Deployment, name: echoserver}}
+  strategy:
+    canary:
+      enableExtraWorkloadForCanary: true
+      steps:
+        - replicas: 1
+          matches:
+            - headers: [{{type: Exact, name: user-agent, value: pc}}]
+            - queryParams: [{{type: Exact, name: user-agent, value: pc}}]
+            - path: {{value: /pc}}
+        - replicas: 50%
+          traffic: 50%
+      trafficRoutings:
+        - service: echoserver
+{routing}
+"#
+    )
+}
+
+const VS_REF: &str = "          customNetworkRefs:
+            - {apiVersion: networking.istio.io/v1alpha3, kind: VirtualService, name: vs-demo}";
+
+fn install_istio_crds() {
+    cluster()
+        .kubectl_with_input(&["apply", "-f", "-"], ISTIO_CRDS)
+        .expect("the Istio CRDs install");
+    for crd in [
+        "virtualservices.networking.istio.io",
+        "destinationrules.networking.istio.io",
+    ] {
+        cluster().kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/{crd}"),
+            "--timeout=60s",
+        ]);
+    }
+}
+
+fn virtual_service(ns: &str) -> Value {
+    let text = cluster().kubectl(&["get", "virtualservice", "vs-demo", "-n", ns, "-o", "json"]);
+    serde_json::from_str(&text).expect("the VirtualService as JSON")
+}
+
+/// Waits until the VirtualService's spec is `spec`; returns the object.
+async fn wait_virtual_service(ns: &str, spec: &Value) -> Value {
+    wait_for(
+        "the VirtualService routes the step",
+        STEP_DEADLINE,
+        || async {
+            let object = virtual_service(ns);
+            match &object["spec"] == spec {
+                true => Ok(object),
+                false => Err(object["spec"].to_string()),
+            }
+        },
+    )
+    .await
+}
+
+fn original_spec() -> Value {
+    json!({"gateways": ["nginx-gateway"], "hosts": ["*"],
+        "http": [{"route": [{"destination": {"host": "echoserver"}}]}]})
+}
+
+fn to(host: &str) -> Value {
+    json!([{"destination": {"host": host}}])
+}
+
+fn three_matches() -> Value {
+    json!({"gateways": ["nginx-gateway"], "hosts": ["*"], "http": [
+        {"match": [{"uri": {"prefix": "/pc"}}], "route": to("echoserver-canary")},
+        {"match": [{"queryParams": {"user-agent": {"exact": "pc"}}}], "route": to("echoserver-canary")},
+        {"match": [{"headers": {"user-agent": {"exact": "pc"}}}], "route": to("echoserver-canary")},
+        {"route": to("echoserver")},
+    ]})
+}
+
+fn half_and_half() -> Value {
+    json!({"gateways": ["nginx-gateway"], "hosts": ["*"], "http": [{"route": [
+        {"destination": {"host": "echoserver"}, "weight": 50},
+        {"destination": {"host": "echoserver-canary"}, "weight": 50},
+    ]}]})
+}
+
+/// Deploys echoserver v1 (4 pods), the VirtualService (created, so no kubectl annotation is
+/// saved with it), `extra` objects and `rollout`, then releases v2 to step 1.
+async fn release_to_step_1(client: &kube::Client, ns: &str, extra: &str, rollout: &str) {
+    install_istio_crds();
+    apply(ns, &echoserver("version1", 4));
+    cluster()
+        .kubectl_with_input(&["create", "-n", ns, "-f", "-"], VIRTUAL_SERVICE)
+        .expect("the VirtualService is created");
+    if !extra.is_empty() {
+        apply(ns, extra);
+    }
+    apply(ns, rollout);
+    wait_webhook_sees(ns, rollout).await;
+    wait_row(ns, NAME, "Healthy", "2", "Completed", None).await;
+    apply(ns, &echoserver("version2", 4));
+    wait_paused(ns, NAME, 1, 2).await;
+    let _ = client;
+}
+
+#[tokio::test]
+async fn a_virtual_service_routes_matches_then_a_weight_and_is_put_back_exactly() {
+    let (client, ns) = release_namespace("istio").await;
+    let ns = ns.name.clone();
+    release_to_step_1(&client, &ns, "", &rollout(VS_REF)).await;
+    let routed = wait_virtual_service(&ns, &three_matches()).await;
+    assert_eq!(
+        routed["metadata"]["annotations"]["rollouts.kruise.io/original-spec-configuration"],
+        json!(
+            r#"{"spec":{"gateways":["nginx-gateway"],"hosts":["*"],"http":[{"route":[{"destination":{"host":"echoserver"}}]}]}}"#
+        ),
+    );
+
+    approve(&ns, NAME);
+    wait_paused(&ns, NAME, 2, 2).await;
+    wait_virtual_service(&ns, &half_and_half()).await;
+
+    approve(&ns, NAME);
+    wait_row(&ns, NAME, "Healthy", "2", "Completed", None).await;
+    let restored = wait_virtual_service(&ns, &original_spec()).await;
+    assert_eq!(
+        restored["metadata"].get("annotations"),
+        None,
+        "the saved copy goes with the release: {}",
+        restored["metadata"]
+    );
+    assert_traffic_cleaned(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn a_virtual_service_and_an_nginx_ingress_route_the_same_steps_each_as_it_can() {
+    let (client, ns) = release_namespace("istio-nginx").await;
+    let ns = ns.name.clone();
+    let routing = format!("          ingress: {{classType: nginx, name: echoserver}}\n{VS_REF}");
+    let ingress = example("echoserver-ingress-nginx.yaml");
+    release_to_step_1(&client, &ns, &ingress, &rollout(&routing)).await;
+    wait_virtual_service(&ns, &three_matches()).await;
+    // Nginx reads only a match's first header; the path and query matches are the
+    // VirtualService's alone.
+    wait_canary_annotations(
+        &client,
+        &ns,
+        &[
+            ("nginx.ingress.kubernetes.io/canary", "true"),
+            ("nginx.ingress.kubernetes.io/canary-by-header", "user-agent"),
+            ("nginx.ingress.kubernetes.io/canary-by-header-value", "pc"),
+        ],
+    )
+    .await;
+
+    approve(&ns, NAME);
+    wait_paused(&ns, NAME, 2, 2).await;
+    wait_virtual_service(&ns, &half_and_half()).await;
+    wait_canary_annotations(
+        &client,
+        &ns,
+        &[
+            ("nginx.ingress.kubernetes.io/canary", "true"),
+            ("nginx.ingress.kubernetes.io/canary-weight", "50"),
+        ],
+    )
+    .await;
+
+    approve(&ns, NAME);
+    wait_row(&ns, NAME, "Healthy", "2", "Completed", None).await;
+    wait_virtual_service(&ns, &original_spec()).await;
+    assert_traffic_cleaned(&client, &ns).await;
+}
+
+/// Sets `key` of the scripts ConfigMap (created if missing) in the controller's namespace.
+fn set_script(key: &str, source: &str) {
+    let _ = cluster().kubectl_with_input(
+        &[
+            "create",
+            "configmap",
+            "kruise-rollout-configuration",
+            "-n",
+            "kruise-rollout",
+        ],
+        "",
+    );
+    let patch = json!({"data": {key: source}}).to_string();
+    cluster().kubectl(&[
+        "patch",
+        "configmap",
+        "kruise-rollout-configuration",
+        "-n",
+        "kruise-rollout",
+        "--type=merge",
+        "-p",
+        &patch,
+    ]);
+}
+
+#[tokio::test]
+async fn a_failing_ingress_script_is_named_with_its_line_and_routes_nothing_until_fixed() {
+    let (client, ns) = release_namespace("lua-broken").await;
+    let ns = ns.name.clone();
+    let class = format!("e2e-broken-{}", std::process::id());
+    let key = format!("lua.traffic.routing.ingress.{class}");
+    set_script(
+        &key,
+        "local annotations = obj.annotations\nreturn annotations.missing.field",
+    );
+    let ingress = example("echoserver-ingress-nginx.yaml");
+    let rollout = example("rollout-canary.yaml")
+        .replace(
+            "        ingress:\n          name: echoserver",
+            &format!("        ingress:\n          classType: {class}\n          name: echoserver"),
+        )
+        .replace("duration: 60", "duration: 3");
+    assert!(rollout.contains(&class), "the example names its class");
+    apply(&ns, &echoserver("version1", 5));
+    apply(&ns, &ingress);
+    apply(&ns, &rollout);
+    wait_webhook_sees(&ns, &rollout).await;
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    apply(&ns, &echoserver("version2", 5));
+    let expected = format!("Lua script {key} line 2: ");
+    wait_for(
+        "the script's error in the status",
+        STEP_DEADLINE,
+        || async {
+            let message = rollout_row(&ns, NAME)
+                .get("MESSAGE")
+                .cloned()
+                .unwrap_or_default();
+            match message.starts_with(&expected) {
+                true => Ok(()),
+                false => Err(message),
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        canary_annotations(&client, &ns).await,
+        None,
+        "no canary Ingress"
+    );
+
+    set_script(
+        &key,
+        "local a = obj.annotations or {}\na['nginx.ingress.kubernetes.io/canary'] = 'true'\n\
+         a['nginx.ingress.kubernetes.io/canary-weight'] = obj.weight\nreturn a",
+    );
+    wait_canary_annotations(
+        &client,
+        &ns,
+        &[
+            ("nginx.ingress.kubernetes.io/canary", "true"),
+            ("nginx.ingress.kubernetes.io/canary-weight", "20"),
+        ],
+    )
+    .await;
+    wait_paused(&ns, NAME, 1, 3).await;
+}
