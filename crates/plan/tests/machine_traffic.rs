@@ -470,3 +470,59 @@ fn continuous_release_restores_routes_before_removing_the_canary_service_and_res
     assert_eq!(d.actions(), vec![Action::UpgradeBatch { planned: 1 }]);
     assert_eq!(canary(&d).canary_revision.as_deref(), Some("rev-v3"));
 }
+
+#[test]
+fn a_failing_route_script_holds_the_step_with_its_error_and_routes_once_fixed() {
+    use rollouts_change::Resource;
+    use rollouts_script::Script;
+    use rollouts_traffic::Provider;
+    use rollouts_traffic::objects::Route;
+    let route = |source: &str| Route {
+        provider: Provider::Custom {
+            api_version: "networking.istio.io/v1alpha3".into(),
+            kind: "VirtualService".into(),
+            name: "vs".into(),
+            script: Script::new("lua.traffic.routing.VirtualService.example", source),
+        },
+        resource: Some(Resource::new(
+            "networking.istio.io/v1alpha3",
+            "VirtualService",
+            "virtualservices",
+        )),
+        object: Some(json!({"metadata": {"name": "vs", "namespace": "default"},
+            "spec": {"http": [{"route": [{"destination": {"host": "echoserver"}}]}]}})),
+        canary_ingress: None,
+    };
+    let mut sim = sim_at(TRAFFIC_STEPS, 1, 2, StepUpgrade, releasing().updated(1, 1));
+    let mut objects = pinned(0);
+    objects.routes = Ok(vec![route(
+        "local spec = obj.data.spec\nreturn spec.nope.nope",
+    )]);
+    sim.traffic = Some(objects);
+    let services = sim.step();
+    assert!(services.actions().contains(&traffic(CANARY_SERVICE)));
+    apply(&mut sim, &services);
+    for second in [1, 6] {
+        sim.now = at(second);
+        let d = sim.step();
+        assert!(
+            !d.actions().contains(&traffic(ROUTE)),
+            "no route change: {:?}",
+            d.actions()
+        );
+        assert_eq!(position(&d), pos(1, 2, StepTrafficRouting));
+        assert!(
+            message(&d)
+                .is_some_and(|m| m
+                    .starts_with("Lua script lua.traffic.routing.VirtualService.example line 2:")),
+            "{:?}",
+            message(&d)
+        );
+        assert_eq!(d.requeue_after, Some(Duration::from_secs(5)));
+        apply(&mut sim, &d);
+    }
+    sim.traffic.as_mut().unwrap().routes = Ok(vec![route("return obj.data")]);
+    sim.now = at(11);
+    let d = sim.step();
+    assert!(d.actions().contains(&traffic(ROUTE)), "{:?}", d.actions());
+}

@@ -201,9 +201,13 @@ impl TrafficObjects {
     }
 
     /// Pin (`Some`) or unpin (`None`) the stable Service's selector to a revision; `None` when
-    /// it already is so.
+    /// it already is so. Without a canary Service the stable one serves both versions (the
+    /// scripts split them by subsets), so it is never pinned.
     pub fn stable_pin(&self, key: &str, revision: Option<&str>) -> Option<Effect> {
         let stable = self.stable_service.as_ref()?;
+        if revision.is_some() && self.canary_service_disabled {
+            return None;
+        }
         let why = match revision {
             Some(_) => "pin the stable Service to the stable pods",
             None => "unpin the stable Service",
@@ -345,6 +349,51 @@ mod tests {
         assert_eq!(
             o.stable_service.as_ref().unwrap()["spec"]["selector"],
             json!({"app": "echoserver"})
+        );
+    }
+
+    #[test]
+    fn without_a_canary_service_a_script_routes_to_a_subset_and_services_stay_untouched() {
+        let mut o = observed();
+        o.canary_service_disabled = true;
+        let virtual_service = Resource::new(
+            "networking.istio.io/v1alpha3",
+            "VirtualService",
+            "virtualservices",
+        );
+        o.routes = Ok(vec![Route {
+            provider: Provider::Custom {
+                api_version: virtual_service.api_version.into(),
+                kind: "VirtualService".into(),
+                name: "vs".into(),
+                script: rollouts_script::builtin_for_object(
+                    virtual_service.api_version,
+                    "VirtualService",
+                )
+                .unwrap(),
+            },
+            resource: Some(virtual_service),
+            object: Some(json!({"metadata": {"name": "vs", "namespace": "d"},
+                "spec": {"http": [{"route": [{"destination": {"host": "echoserver"}}]}]}})),
+            canary_ingress: None,
+        }]);
+        assert_eq!(o.problem(), None);
+        assert_eq!(o.stable_pin("pod-template-hash", Some("v1")), None);
+        let step = StepTraffic {
+            weight: Some(10),
+            ..Default::default()
+        };
+        let effects = o.step_effects(&step, REVISIONS, &json!({})).unwrap();
+        let [effect] = effects.as_slice() else {
+            panic!("only the VirtualService changes: {effects:?}");
+        };
+        assert_eq!(effect.object.resource, virtual_service);
+        let rollouts_change::Change::Merge(patch) = &effect.change else {
+            panic!("a merge patch: {effect:?}");
+        };
+        assert_eq!(
+            patch["spec"]["http"][0]["route"][1],
+            json!({"destination": {"host": "echoserver", "subset": "canary"}, "weight": 10})
         );
     }
 

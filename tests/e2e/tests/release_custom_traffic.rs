@@ -329,3 +329,149 @@ async fn a_failing_ingress_script_is_named_with_its_line_and_routes_nothing_unti
     .await;
     wait_paused(&ns, NAME, 1, 3).await;
 }
+
+#[tokio::test]
+async fn an_aliyun_alb_ingress_gets_its_canary_through_the_built_in_script() {
+    let (client, ns) = release_namespace("alb").await;
+    let ns = ns.name.clone();
+    let rollout = example("rollout-canary.yaml")
+        .replace(
+            "        ingress:\n          name: echoserver",
+            "        ingress:\n          classType: aliyun-alb\n          name: echoserver",
+        )
+        .replace("duration: 60", "duration: 3");
+    assert!(
+        rollout.contains("aliyun-alb"),
+        "the example names its class"
+    );
+    apply(&ns, &echoserver("version1", 5));
+    apply(&ns, &example("echoserver-ingress-nginx.yaml"));
+    apply(&ns, &rollout);
+    wait_webhook_sees(&ns, &rollout).await;
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    apply(&ns, &echoserver("version2", 5));
+    wait_paused(&ns, NAME, 1, 3).await;
+    wait_canary_annotations(
+        &client,
+        &ns,
+        &[
+            ("alb.ingress.kubernetes.io/canary", "true"),
+            ("alb.ingress.kubernetes.io/canary-weight", "20"),
+        ],
+    )
+    .await;
+    let order = cluster().kubectl(&[
+        "get",
+        "ingress",
+        "echoserver-canary",
+        "-n",
+        &ns,
+        "-o",
+        r"jsonpath={.metadata.annotations.alb\.ingress\.kubernetes\.io/order}",
+    ]);
+    assert_eq!(order, "1", "ALB evaluates the canary rule first");
+    approve(&ns, NAME);
+    wait_canary_annotations(
+        &client,
+        &ns,
+        &[
+            ("alb.ingress.kubernetes.io/canary", "true"),
+            ("alb.ingress.kubernetes.io/canary-weight", "50"),
+        ],
+    )
+    .await;
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    assert_traffic_cleaned(&client, &ns).await;
+}
+
+const DESTINATION_RULE: &str = r#"
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: ds-demo
+spec:
+  host: svc-demo
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
+  subsets:
+    - name: echoserver
+      labels: {version: base}
+"#;
+
+#[tokio::test]
+async fn without_a_canary_service_the_virtual_service_routes_to_a_destination_rule_subset() {
+    let (client, ns) = release_namespace("istio-subset").await;
+    let ns = ns.name.clone();
+    let rollout = format!(
+        r#"
+apiVersion: rollouts.kruise.io/v1beta1
+kind: Rollout
+metadata:
+  name: {NAME}
+spec:
+  workloadRef: {{apiVersion: apps/v1, kind: Deployment, name: echoserver}}
+  strategy:
+    canary:
+      enableExtraWorkloadForCanary: true
+      disableGenerateCanaryService: true
+      steps:
+        - replicas: 1
+          matches:
+            - headers: [{{type: Exact, name: user-agent, value: pc}}]
+        - replicas: 100%
+      trafficRoutings:
+        - service: echoserver
+          customNetworkRefs:
+            - {{apiVersion: networking.istio.io/v1alpha3, kind: VirtualService, name: vs-demo}}
+            - {{apiVersion: networking.istio.io/v1alpha3, kind: DestinationRule, name: ds-demo}}
+"#
+    );
+    install_istio_crds();
+    cluster()
+        .kubectl_with_input(&["create", "-n", &ns, "-f", "-"], DESTINATION_RULE)
+        .expect("the DestinationRule is created");
+    release_to_step_1(&client, &ns, "", &rollout).await;
+    wait_virtual_service(
+        &ns,
+        &json!({"gateways": ["nginx-gateway"], "hosts": ["*"], "http": [
+            {"match": [{"headers": {"user-agent": {"exact": "pc"}}}],
+             "route": [{"destination": {"host": "echoserver", "subset": "canary"}}]},
+            {"route": to("echoserver")},
+        ]}),
+    )
+    .await;
+    let rule = |ns: &str| -> Value {
+        let text =
+            cluster().kubectl(&["get", "destinationrule", "ds-demo", "-n", ns, "-o", "json"]);
+        serde_json::from_str(&text).expect("the DestinationRule as JSON")
+    };
+    assert_eq!(
+        rule(&ns)["spec"]["subsets"],
+        json!([{"labels": {"version": "base"}, "name": "echoserver"},
+            {"labels": {"istio.service.tag": "gray"}, "name": "canary"}])
+    );
+    assert_eq!(
+        selector(&client, &ns, "echoserver")
+            .await
+            .unwrap()
+            .get("pod-template-hash"),
+        None,
+        "the stable Service serves both versions"
+    );
+    assert_eq!(selector(&client, &ns, "echoserver-canary").await, None);
+
+    approve(&ns, NAME);
+    wait_row(&ns, NAME, "Healthy", "2", "Completed", None).await;
+    wait_virtual_service(&ns, &original_spec()).await;
+    wait_for("the DestinationRule put back", STEP_DEADLINE, || async {
+        let now = rule(&ns);
+        let subsets = &now["spec"]["subsets"];
+        let saved =
+            now["metadata"]["annotations"].get("rollouts.kruise.io/original-spec-configuration");
+        match (subsets.as_array().map(Vec::len), saved) {
+            (Some(1), None) => Ok(()),
+            _ => Err(now.to_string()),
+        }
+    })
+    .await;
+}
