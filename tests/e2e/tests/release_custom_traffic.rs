@@ -13,38 +13,28 @@ use serde_json::{Value, json};
 
 const NAME: &str = "rollouts-demo";
 
-/// VirtualService and DestinationRule as served objects without a schema of their own.
-const ISTIO_CRDS: &str = r#"
+/// An Istio kind (`networking.istio.io/v1alpha3`) as a served object without a schema of its own.
+fn istio_crd(kind: &str) -> String {
+    let singular = kind.to_ascii_lowercase();
+    format!(
+        r#"
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: virtualservices.networking.istio.io
+  name: {singular}s.networking.istio.io
 spec:
   group: networking.istio.io
   scope: Namespaced
-  names: {kind: VirtualService, listKind: VirtualServiceList, plural: virtualservices, singular: virtualservice}
+  names: {{kind: {kind}, listKind: {kind}List, plural: {singular}s, singular: {singular}}}
   versions:
     - name: v1alpha3
       served: true
       storage: true
       schema:
-        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: destinationrules.networking.istio.io
-spec:
-  group: networking.istio.io
-  scope: Namespaced
-  names: {kind: DestinationRule, listKind: DestinationRuleList, plural: destinationrules, singular: destinationrule}
-  versions:
-    - name: v1alpha3
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"#;
+        openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#
+    )
+}
 
 const VIRTUAL_SERVICE: &str = r#"
 apiVersion: networking.istio.io/v1alpha3
@@ -92,17 +82,14 @@ const VS_REF: &str = "          customNetworkRefs:
             - {apiVersion: networking.istio.io/v1alpha3, kind: VirtualService, name: vs-demo}";
 
 fn install_istio_crds() {
-    cluster()
-        .kubectl_with_input(&["apply", "-f", "-"], ISTIO_CRDS)
-        .expect("the Istio CRDs install");
-    for crd in [
-        "virtualservices.networking.istio.io",
-        "destinationrules.networking.istio.io",
-    ] {
+    for kind in ["VirtualService", "DestinationRule"] {
+        cluster()
+            .kubectl_with_input(&["apply", "-f", "-"], &istio_crd(kind))
+            .expect("the Istio CRD installs");
         cluster().kubectl(&[
             "wait",
             "--for=condition=Established",
-            &format!("crd/{crd}"),
+            &format!("crd/{}s.networking.istio.io", kind.to_ascii_lowercase()),
             "--timeout=60s",
         ]);
     }
