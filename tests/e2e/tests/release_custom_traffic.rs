@@ -1,8 +1,10 @@
 //! Releases routed by Lua scripts: an Istio VirtualService through the built-in script (a step
-//! of header, query and path matches, then a weight, then the object put back exactly), the
-//! same VirtualService next to an Nginx Ingress, and an Ingress class whose script, from the
-//! kruise-rollout-configuration ConfigMap, fails: the Rollout names the script and the line,
-//! no traffic changes, and the release goes on once the script is fixed.
+//! of header, query and path matches, then a weight, then the object put back exactly, at the
+//! end and on a rollback), the same VirtualService next to an Nginx Ingress, a VirtualService
+//! with DestinationRule subsets and no canary Service, Aliyun ALB through its built-in script,
+//! and an Ingress class whose script, from the kruise-rollout-configuration ConfigMap, fails:
+//! the Rollout names the script and the line, no traffic changes, and the release goes on once
+//! the script is fixed.
 //! No mesh runs on the local cluster: minimal Istio CRDs are installed and the tests assert the
 //! objects one reads.
 
@@ -461,4 +463,35 @@ spec:
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_rollback_puts_the_virtual_service_back_exactly_before_the_old_version_returns() {
+    let (client, ns) = release_namespace("istio-back").await;
+    let ns = ns.name.clone();
+    release_to_step_1(&client, &ns, "", &rollout(VS_REF)).await;
+    wait_virtual_service(&ns, &three_matches()).await;
+    approve(&ns, NAME);
+    wait_paused(&ns, NAME, 2, 2).await;
+    wait_virtual_service(&ns, &half_and_half()).await;
+
+    apply(&ns, &echoserver("version1", 4));
+    wait_row(
+        &ns,
+        NAME,
+        "Healthy",
+        "2",
+        "Completed",
+        Some("Rollout progressing has been cancelled"),
+    )
+    .await;
+    let restored = wait_virtual_service(&ns, &original_spec()).await;
+    assert_eq!(
+        restored["metadata"].get("annotations"),
+        None,
+        "{}",
+        restored["metadata"]
+    );
+    wait_pods(&client, &ns, "echoserver", &[("version1", 4)]).await;
+    assert_traffic_cleaned(&client, &ns).await;
 }
