@@ -1,10 +1,10 @@
 //! Releases routed by Lua scripts: an Istio VirtualService through the built-in script (a step
 //! of header, query and path matches, then a weight, then the object put back exactly, at the
 //! end and on a rollback), the same VirtualService next to an Nginx Ingress, a VirtualService
-//! with DestinationRule subsets and no canary Service, Aliyun ALB through its built-in script,
-//! and an Ingress class whose script, from the kruise-rollout-configuration ConfigMap, fails:
-//! the Rollout names the script and the line, no traffic changes, and the release goes on once
-//! the script is fixed.
+//! with DestinationRule subsets and no canary Service, Aliyun ALB and Higress through their
+//! built-in scripts, and an Ingress class whose script, from the kruise-rollout-configuration
+//! ConfigMap, fails: the Rollout names the script and the line, no traffic changes, and the
+//! release goes on once the script is fixed.
 //! No mesh runs on the local cluster: minimal Istio CRDs are installed and the tests assert the
 //! objects one reads.
 
@@ -493,5 +493,42 @@ async fn a_rollback_puts_the_virtual_service_back_exactly_before_the_old_version
         restored["metadata"]
     );
     wait_pods(&client, &ns, "echoserver", &[("version1", 4)]).await;
+    assert_traffic_cleaned(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn a_higress_ingress_routes_a_header_match_through_the_built_in_script() {
+    let (client, ns) = release_namespace("higress").await;
+    let ns = ns.name.clone();
+    let rollout = example("rollout-ab.yaml")
+        .replace(
+            "        ingress:\n          name: echoserver",
+            "        ingress:\n          classType: higress\n          name: echoserver",
+        )
+        .replace("duration: 60", "duration: 3");
+    assert!(rollout.contains("higress"), "the example names its class");
+    apply(&ns, &echoserver("version1", 5));
+    apply(&ns, &example("echoserver-ingress-nginx.yaml"));
+    apply(&ns, &rollout);
+    wait_webhook_sees(&ns, &rollout).await;
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
+    apply(&ns, &echoserver("version2", 5));
+    wait_paused(&ns, NAME, 1, 3).await;
+    // Higress reads the Nginx keys.
+    wait_canary_annotations(
+        &client,
+        &ns,
+        &[
+            ("nginx.ingress.kubernetes.io/canary", "true"),
+            ("nginx.ingress.kubernetes.io/canary-by-header", "User-Agent"),
+            (
+                "nginx.ingress.kubernetes.io/canary-by-header-value",
+                "Android",
+            ),
+        ],
+    )
+    .await;
+    approve(&ns, NAME);
+    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
     assert_traffic_cleaned(&client, &ns).await;
 }
