@@ -41,6 +41,8 @@ pub struct AppState {
     pub replicas: u32,
     /// `target` is a version whose pods never become Ready.
     pub broken: bool,
+    /// The version of each revision the Rollout released (see [`AppState::rollback_target`]).
+    pub versions: std::collections::BTreeMap<String, u32>,
     pub rollout: Presence,
 }
 
@@ -70,6 +72,17 @@ async fn kubectl(args: Vec<String>, input: String) -> Result<String, String> {
 }
 
 impl AppState {
+    /// The version a rollback goes back to: the one of the revision the running release started
+    /// from, as the Rollout reports it, when the soak saw that revision released; else the last
+    /// version it saw completed. A release the soak did not see complete (a newer version came
+    /// within its last pause) may still have become the workload's stable version.
+    pub fn rollback_target(&self, view: Option<&RolloutView>) -> u32 {
+        view.filter(|v| v.phase == "Progressing")
+            .and_then(|v| self.versions.get(&v.stable_revision))
+            .copied()
+            .unwrap_or(self.stable)
+    }
+
     /// Notes that `version` is now in the workload's spec (`broken`: its pods never get Ready).
     pub fn applied(&mut self, version: u32, broken: bool) {
         self.target = version;
@@ -93,6 +106,7 @@ impl App {
                 superseded_revision: String::new(),
                 replicas,
                 broken: false,
+                versions: Default::default(),
                 rollout: Presence::Active,
             }),
         }
@@ -172,11 +186,21 @@ impl App {
     }
 
     /// Re-applies the stable version: the fast way back.
-    pub async fn roll_back(&self, st: &mut AppState, ledger: &Ledger) -> Result<(), String> {
-        self.apply(st.stable, st.replicas, false).await?;
+    pub async fn roll_back(
+        &self,
+        client: &Client,
+        st: &mut AppState,
+        ledger: &Ledger,
+    ) -> Result<(), String> {
+        let view = observe::rollout(client, &self.namespace)
+            .await
+            .map_err(|e| e.to_string())?;
+        let stable = st.rollback_target(view.as_ref());
+        self.apply(stable, st.replicas, false).await?;
         ledger.action(&self.key, "rollback", true);
-        ledger.history(&self.key, &format!("applied stable v{} again", st.stable));
-        st.target = st.stable;
+        ledger.history(&self.key, &format!("applied stable v{stable} again"));
+        st.stable = stable;
+        st.target = stable;
         st.target_revision = None;
         st.broken = false;
         Ok(())
@@ -303,13 +327,13 @@ impl App {
             match rng.weighted(&[55, 25, 7, 8, 5]) {
                 0 => self.approve(client, view, ledger, false).await?,
                 1 => self.approve(client, view, ledger, true).await?,
-                2 => self.roll_back(st, ledger).await?,
+                2 => self.roll_back(client, st, ledger).await?,
                 3 => self.release(st, ledger, false).await?,
                 _ => {}
             }
         } else if view.phase == "Progressing" {
             match rng.weighted(&[4, 4, 3, 89]) {
-                0 => self.roll_back(st, ledger).await?,
+                0 => self.roll_back(client, st, ledger).await?,
                 1 => self.release(st, ledger, false).await?,
                 2 => self.scale(st, rng, ledger).await?,
                 _ => {}
@@ -343,6 +367,7 @@ pub fn note_progress(st: &mut AppState, view: &RolloutView, rolled_out: bool, le
         && st.target != st.stable
     {
         st.target_revision = Some(view.revision.clone());
+        st.versions.insert(view.revision.clone(), st.target);
     }
     let released = st.target_revision.as_deref() == Some(view.revision.as_str());
     if view.phase == "Healthy" && view.state == "Completed" && released && rolled_out && !st.broken
@@ -419,6 +444,31 @@ mod tests {
             &ledger,
         );
         assert_eq!(st.stable, 3);
+    }
+
+    #[test]
+    fn a_rollback_goes_to_the_version_the_running_release_started_from() {
+        let ledger = Ledger::default();
+        let app = App::new(Kind::StatefulSet, "ns".into(), 3);
+        let mut st = app.state.try_lock().expect("unlocked");
+        st.applied(2, false);
+        note_progress(
+            &mut st,
+            &view("Progressing", "StepPaused", "rev-2"),
+            true,
+            &ledger,
+        );
+        // Version 3 came before the soak saw version 2 complete; the controller finished it.
+        st.applied(3, false);
+        let mut releasing_3 = view("Progressing", "StepPaused", "rev-3");
+        releasing_3.stable_revision = "rev-2".into();
+        note_progress(&mut st, &releasing_3, true, &ledger);
+        assert_eq!(st.stable, 1, "the soak never saw version 2 complete");
+        assert_eq!(st.rollback_target(Some(&releasing_3)), 2);
+        let mut unknown = releasing_3.clone();
+        unknown.stable_revision = "rev-never-seen".into();
+        assert_eq!(st.rollback_target(Some(&unknown)), 1);
+        assert_eq!(st.rollback_target(None), 1);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct RolloutView {
     pub resource_version: u64,
     /// The revision being released (the canary's pod-template hash), empty when none.
     pub revision: String,
+    /// The revision the release started from (`stableRevision`), empty when none.
+    pub stable_revision: String,
     /// `currentStepIndex` (1-based; 0 when no release runs).
     pub step: i32,
     /// `currentStepState`.
@@ -267,7 +269,7 @@ mod tests {
             state: state.into(),
             phase: "Progressing".into(),
             message: "Rollout is in step(1/3)".into(),
-            approved_step_annotation: None,
+            ..Default::default()
         }
     }
 

@@ -35,6 +35,7 @@ pub fn rollout_view(rollout: &Rollout) -> RolloutView {
             .and_then(|rv| rv.parse().ok())
             .unwrap_or(0),
         revision: canary.canary_revision.clone().unwrap_or_default(),
+        stable_revision: canary.common.stable_revision.clone().unwrap_or_default(),
         step: canary.common.current_step_index.unwrap_or(0),
         state: canary
             .common

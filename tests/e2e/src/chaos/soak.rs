@@ -403,7 +403,11 @@ async fn not_ready_release(soak: &Arc<Soak>, rng: &mut Rng) -> Option<Option<Dur
     }
     tokio::time::sleep(rng.between(Duration::from_secs(2), Duration::from_secs(5))).await;
     let start = Instant::now();
-    while app.roll_back(&mut st, &soak.ledger).await.is_err() {
+    while app
+        .roll_back(&soak.client, &mut st, &soak.ledger)
+        .await
+        .is_err()
+    {
         if start.elapsed() > RECOVERY_DEADLINE {
             return Some(None);
         }
@@ -567,7 +571,7 @@ async fn finish(soak: &Arc<Soak>) {
             )),
         }
         if st.broken {
-            let _ = app.roll_back(&mut st, &soak.ledger).await;
+            let _ = app.roll_back(&soak.client, &mut st, &soak.ledger).await;
         }
         soak.ledger.action(&app.key, "finish", true);
     }
