@@ -319,6 +319,18 @@ async fn a_failing_ingress_script_is_named_with_its_line_and_routes_nothing_unti
     wait_paused(&ns, NAME, 1, 3).await;
 }
 
+/// Deploys echoserver v1 (5 pods), the example Ingress and `rollout` (3 steps), then
+/// releases v2 to its first pause.
+async fn release_through_the_example_ingress(ns: &str, rollout: &str) {
+    apply(ns, &echoserver("version1", 5));
+    apply(ns, &example("echoserver-ingress-nginx.yaml"));
+    apply(ns, rollout);
+    wait_webhook_sees(ns, rollout).await;
+    wait_row(ns, NAME, "Healthy", "3", "Completed", None).await;
+    apply(ns, &echoserver("version2", 5));
+    wait_paused(ns, NAME, 1, 3).await;
+}
+
 #[tokio::test]
 async fn an_aliyun_alb_ingress_gets_its_canary_through_the_built_in_script() {
     let (client, ns) = release_namespace("alb").await;
@@ -333,13 +345,7 @@ async fn an_aliyun_alb_ingress_gets_its_canary_through_the_built_in_script() {
         rollout.contains("aliyun-alb"),
         "the example names its class"
     );
-    apply(&ns, &echoserver("version1", 5));
-    apply(&ns, &example("echoserver-ingress-nginx.yaml"));
-    apply(&ns, &rollout);
-    wait_webhook_sees(&ns, &rollout).await;
-    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
-    apply(&ns, &echoserver("version2", 5));
-    wait_paused(&ns, NAME, 1, 3).await;
+    release_through_the_example_ingress(&ns, &rollout).await;
     wait_canary_annotations(
         &client,
         &ns,
@@ -507,13 +513,7 @@ async fn a_higress_ingress_routes_a_header_match_through_the_built_in_script() {
         )
         .replace("duration: 60", "duration: 3");
     assert!(rollout.contains("higress"), "the example names its class");
-    apply(&ns, &echoserver("version1", 5));
-    apply(&ns, &example("echoserver-ingress-nginx.yaml"));
-    apply(&ns, &rollout);
-    wait_webhook_sees(&ns, &rollout).await;
-    wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
-    apply(&ns, &echoserver("version2", 5));
-    wait_paused(&ns, NAME, 1, 3).await;
+    release_through_the_example_ingress(&ns, &rollout).await;
     // Higress reads the Nginx keys.
     wait_canary_annotations(
         &client,
