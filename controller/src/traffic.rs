@@ -96,8 +96,9 @@ async fn discover(client: &kube::Client, api_version: &str, kind: &str) -> Optio
     Some(resource)
 }
 
-/// `provider`'s objects in `namespace`.
-async fn route_of(ctx: &Context, namespace: &str, provider: Provider) -> Route {
+/// `provider`'s objects in `namespace`, or why a custom object could not be read (an API
+/// error is not taken for a missing object).
+async fn route_of(ctx: &Context, namespace: &str, provider: Provider) -> Result<Route, String> {
     let stores: &Stores = &ctx.stores;
     let (resource, object, canary_ingress) = match &provider {
         Provider::Nginx { ingress }
@@ -131,19 +132,35 @@ async fn route_of(ctx: &Context, namespace: &str, provider: Provider) -> Route {
                     namespace,
                     &crate::cache::api_resource(resource),
                 );
-                let live = api.get_opt(name).await.ok().flatten();
+                let live = api
+                    .get_opt(name)
+                    .await
+                    .map_err(|e| format!("could not read {kind} {namespace}/{name}: {e}"))?;
                 let object = live.and_then(|o| serde_json::to_value(o).ok());
                 (Some(resource), object, None)
             }
             None => (None, None, None),
         },
     };
-    Route {
+    Ok(Route {
         provider,
         resource,
         object,
         canary_ingress,
+    })
+}
+
+/// The objects of each provider, in order; the first one that cannot be read says why.
+async fn routes_of(
+    ctx: &Context,
+    namespace: &str,
+    providers: Vec<Provider>,
+) -> Result<Vec<Route>, String> {
+    let mut routes = Vec::new();
+    for provider in providers {
+        routes.push(route_of(ctx, namespace, provider).await?);
     }
+    Ok(routes)
 }
 
 /// The traffic objects of `rollout`, or `None` when it routes no traffic.
@@ -161,13 +178,7 @@ pub async fn observe(ctx: &Context, rollout: &Rollout) -> Option<TrafficObjects>
         false => Ok(BTreeMap::new()),
     };
     let routes = match config.and_then(|config| Provider::all_of(reference, &config)) {
-        Ok(providers) => {
-            let mut routes = Vec::new();
-            for provider in providers {
-                routes.push(route_of(ctx, &namespace, provider).await);
-            }
-            Ok(routes)
-        }
+        Ok(providers) => routes_of(ctx, &namespace, providers).await,
         Err(problem) => Err(problem),
     };
     let service = reference.service.clone();
