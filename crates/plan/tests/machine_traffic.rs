@@ -482,7 +482,10 @@ fn a_failing_route_script_holds_the_step_with_its_error_and_routes_once_fixed() 
             api_version: "networking.istio.io/v1alpha3".into(),
             kind: "VirtualService".into(),
             name: "vs".into(),
-            script: Script::new("lua.traffic.routing.VirtualService.example", source),
+            script: Ok(Script::new(
+                "lua.traffic.routing.VirtualService.example",
+                source,
+            )),
         },
         resource: Some(Resource::new(
             "networking.istio.io/v1alpha3",
@@ -525,4 +528,33 @@ fn a_failing_route_script_holds_the_step_with_its_error_and_routes_once_fixed() 
     sim.now = at(11);
     let d = sim.step();
     assert!(d.actions().contains(&traffic(ROUTE)), "{:?}", d.actions());
+}
+
+#[test]
+fn a_rollback_waits_for_routes_it_could_not_read_before_giving_the_workload_back() {
+    let mut sim = sim_at(
+        TRAFFIC_STEPS,
+        1,
+        3,
+        StepPaused,
+        releasing().updated(1, 1).rolled_back(),
+    );
+    sim.traffic = Some(routed(5, 5));
+    let readable = sim.traffic.as_ref().unwrap().routes.clone();
+    sim.traffic.as_mut().unwrap().routes = Err("could not read VirtualService d/vs".into());
+    for second in [0, 5, 10] {
+        sim.now = at(second);
+        let d = sim.step();
+        assert_eq!(d.actions(), Vec::<Action>::new(), "at {second}s");
+        assert_eq!(
+            canary(&d).common.finalising_step,
+            Some(FinalisingStep::FinalisingStepRouteTrafficToStable)
+        );
+        assert_eq!(d.requeue_after, Some(Duration::from_secs(5)));
+        apply(&mut sim, &d);
+    }
+    sim.traffic.as_mut().unwrap().routes = readable;
+    sim.now = at(15);
+    let d = sim.step();
+    assert_eq!(d.actions(), vec![traffic(TO_STABLE)]);
 }

@@ -121,6 +121,9 @@ impl TrafficObjects {
             ));
         }
         for route in routes {
+            if let Some(problem) = route.provider.problem() {
+                return Some(problem.to_string());
+            }
             let (kind, name) = route.provider.object();
             if route.resource.is_none() && !route.provider.uses_canary_ingress() {
                 return Some(format!(
@@ -366,11 +369,11 @@ mod tests {
                 api_version: virtual_service.api_version.into(),
                 kind: "VirtualService".into(),
                 name: "vs".into(),
-                script: rollouts_script::builtin_for_object(
+                script: Ok(rollouts_script::builtin_for_object(
                     virtual_service.api_version,
                     "VirtualService",
                 )
-                .unwrap(),
+                .unwrap()),
             },
             resource: Some(virtual_service),
             object: Some(json!({"metadata": {"name": "vs", "namespace": "d"},

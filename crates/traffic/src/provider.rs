@@ -27,8 +27,8 @@ pub enum Provider {
     ScriptedIngress {
         /// The user's Ingress.
         ingress: String,
-        /// The script.
-        script: Script,
+        /// The script, or why there is none (the end of a release needs none).
+        script: Result<Script, String>,
     },
     /// Gateway API HTTPRoute backend weights and extra match rules.
     Gateway {
@@ -44,15 +44,17 @@ pub enum Provider {
         kind: String,
         /// Its name.
         name: String,
-        /// The script.
-        script: Script,
+        /// The script, or why there is none (putting the saved copy back needs none).
+        script: Result<Script, String>,
     },
 }
 
 impl Provider {
     /// The providers `reference` names, in upstream's order (custom objects, the Ingress, the
     /// HTTPRoute), with their scripts from the built-in ones and `config` (the data of the
-    /// `kruise-rollout-configuration` ConfigMap); or why one of them cannot route.
+    /// `kruise-rollout-configuration` ConfigMap); an error when it names none. A missing script
+    /// is kept as the provider's error: steps cannot route without it, but the end of a
+    /// release can (a custom object's saved copy is put back, a canary Ingress deleted).
     pub fn all_of(
         reference: &TrafficRoutingRef,
         config: &BTreeMap<String, String>,
@@ -67,7 +69,7 @@ impl Provider {
                         object.name,
                         object_key(&object.api_version, &object.kind)
                     )
-                })?;
+                });
             providers.push(Self::Custom {
                 api_version: object.api_version.clone(),
                 kind: object.kind.clone(),
@@ -87,17 +89,24 @@ impl Provider {
             providers.push(match (class.as_str(), scripted) {
                 // A script in the ConfigMap replaces even the built-in classes, as upstream.
                 (_, Some(script)) if config.contains_key(&ingress_class_key(&class)) => {
-                    Self::ScriptedIngress { ingress, script }
+                    Self::ScriptedIngress {
+                        ingress,
+                        script: Ok(script),
+                    }
                 }
                 ("nginx", _) => Self::Nginx { ingress },
                 ("mse", _) => Self::Mse { ingress },
-                (_, Some(script)) => Self::ScriptedIngress { ingress, script },
-                (other, None) => {
-                    return Err(format!(
+                (_, Some(script)) => Self::ScriptedIngress {
+                    ingress,
+                    script: Ok(script),
+                },
+                (other, None) => Self::ScriptedIngress {
+                    ingress,
+                    script: Err(format!(
                         "ingress classType '{other}' has no Lua script: add the key {} to the ConfigMap kruise-rollout-configuration (built in: nginx, mse, higress, aliyun-alb)",
                         ingress_class_key(other)
-                    ));
-                }
+                    )),
+                },
             });
         }
         if let Some(route) = reference
@@ -124,6 +133,16 @@ impl Provider {
             | Self::ScriptedIngress { ingress, .. } => ("Ingress", ingress),
             Self::Gateway { route } => ("HTTPRoute", route),
             Self::Custom { kind, name, .. } => (kind, name),
+        }
+    }
+
+    /// Why this provider cannot route a step, if it cannot (its script is missing).
+    pub fn problem(&self) -> Option<&str> {
+        match self {
+            Self::ScriptedIngress { script, .. } | Self::Custom { script, .. } => {
+                script.as_ref().err().map(String::as_str)
+            }
+            _ => None,
         }
     }
 
@@ -164,6 +183,7 @@ impl Provider {
                 owner,
             )),
             Self::ScriptedIngress { script, .. } => {
+                let script = script.as_ref().map_err(Clone::clone)?;
                 let annotate = |existing: &serde_json::Map<String, Value>, step: &StepTraffic| {
                     ingress::scripted_annotations(script, existing, step, canary_service)
                 };
@@ -173,6 +193,7 @@ impl Provider {
                 Ok(gateway::ensure(object, route, stable_service, Some(step)))
             }
             Self::Custom { name, script, .. } => {
+                let script = script.as_ref().map_err(Clone::clone)?;
                 let patch = custom::ensure(object, script, step, stable_service, canary_service)?;
                 Ok(patch.map(|patch| Change::Patch {
                     name: name.clone(),
@@ -227,7 +248,9 @@ mod tests {
                 Provider::Mse { .. } => "mse".to_string(),
                 Provider::Gateway { .. } => "gateway".to_string(),
                 Provider::ScriptedIngress { script, .. } | Provider::Custom { script, .. } => {
-                    script.name.clone()
+                    script
+                        .as_ref()
+                        .map_or_else(|e| e.clone(), |s| s.name.clone())
                 }
             })
             .collect()
@@ -279,20 +302,37 @@ mod tests {
     }
 
     #[test]
-    fn a_provider_without_a_script_is_named_with_the_key_to_add() {
-        let error = of("service: s\ningress: {name: i, classType: traefik}", &[]).unwrap_err();
-        assert!(
-            error.contains("lua.traffic.routing.ingress.traefik"),
-            "{error}"
-        );
-        let error = of(
-            "service: s\ncustomNetworkRefs: [{apiVersion: kuma.io/v1alpha1, kind: TrafficRoute, name: r}]",
-            &[],
-        )
-        .unwrap_err();
-        assert!(
-            error.contains("lua.traffic.routing.TrafficRoute.kuma.io"),
-            "{error}"
+    fn a_provider_without_a_script_is_named_with_the_key_to_add_and_can_still_finish() {
+        let cases = [
+            (
+                "service: s\ningress: {name: i, classType: traefik}",
+                "lua.traffic.routing.ingress.traefik",
+            ),
+            (
+                "service: s\ncustomNetworkRefs: [{apiVersion: kuma.io/v1alpha1, kind: TrafficRoute, name: r}]",
+                "lua.traffic.routing.TrafficRoute.kuma.io",
+            ),
+        ];
+        for (yaml, key) in cases {
+            let providers = of(yaml, &[]).unwrap();
+            let problem = providers[0].problem().unwrap();
+            assert!(problem.contains(key), "{problem}");
+            let step = StepTraffic {
+                weight: Some(5),
+                ..Default::default()
+            };
+            let object = serde_json::json!({"metadata": {"name": "r"}, "spec": {}});
+            let routed = providers[0].ensure(&object, None, ("s", "s-canary"), &step, &Value::Null);
+            assert_eq!(routed.unwrap_err(), problem);
+        }
+        // Finishing needs no script: the canary Ingress goes.
+        let ingress = of(cases[0].0, &[]).unwrap().remove(0);
+        let canary = serde_json::json!({"metadata": {"name": "i-canary"}});
+        assert_eq!(
+            ingress.finalise(None, Some(&canary), "s"),
+            Some(Change::Delete {
+                name: "i-canary".into()
+            })
         );
         assert!(of("service: s", &[]).is_err());
     }

@@ -48,7 +48,14 @@ impl Stage {
                 }
             }
             Self::RestoreStableService => traffic(s.traffic?.stable_pin(key, None)),
-            Self::RouteTrafficToStable => routes(s.traffic?.restore_routes()),
+            Self::RouteTrafficToStable => {
+                let traffic = s.traffic?;
+                // Routes that could not be read are not known to be back: wait and read again.
+                if traffic.routes.is_err() {
+                    return Some(Vec::new());
+                }
+                routes(traffic.restore_routes())
+            }
             Self::RemoveCanaryService => traffic(s.traffic?.remove_canary_service()),
             Self::ResumeWorkload => {
                 let workload = s.workload?;
