@@ -22,6 +22,17 @@ pub struct Route {
     pub canary_ingress: Option<Value>,
 }
 
+impl Route {
+    /// The resource this route's changes are made to: Ingresses for the Ingress providers
+    /// (the canary copy), else the user's object's; `None` when the API server does not serve it.
+    fn changed_resource(&self) -> Option<Resource> {
+        match self.provider.uses_canary_ingress() {
+            true => Some(Resource::INGRESS),
+            false => self.resource,
+        }
+    }
+}
+
 /// The traffic objects of one Rollout.
 #[derive(Clone, Debug)]
 pub struct TrafficObjects {
@@ -69,13 +80,10 @@ impl TrafficObjects {
 
     /// The routes whose objects are all known (every route, once [`Self::problem`] is `None`).
     fn routes(&self) -> impl Iterator<Item = (&Route, Resource, &Value)> {
-        self.routes.iter().flatten().filter_map(|route| {
-            let resource = match route.provider.uses_canary_ingress() {
-                true => Resource::INGRESS,
-                false => route.resource?,
-            };
-            Some((route, resource, route.object.as_ref()?))
-        })
+        self.routes
+            .iter()
+            .flatten()
+            .filter_map(|route| Some((route, route.changed_resource()?, route.object.as_ref()?)))
     }
 
     /// The Service the new pods are reached through: the canary Service, or the stable one
@@ -125,7 +133,7 @@ impl TrafficObjects {
                 return Some(problem.to_string());
             }
             let (kind, name) = route.provider.object();
-            if route.resource.is_none() && !route.provider.uses_canary_ingress() {
+            if route.changed_resource().is_none() {
                 return Some(format!(
                     "the API server serves no {kind} (install its CRD, then restart the controller)"
                 ));
@@ -225,10 +233,7 @@ impl TrafficObjects {
             .iter()
             .flatten()
             .filter_map(|route| {
-                let resource = match route.provider.uses_canary_ingress() {
-                    true => Resource::INGRESS,
-                    false => route.resource?,
-                };
+                let resource = route.changed_resource()?;
                 let change = route.provider.finalise(
                     route.object.as_ref(),
                     route.canary_ingress.as_ref(),

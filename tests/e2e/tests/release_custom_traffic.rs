@@ -97,9 +97,14 @@ fn install_istio_crds() {
     }
 }
 
+/// The object `kind`/`name` in `ns`, as JSON.
+fn object(ns: &str, kind: &str, name: &str) -> Value {
+    let text = cluster().kubectl(&["get", kind, name, "-n", ns, "-o", "json"]);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{kind} {name} as JSON: {e}"))
+}
+
 fn virtual_service(ns: &str) -> Value {
-    let text = cluster().kubectl(&["get", "virtualservice", "vs-demo", "-n", ns, "-o", "json"]);
-    serde_json::from_str(&text).expect("the VirtualService as JSON")
+    object(ns, "virtualservice", "vs-demo")
 }
 
 /// Waits until the VirtualService's spec is `spec`; returns the object.
@@ -435,11 +440,7 @@ spec:
         ]}),
     )
     .await;
-    let rule = |ns: &str| -> Value {
-        let text =
-            cluster().kubectl(&["get", "destinationrule", "ds-demo", "-n", ns, "-o", "json"]);
-        serde_json::from_str(&text).expect("the DestinationRule as JSON")
-    };
+    let rule = |ns: &str| object(ns, "destinationrule", "ds-demo");
     assert_eq!(
         rule(&ns)["spec"]["subsets"],
         json!([{"labels": {"version": "base"}, "name": "echoserver"},
