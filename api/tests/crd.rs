@@ -11,16 +11,47 @@ use support::{
 };
 
 #[test]
-fn committed_crd_matches_the_types() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../manifests/crds/rollouts.kruise.io_rollouts.yaml"
+fn committed_crds_match_the_types() {
+    for (file, wanted) in rollouts_api::crd::crd_files() {
+        for dir in ["manifests/crds", "charts/rollouts-rs/crds"] {
+            let path = format!("{}/../{dir}/{file}", env!("CARGO_MANIFEST_DIR"));
+            let committed = std::fs::read_to_string(&path).expect("the CRDs are committed");
+            assert!(
+                committed == wanted,
+                "{dir}/{file} is out of date: run `make manifests`"
+            );
+        }
+    }
+}
+
+#[test]
+fn trafficrouting_is_served_as_upstream_v1alpha1_only_with_status_and_columns() {
+    let crd = serde_json::to_value(rollouts_api::crd::traffic_routing_crd()).unwrap();
+    assert_eq!(crd["metadata"]["name"], "trafficroutings.rollouts.kruise.io");
+    assert_eq!(crd["spec"]["scope"], "Namespaced");
+    let versions = crd["spec"]["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 1);
+    let version = &versions[0];
+    assert_eq!(
+        (&version["name"], &version["served"], &version["storage"]),
+        (&json!("v1alpha1"), &json!(true), &json!(true))
     );
-    let committed = std::fs::read_to_string(path).expect("manifests/crds is committed");
-    assert!(
-        committed == rollouts_api::crd::rollout_crd_yaml(),
-        "manifests/crds/rollouts.kruise.io_rollouts.yaml is out of date: run `make manifests`"
+    assert_eq!(version["subresources"], json!({"status": {}}));
+    let columns: Vec<_> = version["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["jsonPath"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("STATUS", ".status.phase"),
+            ("MESSAGE", ".status.message"),
+            ("AGE", ".metadata.creationTimestamp")
+        ]
     );
+    assert!(crd["spec"].get("conversion").is_none());
 }
 
 #[test]
@@ -189,6 +220,29 @@ fn conformance_schema_has_every_upstream_field_path_and_only_listed_additions() 
             theirs.len()
         );
     }
+    report_ran(test, &dir, 1);
+}
+
+#[test]
+fn conformance_trafficrouting_schema_has_exactly_upstreams_field_paths() {
+    let test = "conformance_trafficrouting_schema_has_exactly_upstreams_field_paths";
+    let Some(dir) = conformance_dir() else {
+        return report_skipped(test);
+    };
+    let file = dir.join("upstream-crds/rollouts.kruise.io_trafficroutings.yaml");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let upstream: Value = serde_yaml::from_str(&text).unwrap();
+    let ours = serde_json::to_value(rollouts_api::crd::traffic_routing_crd()).unwrap();
+    let (mut theirs, mut mine) = (BTreeSet::new(), BTreeSet::new());
+    field_paths(&version_schema(&upstream, "v1alpha1"), "", &mut theirs);
+    field_paths(&version_schema(&ours, "v1alpha1"), "", &mut mine);
+    let missing: Vec<_> = theirs.difference(&mine).collect();
+    let added: Vec<_> = mine.difference(&theirs).collect();
+    assert!(
+        missing.is_empty() && added.is_empty(),
+        "upstream fields we lack: {missing:#?}; fields upstream does not have: {added:#?}"
+    );
+    assert!(theirs.len() > 20, "only {} paths", theirs.len());
     report_ran(test, &dir, 1);
 }
 

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const CRD_FILE: &str = "rollouts.kruise.io_rollouts.yaml";
 const DEFAULT_DIRS: [&str; 2] = ["manifests/crds", "charts/rollouts-rs/crds"];
 const USAGE: &str =
     "usage: crdgen [--check] [--dir DIR]... (default: manifests/crds and charts/rollouts-rs/crds)";
@@ -30,13 +29,16 @@ fn main() -> ExitCode {
     if dirs.is_empty() {
         dirs = DEFAULT_DIRS.iter().map(PathBuf::from).collect();
     }
-    let wanted = rollouts_api::crd::rollout_crd_yaml();
+    let files = rollouts_api::crd::crd_files();
     let mut failed = false;
-    for dir in &dirs {
-        let path = dir.join(CRD_FILE);
+    for (dir, (file, wanted)) in dirs
+        .iter()
+        .flat_map(|dir| files.iter().map(move |file| (dir, file)))
+    {
+        let path = dir.join(file);
         let outcome = match check {
             true => match std::fs::read_to_string(&path) {
-                Ok(current) if current == wanted => Ok(None),
+                Ok(current) if current == *wanted => Ok(None),
                 Ok(_) => Err(format!(
                     "{} is out of date: run `make manifests`",
                     path.display()
@@ -44,7 +46,7 @@ fn main() -> ExitCode {
                 Err(e) => Err(format!("cannot read {}: {e}", path.display())),
             },
             false => std::fs::create_dir_all(dir)
-                .and_then(|_| std::fs::write(&path, &wanted))
+                .and_then(|_| std::fs::write(&path, wanted))
                 .map(|_| Some(format!("wrote {}", path.display())))
                 .map_err(|e| format!("cannot write {}: {e}", path.display())),
         };

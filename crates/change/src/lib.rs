@@ -29,6 +29,12 @@ impl Resource {
         "Rollout",
         "rollouts",
     );
+    /// rollouts.kruise.io/v1alpha1 TrafficRouting.
+    pub const TRAFFIC_ROUTING: Self = Self::new(
+        "rollouts.kruise.io/v1alpha1",
+        "TrafficRouting",
+        "trafficroutings",
+    );
     /// apps/v1 Deployment.
     pub const DEPLOYMENT: Self = Self::new("apps/v1", "Deployment", "deployments");
     /// apps/v1 StatefulSet.

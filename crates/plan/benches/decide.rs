@@ -119,7 +119,7 @@ fn traffic() -> TrafficObjects {
         ),
         canary_service: None,
         grace_seconds: 3,
-        canary_service_disabled: false,
+        canary_target: Default::default(),
     }
 }
 
@@ -144,6 +144,7 @@ fn measure(label: &str, index: i32, state: &str, new_pods: i64, ready: i64, budg
                 rollout: &rollout,
                 workload: Some(release.as_ref()),
                 traffic: Some(&traffic),
+                linked_routing: None,
                 now,
                 default_deadline_seconds: 600,
                 not_ready_pods: &[],

@@ -1,11 +1,13 @@
 //! The pure step machine of a Rollout: from an observed snapshot and the current time to the
 //! next status and the effects to apply. No Kubernetes client, no async runtime, no clock.
 //!
-//! Holds the plan hash and step predicates, Rollout validation and the step machine; the batch
+//! Holds the plan hash and step predicates, Rollout validation, the step machine and the
+//! decisions for TrafficRouting objects; the batch
 //! arithmetic and the rolling-style predicates live in `rollouts_workload` and are re-exported.
 
 pub mod analysis;
 pub mod machine;
+pub mod traffic_routing;
 pub mod validation;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;

@@ -210,6 +210,7 @@ impl Cluster {
             rollout: &rollout,
             workload: Some(&release),
             traffic: None,
+            linked_routing: None,
             now: Timestamp::from_second(1_714_564_800 + self.now).unwrap(),
             default_deadline_seconds: 600,
             not_ready_pods: &[],

@@ -80,14 +80,15 @@ pub fn desired_annotations(
 }
 
 /// The canary twin of `ingress`: same class, TLS, labels and annotations; only the paths that
-/// lead to `stable_service`, renamed to its canary Service; owned by `owner`.
+/// lead to the stable Service, sent to the canary one instead (`services`: stable, canary);
+/// owned by `owner`.
 pub fn canary_ingress(
     ingress: &Value,
-    stable_service: &str,
+    services: (&str, &str),
     annotations: Map<String, Value>,
     owner: &Value,
 ) -> Value {
-    let canary_service = canary_name(stable_service);
+    let (stable_service, canary_service) = services;
     let mut rules = Vec::new();
     for rule in ingress
         .pointer("/spec/rules")
@@ -141,7 +142,7 @@ pub fn canary_ingress(
 pub fn ensure(
     ingress: &Value,
     canary: Option<&Value>,
-    stable_service: &str,
+    services: (&str, &str),
     step: &StepTraffic,
     mse: bool,
     owner: &Value,
@@ -149,7 +150,7 @@ pub fn ensure(
     let annotate = |existing: &Map<String, Value>, step: &StepTraffic| {
         Ok(desired_annotations(existing, step, mse))
     };
-    ensure_with(ingress, canary, stable_service, step, owner, &annotate).unwrap_or_default()
+    ensure_with(ingress, canary, services, step, owner, &annotate).unwrap_or_default()
 }
 
 /// How a class of Ingress controller reads a step: the canary Ingress's annotations for
@@ -162,7 +163,7 @@ pub type Annotate<'a> =
 pub fn ensure_with(
     ingress: &Value,
     canary: Option<&Value>,
-    stable_service: &str,
+    services: (&str, &str),
     step: &StepTraffic,
     owner: &Value,
     annotate: &Annotate,
@@ -181,7 +182,7 @@ pub fn ensure_with(
         let desired = annotate(&copied_annotations(ingress), step)?;
         return Ok(Some(Change::Create(canary_ingress(
             ingress,
-            stable_service,
+            services,
             desired,
             owner,
         ))));
@@ -333,7 +334,7 @@ mod tests {
         let Some(Change::Create(canary)) = ensure(
             &stable_ingress(),
             None,
-            "echoserver",
+            ("echoserver", "echoserver-canary"),
             &step("traffic: 20%"),
             false,
             &owner,
@@ -365,7 +366,7 @@ mod tests {
             ensure(
                 &stable_ingress(),
                 Some(&canary),
-                "echoserver",
+                ("echoserver", "echoserver-canary"),
                 &step("traffic: 20%"),
                 false,
                 &owner
@@ -375,7 +376,7 @@ mod tests {
         let next = ensure(
             &stable_ingress(),
             Some(&canary),
-            "echoserver",
+            ("echoserver", "echoserver-canary"),
             &step("matches: [{headers: [{name: User-Agent, value: Android}]}]"),
             false,
             &owner,
@@ -395,7 +396,7 @@ mod tests {
             ensure(
                 &stable_ingress(),
                 None,
-                "echoserver",
+                ("echoserver", "echoserver-canary"),
                 &step("traffic: 0%"),
                 false,
                 &owner

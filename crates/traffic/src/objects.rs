@@ -48,9 +48,22 @@ pub struct TrafficObjects {
     pub canary_service: Option<Value>,
     /// Seconds to wait after each change.
     pub grace_seconds: i64,
-    /// `disableGenerateCanaryService` is set: scripts route to the stable Service itself (a
-    /// subset of it), and no canary Service is made.
-    pub canary_service_disabled: bool,
+    /// Which Service the new pods' traffic goes to.
+    pub canary_target: CanaryTarget,
+}
+
+/// The Service the new pods' share of traffic is sent to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CanaryTarget {
+    /// `<stable>-canary`, which the release makes, points at the new pods, and removes.
+    #[default]
+    CanaryService,
+    /// The stable Service itself, as `disableGenerateCanaryService` asks: only custom (Lua)
+    /// providers can tell the versions apart there (by subsets).
+    StableSubset,
+    /// The stable Service itself, as a TrafficRouting object routes a chain of Services: any
+    /// provider, and no Service is made or changed.
+    StableService,
 }
 
 /// Revision label key and values the Services select.
@@ -89,9 +102,11 @@ impl TrafficObjects {
     /// The Service the new pods are reached through: the canary Service, or the stable one
     /// itself when no canary Service is made.
     fn canary_service_name(&self) -> String {
-        match self.canary_service_disabled {
-            true => self.stable_service_name.clone(),
-            false => canary_name(&self.stable_service_name),
+        match self.canary_target {
+            CanaryTarget::CanaryService => canary_name(&self.stable_service_name),
+            CanaryTarget::StableSubset | CanaryTarget::StableService => {
+                self.stable_service_name.clone()
+            }
         }
     }
 
@@ -118,9 +133,16 @@ impl TrafficObjects {
         let only_scripts = routes
             .iter()
             .all(|r| matches!(r.provider, Provider::Custom { .. }));
-        if self.canary_service_disabled && !only_scripts {
+        if self.canary_target == CanaryTarget::StableSubset && !only_scripts {
             // An Ingress or HTTPRoute would route the canary's share to the stable Service.
             return Some("disableGenerateCanaryService needs every traffic provider to be a custom (Lua) one: remove it to route through the canary Service".into());
+        }
+        let gateway = routes
+            .iter()
+            .any(|r| matches!(r.provider, Provider::Gateway { .. }));
+        if self.canary_target == CanaryTarget::StableService && gateway {
+            // Its backends name Services: both shares would go to the same one.
+            return Some("a TrafficRouting cannot route an HTTPRoute (there is no canary Service to send the new pods' share to): route it from the Rollout's trafficRoutings".into());
         }
         if self.stable_service.is_none() {
             return Some(format!(
@@ -157,7 +179,7 @@ impl TrafficObjects {
         let (Ok(_), Some(stable)) = (&self.routes, &self.stable_service) else {
             return Ok(Vec::new());
         };
-        if !self.canary_service_disabled {
+        if self.canary_target == CanaryTarget::CanaryService {
             if revisions.stable.is_empty() || revisions.canary.is_empty() {
                 return Ok(Vec::new());
             }
@@ -216,7 +238,7 @@ impl TrafficObjects {
     /// scripts split them by subsets), so it is never pinned.
     pub fn stable_pin(&self, key: &str, revision: Option<&str>) -> Option<Effect> {
         let stable = self.stable_service.as_ref()?;
-        if revision.is_some() && self.canary_service_disabled {
+        if revision.is_some() && self.canary_target != CanaryTarget::CanaryService {
             return None;
         }
         let why = match revision {
@@ -286,7 +308,7 @@ mod tests {
                 "spec": {"ports": [{"port": 80}], "selector": {"app": "echoserver"}}})),
             canary_service: None,
             grace_seconds: 3,
-            canary_service_disabled: false,
+            canary_target: CanaryTarget::CanaryService,
         }
     }
 
@@ -363,7 +385,7 @@ mod tests {
     #[test]
     fn without_a_canary_service_a_script_routes_to_a_subset_and_services_stay_untouched() {
         let mut o = observed();
-        o.canary_service_disabled = true;
+        o.canary_target = CanaryTarget::StableSubset;
         let virtual_service = Resource::new(
             "networking.istio.io/v1alpha3",
             "VirtualService",
@@ -408,7 +430,7 @@ mod tests {
     #[test]
     fn a_disabled_canary_service_is_a_problem_not_a_silent_no_op() {
         let mut o = observed();
-        o.canary_service_disabled = true;
+        o.canary_target = CanaryTarget::StableSubset;
         assert!(o.problem().unwrap().starts_with(
             "disableGenerateCanaryService needs every traffic provider to be a custom"
         ));

@@ -169,7 +169,7 @@ impl Provider {
             Self::Nginx { .. } => Ok(ingress::ensure(
                 object,
                 canary,
-                stable_service,
+                services,
                 step,
                 false,
                 owner,
@@ -177,7 +177,7 @@ impl Provider {
             Self::Mse { .. } => Ok(ingress::ensure(
                 object,
                 canary,
-                stable_service,
+                services,
                 step,
                 true,
                 owner,
@@ -187,7 +187,7 @@ impl Provider {
                 let annotate = |existing: &serde_json::Map<String, Value>, step: &StepTraffic| {
                     ingress::scripted_annotations(script, existing, step, canary_service)
                 };
-                ingress::ensure_with(object, canary, stable_service, step, owner, &annotate)
+                ingress::ensure_with(object, canary, services, step, owner, &annotate)
             }
             Self::Gateway { route } => {
                 Ok(gateway::ensure(object, route, stable_service, Some(step)))

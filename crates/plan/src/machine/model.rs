@@ -20,6 +20,8 @@ pub struct Snapshot<'a> {
     pub workload: Option<&'a dyn Release>,
     /// The traffic objects, when the Rollout routes traffic.
     pub traffic: Option<&'a TrafficObjects>,
+    /// The TrafficRouting object the Rollout links, read live, when it links one.
+    pub linked_routing: Option<&'a crate::traffic_routing::LinkedRouting>,
     /// Now.
     pub now: Timestamp,
     /// Seconds a step may take to get its pods Ready when the workload sets no deadline.

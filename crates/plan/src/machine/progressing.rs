@@ -57,6 +57,17 @@ fn initialize(s: &Snapshot, release: &dyn Release, d: &mut Decision) {
         }
         return;
     }
+    if let Some(linked) = s.linked_routing {
+        match linked.hold(s.name()) {
+            Ok(finalizer) => d.effects.extend(finalizer),
+            Err(why) => {
+                // TrafficRoutings are not watched for Rollouts: look again now and then.
+                set_reason(s, d, keys::REASON_INITIALIZING, &why);
+                d.requeue(super::steps::UNWATCHED_RECHECK);
+                return;
+            }
+        }
+    }
     if workload.in_rollback || workload.canary_revision == workload.stable_revision {
         // The stable version was applied again before the release started: nothing to
         // release, the workload is given back as after a rollback.

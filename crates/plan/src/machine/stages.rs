@@ -187,10 +187,23 @@ pub(super) fn run_stages(s: &Snapshot, d: &mut Decision, stages: &[Stage], promo
     true
 }
 
+/// A look again while a linked TrafficRouting restores its routes (it is not watched for
+/// Rollouts).
+const LINKED_ROUTING_RECHECK: Duration = Duration::from_secs(1);
+
 /// Ends the release: `promote` for success, otherwise rollback, disable or delete (which
 /// differ only in order: a rollback takes traffic off the new version first; blue-green has
 /// orders of its own). `true` once done.
 pub(super) fn finish(s: &Snapshot, d: &mut Decision, promote: bool, rollback: bool) -> bool {
+    if let Some(linked) = s.linked_routing {
+        let (removal, wait) = linked.release(s.name());
+        d.effects.extend(removal);
+        if wait {
+            // Its routes still send requests to the new pods: they go back first.
+            d.requeue(LINKED_ROUTING_RECHECK);
+            return false;
+        }
+    }
     let stages: &[Stage] = match (crate::is_blue_green(s.rollout), promote, rollback) {
         (true, true, _) => &BLUE_GREEN_SUCCESS,
         (true, _, true) => &BLUE_GREEN_ROLLBACK,

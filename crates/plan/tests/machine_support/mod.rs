@@ -11,6 +11,7 @@ use rollouts_change::{Change, Effect, ObjectKey, Resource};
 use rollouts_plan::analysis::verdict::Answer;
 use rollouts_plan::machine::{self, Decision, Snapshot};
 use rollouts_plan::plan_hash;
+use rollouts_plan::traffic_routing::LinkedRouting;
 use rollouts_traffic::objects::TrafficObjects;
 use rollouts_workload::batch;
 use rollouts_workload::facts::WorkloadFacts;
@@ -348,6 +349,8 @@ pub struct Sim {
     pub deadline: i64,
     pub not_ready: Vec<String>,
     pub traffic: Option<TrafficObjects>,
+    /// The linked TrafficRouting, as read live.
+    pub linked_routing: Option<LinkedRouting>,
     /// The workload's pods, when the controller would list them.
     pub pods: Option<Vec<PodLabels>>,
     /// The namespace's HorizontalPodAutoscalers.
@@ -367,6 +370,7 @@ impl Sim {
             deadline: 600,
             not_ready: Vec::new(),
             traffic: None,
+            linked_routing: None,
             pods: None,
             autoscalers: None,
             analysis: None,
@@ -389,6 +393,7 @@ impl Sim {
             rollout: &self.rollout,
             workload: release.as_ref().map(|r| r as &dyn Release),
             traffic: self.traffic.as_ref(),
+            linked_routing: self.linked_routing.as_ref(),
             now: self.now,
             default_deadline_seconds: self.deadline,
             not_ready_pods: &self.not_ready,

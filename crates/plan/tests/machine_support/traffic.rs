@@ -29,7 +29,7 @@ pub fn untouched(grace: i64) -> TrafficObjects {
         ),
         canary_service: None,
         grace_seconds: grace,
-        canary_service_disabled: false,
+        canary_target: Default::default(),
     }
 }
 
