@@ -27,7 +27,10 @@ fn committed_crds_match_the_types() {
 #[test]
 fn trafficrouting_is_served_as_upstream_v1alpha1_only_with_status_and_columns() {
     let crd = serde_json::to_value(rollouts_api::crd::traffic_routing_crd()).unwrap();
-    assert_eq!(crd["metadata"]["name"], "trafficroutings.rollouts.kruise.io");
+    assert_eq!(
+        crd["metadata"]["name"],
+        "trafficroutings.rollouts.kruise.io"
+    );
     assert_eq!(crd["spec"]["scope"], "Namespaced");
     let versions = crd["spec"]["versions"].as_array().unwrap();
     assert_eq!(versions.len(), 1);

@@ -17,4 +17,5 @@ pub mod prometheus;
 pub mod reconcile;
 pub mod run;
 pub mod traffic;
+pub mod traffic_routing;
 pub mod wake;

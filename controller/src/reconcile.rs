@@ -70,10 +70,12 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Requeue, Co
     }
     let release = crate::kinds::observe(&ctx.client, &ctx.stores, rollout).await;
     let traffic = crate::traffic::observe(ctx, rollout).await;
+    let linked_routing = crate::traffic_routing::linked(ctx, rollout).await?;
     let mut snapshot = Snapshot {
         rollout,
         workload: release.as_deref(),
         traffic: traffic.as_ref(),
+        linked_routing: linked_routing.as_ref(),
         now: Timestamp::now(),
         default_deadline_seconds: ctx.settings.progress_deadline_seconds,
         not_ready_pods: &[],

@@ -1,6 +1,6 @@
 //! Watch wiring: one kube-runtime Controller over Rollouts, woken also by every object a
 //! Rollout refers to (its workload, the workload's ReplicaSets and canary Deployments, its
-//! Services, Ingresses and HTTPRoute). Changes are mapped to Rollouts through the in-memory
+//! Services, Ingresses and HTTPRoute), and one over TrafficRoutings. Changes are mapped to Rollouts through the in-memory
 //! Rollout cache, never a LIST. Nothing polls: besides changes, a Rollout is only looked at
 //! again when a pause, a grace period or a deadline ends, or after the long resync.
 
@@ -285,6 +285,7 @@ pub async fn run(
             metrics.set_release_steps(releases);
         }
     };
+    let routings = traffic_routings(config.clone(), ctx.clone(), concurrency);
     let work = controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -294,9 +295,35 @@ pub async fn run(
         });
     tokio::select! {
         () = work => {}
+        () = routings => {}
         () = async { sync_ready.await; std::future::pending::<()>().await } => {}
         () = phase_gauge => {}
     }
+}
+
+/// The TrafficRouting controller, when the API server serves TrafficRoutings (otherwise it
+/// waits forever, doing nothing). It shares the Rollout controller's caches and backoff.
+async fn traffic_routings(
+    config: kube::runtime::watcher::Config,
+    ctx: Arc<Context>,
+    concurrency: u16,
+) {
+    use crate::traffic_routing::{error_policy, reconcile};
+    let client = ctx.client.clone();
+    if !serves(&client, Resource::TRAFFIC_ROUTING).await {
+        tracing::info!("TrafficRoutings are not served (their CRD is not installed): not watched");
+        return std::future::pending().await;
+    }
+    let api = Api::<rollouts_api::v1alpha1::TrafficRouting>::all(client);
+    Controller::new(api, config)
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "TrafficRouting reconcile round ended with an error");
+            }
+        })
+        .await
 }
 
 /// Retries a failed reconcile after the Rollout's next backoff delay.

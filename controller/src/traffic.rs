@@ -10,7 +10,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use rollouts_api::common::TrafficRoutingRef;
 use rollouts_api::v1beta1::Rollout;
 use rollouts_change::Resource;
-use rollouts_traffic::objects::{Route, TrafficObjects};
+use rollouts_traffic::objects::{CanaryTarget, Route, TrafficObjects};
 use rollouts_traffic::{Provider, canary_name};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -172,23 +172,36 @@ pub async fn observe(ctx: &Context, rollout: &Rollout) -> Option<TrafficObjects>
         (None, Some(canary)) => canary.disable_generate_canary_service,
         (None, None) => None,
     } == Some(true);
-    let namespace = rollout.namespace()?;
+    let target = match canary_service_disabled {
+        true => CanaryTarget::StableSubset,
+        false => CanaryTarget::CanaryService,
+    };
+    Some(observe_reference(ctx, &rollout.namespace()?, reference, target).await)
+}
+
+/// The objects `reference` routes in `namespace`, the new pods' share sent to `target`.
+pub async fn observe_reference(
+    ctx: &Context,
+    namespace: &str,
+    reference: &TrafficRoutingRef,
+    target: CanaryTarget,
+) -> TrafficObjects {
     let config = match needs_scripts(reference) {
         true => configuration(ctx).await,
         false => Ok(BTreeMap::new()),
     };
     let routes = match config.and_then(|config| Provider::all_of(reference, &config)) {
-        Ok(providers) => routes_of(ctx, &namespace, providers).await,
+        Ok(providers) => routes_of(ctx, namespace, providers).await,
         Err(problem) => Err(problem),
     };
     let service = reference.service.clone();
     let grace = reference
         .grace_period_seconds
         .map_or(DEFAULT_GRACE_SECONDS, i64::from);
-    Some(TrafficObjects {
-        stable_service: cached(&ctx.stores.services, &namespace, &service),
-        canary_service: cached(&ctx.stores.services, &namespace, &canary_name(&service)),
-        namespace,
+    TrafficObjects {
+        stable_service: cached(&ctx.stores.services, namespace, &service),
+        canary_service: cached(&ctx.stores.services, namespace, &canary_name(&service)),
+        namespace: namespace.to_string(),
         routes,
         stable_service_name: service,
         grace_seconds: if grace < 0 {
@@ -196,8 +209,8 @@ pub async fn observe(ctx: &Context, rollout: &Rollout) -> Option<TrafficObjects>
         } else {
             grace
         },
-        canary_service_disabled,
-    })
+        canary_target: target,
+    }
 }
 
 /// The Gateway API HTTPRoute resource.

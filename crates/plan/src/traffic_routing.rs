@@ -197,7 +197,11 @@ pub fn decide_routing(routing: &TrafficRouting, traffic: &TrafficObjects) -> Rou
     if routing.metadata.deletion_timestamp.is_some() {
         match restore(traffic) {
             Ok(effects) if effects.is_empty() => {
-                d.set(TrafficRoutingPhase::Terminating, messages::TERMINATING, None);
+                d.set(
+                    TrafficRoutingPhase::Terminating,
+                    messages::TERMINATING,
+                    None,
+                );
                 d.remove_finalizer = finalizers_change(
                     key,
                     &routing.metadata,
@@ -207,7 +211,11 @@ pub fn decide_routing(routing: &TrafficRouting, traffic: &TrafficObjects) -> Rou
                 );
             }
             Ok(effects) => {
-                d.set(TrafficRoutingPhase::Terminating, messages::TERMINATING, None);
+                d.set(
+                    TrafficRoutingPhase::Terminating,
+                    messages::TERMINATING,
+                    None,
+                );
                 d.apply(effects, traffic.grace_seconds);
             }
             Err(problem) => {

@@ -52,7 +52,11 @@ fn routing_finalizers(d: &Decision) -> Option<serde_json::Value> {
 #[test]
 fn the_release_waits_for_its_trafficrouting_then_holds_it_before_the_first_batch() {
     let mut sim = Sim::new(rollout(STEPS), Some(stable_workload()));
-    annotate(&mut sim.rollout, "rollouts.kruise.io/trafficrouting", "tr-demo");
+    annotate(
+        &mut sim.rollout,
+        "rollouts.kruise.io/trafficrouting",
+        "tr-demo",
+    );
     sim.step();
     sim.workload = Some(releasing());
     sim.linked_routing = Some(LinkedRouting {
@@ -96,7 +100,13 @@ fn the_release_waits_for_its_trafficrouting_then_holds_it_before_the_first_batch
 #[test]
 fn the_end_lets_the_trafficrouting_go_and_waits_for_its_routes_before_the_workload() {
     let held = ["progressing.rollouts.kruise.io/rollout-demo"];
-    let mut sim = sim_at(STEPS, 1, 2, StepPaused, releasing().updated(1, 1).rolled_back());
+    let mut sim = sim_at(
+        STEPS,
+        1,
+        2,
+        StepPaused,
+        releasing().updated(1, 1).rolled_back(),
+    );
     sim.linked_routing = Some(routing_in(TrafficRoutingPhase::Progressing, &held));
     let d = sim.step();
     assert_eq!(d.actions(), [Action::Traffic(LET_GO.into())]);

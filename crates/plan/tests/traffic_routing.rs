@@ -53,15 +53,19 @@ fn observed(routing: &TrafficRouting, config: &BTreeMap<String, String>) -> Traf
             .into_iter()
             .map(|provider| Route {
                 resource: Some(VIRTUAL_SERVICE),
-                object: Some(json!({"metadata": {"name": "vs-demo", "namespace": "default"},
-                    "spec": serde_json::from_str::<Value>(ORIGINAL_VS).unwrap()})),
+                object: Some(
+                    json!({"metadata": {"name": "vs-demo", "namespace": "default"},
+                    "spec": serde_json::from_str::<Value>(ORIGINAL_VS).unwrap()}),
+                ),
                 provider,
                 canary_ingress: None,
             })
             .collect()),
         stable_service_name: "echoserver".into(),
-        stable_service: Some(json!({"metadata": {"name": "echoserver", "namespace": "default"},
-            "spec": {"selector": {"app": "echoserver"}}})),
+        stable_service: Some(
+            json!({"metadata": {"name": "echoserver", "namespace": "default"},
+            "spec": {"selector": {"app": "echoserver"}}}),
+        ),
         canary_service: None,
         grace_seconds: 3,
         canary_target: CanaryTarget::StableService,
@@ -118,7 +122,10 @@ fn a_new_trafficrouting_takes_its_finalizer_and_is_healthy_without_touching_rout
     let d = decide_routing(&tr, &objects);
     assert_eq!(
         phase(&d),
-        (Some(TrafficRoutingPhase::Healthy), "TrafficRouting is Healthy")
+        (
+            Some(TrafficRoutingPhase::Healthy),
+            "TrafficRouting is Healthy"
+        )
     );
     assert_eq!(d.status.observed_generation, Some(1));
     let [finalizer] = d.effects.as_slice() else {
@@ -214,7 +221,10 @@ fn a_linked_release_routes_the_strategy_to_the_stable_subset_then_the_end_restor
     let d = decide_routing(&tr, &objects);
     assert_eq!(
         phase(&d),
-        (Some(TrafficRoutingPhase::Healthy), "TrafficRouting is Healthy")
+        (
+            Some(TrafficRoutingPhase::Healthy),
+            "TrafficRouting is Healthy"
+        )
     );
     assert!(d.effects.is_empty());
 }
@@ -286,7 +296,10 @@ fn an_ingress_in_a_trafficrouting_routes_the_canary_ingress_to_the_stable_servic
         canary["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"],
         "20"
     );
-    assert_eq!(canary["metadata"]["ownerReferences"][0]["kind"], "TrafficRouting");
+    assert_eq!(
+        canary["metadata"]["ownerReferences"][0]["kind"],
+        "TrafficRouting"
+    );
 }
 
 #[test]
@@ -370,7 +383,13 @@ spec:
         .get_or_insert_default()
         .insert(keys::TRAFFIC_ROUTING.into(), "tr-annotated".into());
     assert_eq!(linked_name(&rollout), Some("tr-annotated"));
-    rollout.spec.strategy.canary.as_mut().unwrap().traffic_routing_ref = Some("tr-ref".into());
+    rollout
+        .spec
+        .strategy
+        .canary
+        .as_mut()
+        .unwrap()
+        .traffic_routing_ref = Some("tr-ref".into());
     assert_eq!(linked_name(&rollout), Some("tr-ref"));
 }
 
@@ -396,11 +415,16 @@ fn a_release_holds_a_routing_object_that_can_route_and_waits_for_its_routes_at_t
     );
     tr.status.as_mut().unwrap().phase = Some(TrafficRoutingPhase::Healthy);
     link.object = Some(tr.clone());
-    let add = link.hold("rollout-demo").unwrap().expect("the finalizer is added");
+    let add = link
+        .hold("rollout-demo")
+        .unwrap()
+        .expect("the finalizer is added");
     set_finalizers(&mut tr, &add);
     assert_eq!(
         tr.metadata.finalizers,
-        Some(vec!["progressing.rollouts.kruise.io/rollout-demo".to_string()])
+        Some(vec![
+            "progressing.rollouts.kruise.io/rollout-demo".to_string()
+        ])
     );
     link.object = Some(tr.clone());
     assert_eq!(link.hold("rollout-demo"), Ok(None), "held already");

@@ -181,10 +181,7 @@ pub fn ensure_with(
         }
         let desired = annotate(&copied_annotations(ingress), step)?;
         return Ok(Some(Change::Create(canary_ingress(
-            ingress,
-            services,
-            desired,
-            owner,
+            ingress, services, desired, owner,
         ))));
     };
     let current = annotations_of(canary);

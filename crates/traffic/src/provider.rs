@@ -167,21 +167,9 @@ impl Provider {
         let (stable_service, canary_service) = services;
         match self {
             Self::Nginx { .. } => Ok(ingress::ensure(
-                object,
-                canary,
-                services,
-                step,
-                false,
-                owner,
+                object, canary, services, step, false, owner,
             )),
-            Self::Mse { .. } => Ok(ingress::ensure(
-                object,
-                canary,
-                services,
-                step,
-                true,
-                owner,
-            )),
+            Self::Mse { .. } => Ok(ingress::ensure(object, canary, services, step, true, owner)),
             Self::ScriptedIngress { script, .. } => {
                 let script = script.as_ref().map_err(Clone::clone)?;
                 let annotate = |existing: &serde_json::Map<String, Value>, step: &StepTraffic| {

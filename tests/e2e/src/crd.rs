@@ -1,15 +1,34 @@
-//! Installing the generated Rollout CRD as the manifests define it.
+//! Installing the generated CRDs (Rollout, TrafficRouting) as the manifests define them.
 
 use crate::cluster::{cluster, repo_root};
 use crate::wait::{DEFAULT_DEADLINE, wait_for};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{Api, Client};
 
-/// Creates or replaces the Rollout CRD from `manifests/crds` and waits until it is Established.
-/// Replace, not apply: a webhook may have switched the conversion to a URL, and an apply would
-/// leave both the URL and the Service set, which the API server refuses.
-pub async fn install_rollout_crd(client: &Client) {
-    let file = repo_root().join("manifests/crds/rollouts.kruise.io_rollouts.yaml");
+/// The CRD files `manifests/crds` holds, with the names of the CRDs they define.
+const CRDS: [(&str, &str); 2] = [
+    (
+        "rollouts.kruise.io_rollouts.yaml",
+        "rollouts.rollouts.kruise.io",
+    ),
+    (
+        "rollouts.kruise.io_trafficroutings.yaml",
+        "trafficroutings.rollouts.kruise.io",
+    ),
+];
+
+/// Creates or replaces our CRDs (Rollout, TrafficRouting) from `manifests/crds` and waits until
+/// they are Established. Replace, not apply: a webhook may have switched the Rollout's
+/// conversion to a URL, and an apply would leave both the URL and the Service set, which the
+/// API server refuses.
+pub async fn install_crds(client: &Client) {
+    for (file, name) in CRDS {
+        install(client, file, name).await;
+    }
+}
+
+async fn install(client: &Client, file: &str, name: &str) {
+    let file = repo_root().join("manifests/crds").join(file);
     let text = std::fs::read_to_string(&file).unwrap();
     // Tests of one process may install concurrently: a lost create race retries the replace.
     let mut last_error = String::new();
@@ -27,17 +46,14 @@ pub async fn install_rollout_crd(client: &Client) {
     }
     assert!(
         last_error.is_empty(),
-        "the API server refuses our CRD: {last_error}"
+        "the API server refuses our CRD {name}: {last_error}"
     );
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     wait_for(
-        "the Rollout CRD to be Established",
+        &format!("the CRD {name} to be Established"),
         DEFAULT_DEADLINE,
         || async {
-            let crd = crds
-                .get("rollouts.rollouts.kruise.io")
-                .await
-                .map_err(|e| e.to_string())?;
+            let crd = crds.get(name).await.map_err(|e| e.to_string())?;
             let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
             match conditions
                 .iter()

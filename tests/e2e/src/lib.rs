@@ -10,6 +10,7 @@ pub mod chaos;
 mod cluster;
 mod controller;
 mod crd;
+pub mod istio;
 mod namespace;
 pub mod plugin;
 pub mod release;
@@ -24,7 +25,7 @@ pub use cluster::{
     report_conformance, table_header,
 };
 pub use controller::{ControllerProcess, controller};
-pub use crd::install_rollout_crd;
+pub use crd::install_crds;
 pub use namespace::TestNamespace;
 pub use wait::{DEFAULT_DEADLINE, wait_for};
 pub use webhook::{

@@ -123,9 +123,7 @@ pub fn webhook() -> &'static Webhook {
                     .enable_all()
                     .build()
                     .unwrap();
-                runtime.block_on(async {
-                    crate::crd::install_rollout_crd(&cluster.client().await).await
-                });
+                runtime.block_on(async { crate::crd::install_crds(&cluster.client().await).await });
             });
         });
         for config in [

@@ -8,48 +8,13 @@
 //! No mesh runs on the local cluster: minimal Istio CRDs are installed and the tests assert the
 //! objects one reads.
 
+use rollouts_e2e::istio::*;
 use rollouts_e2e::release::*;
 use rollouts_e2e::traffic::*;
 use rollouts_e2e::*;
 use serde_json::{Value, json};
 
 const NAME: &str = "rollouts-demo";
-
-/// An Istio kind (`networking.istio.io/v1alpha3`) as a served object without a schema of its own.
-fn istio_crd(kind: &str) -> String {
-    let singular = kind.to_ascii_lowercase();
-    format!(
-        r#"
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: {singular}s.networking.istio.io
-spec:
-  group: networking.istio.io
-  scope: Namespaced
-  names: {{kind: {kind}, listKind: {kind}List, plural: {singular}s, singular: {singular}}}
-  versions:
-    - name: v1alpha3
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
-"#
-    )
-}
-
-const VIRTUAL_SERVICE: &str = r#"
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: vs-demo
-spec:
-  hosts: ["*"]
-  gateways: [nginx-gateway]
-  http:
-    - route:
-        - destination: {host: echoserver}
-"#;
 
 /// The Rollout of upstream's VirtualService test: matches, then 50%; `routing` is the rest of
 /// its traffic routing (after `service`).
@@ -82,26 +47,6 @@ spec:
 
 const VS_REF: &str = "          customNetworkRefs:
             - {apiVersion: networking.istio.io/v1alpha3, kind: VirtualService, name: vs-demo}";
-
-fn install_istio_crds() {
-    for kind in ["VirtualService", "DestinationRule"] {
-        cluster()
-            .kubectl_with_input(&["apply", "-f", "-"], &istio_crd(kind))
-            .expect("the Istio CRD installs");
-        cluster().kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            &format!("crd/{}s.networking.istio.io", kind.to_ascii_lowercase()),
-            "--timeout=60s",
-        ]);
-    }
-}
-
-/// The object `kind`/`name` in `ns`, as JSON.
-fn object(ns: &str, kind: &str, name: &str) -> Value {
-    let text = cluster().kubectl(&["get", kind, name, "-n", ns, "-o", "json"]);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{kind} {name} as JSON: {e}"))
-}
 
 fn virtual_service(ns: &str) -> Value {
     object(ns, "virtualservice", "vs-demo")
@@ -383,20 +328,6 @@ async fn an_aliyun_alb_ingress_gets_its_canary_through_the_built_in_script() {
     wait_row(&ns, NAME, "Healthy", "3", "Completed", None).await;
     assert_traffic_cleaned(&client, &ns).await;
 }
-
-const DESTINATION_RULE: &str = r#"
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: ds-demo
-spec:
-  host: svc-demo
-  trafficPolicy:
-    loadBalancer: {simple: ROUND_ROBIN}
-  subsets:
-    - name: echoserver
-      labels: {version: base}
-"#;
 
 #[tokio::test]
 async fn without_a_canary_service_the_virtual_service_routes_to_a_destination_rule_subset() {

@@ -4,14 +4,14 @@
 
 use kube::Client;
 use rollouts_e2e::{
-    ROLLOUT_COLUMNS, TestNamespace, apply_json, cluster, conformance_dir, install_rollout_crd,
-    repo_root, report_conformance, table_header,
+    ROLLOUT_COLUMNS, TestNamespace, apply_json, cluster, conformance_dir, install_crds, repo_root,
+    report_conformance, table_header,
 };
 use serde_json::{Value, json};
 use std::path::Path;
 
 async fn install_crd(client: &Client) {
-    install_rollout_crd(client).await;
+    install_crds(client).await;
 }
 
 /// Every v1beta1 Rollout in the YAML files under `dir`, with its file (v1alpha1 ones need the
