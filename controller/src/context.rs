@@ -6,7 +6,7 @@ use crate::index::Index;
 use crate::metrics::Metrics;
 use crate::own_writes::OwnWrites;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::DynamicObject;
 use kube::runtime::events::Recorder;
@@ -43,6 +43,9 @@ pub struct Stores {
     pub advanced_daemon_sets: Option<Store<DynamicObject>>,
     /// HTTPRoutes, when the Gateway API CRDs are installed.
     pub http_routes: Option<Store<DynamicObject>>,
+    /// The `kruise-rollout-configuration` ConfigMap (users' traffic-routing scripts), the only
+    /// ConfigMap watched, in the controller's namespace.
+    pub configuration: Store<ConfigMap>,
 }
 
 /// Settings from the command line.

@@ -1,6 +1,6 @@
 //! Watch wiring: one kube-runtime Controller over Rollouts, woken also by every object a
 //! Rollout refers to (its workload, the workload's ReplicaSets and canary Deployments, its
-//! Services, Ingresses and HTTPRoute), and one over TrafficRoutings. Changes are mapped to Rollouts through the in-memory
+//! Services, Ingresses and HTTPRoute, and the scripts ConfigMap), and one over TrafficRoutings. Changes are mapped to Rollouts through the in-memory
 //! Rollout cache, never a LIST. Nothing polls: besides changes, a Rollout is only looked at
 //! again when a pause, a grace period or a deadline ends, or after the long resync.
 
@@ -18,13 +18,13 @@ use crate::reconcile::{key_of, reconcile};
 use crate::wake::{reference_index, rollouts_of_object};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::Store;
 use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::{ObjectRef, Store};
 use rollouts_api::keys;
 use rollouts_api::v1beta1::Rollout;
 use rollouts_change::Resource;
@@ -88,6 +88,7 @@ pub async fn run(
     let (daemon_sets, daemon_set_writer) = store::<DaemonSet>();
     let (services, service_writer) = store::<Service>();
     let (ingresses, ingress_writer) = store::<Ingress>();
+    let (configurations, configuration_writer) = store::<ConfigMap>();
     let canaries = Index::new(canary_of);
     let replica_sets_by_owner = Index::new(controller_uid);
     let all = |c: &kube::Client| c.clone();
@@ -143,6 +144,16 @@ pub async fn run(
         trim,
         ignore,
     );
+    // The scripts ConfigMap alone, by name (the RBAC grants no other ConfigMap).
+    let configuration_events = cache(
+        Api::namespaced(all(&client), &settings.namespace),
+        config
+            .clone()
+            .fields(&format!("metadata.name={}", crate::traffic::CONFIGURATION)),
+        configuration_writer,
+        trim,
+        ignore,
+    );
     let optional = futures::future::join_all([
         optional_cache(&client, &config, Resource::HTTP_ROUTE, trim),
         optional_cache(&client, &config, Resource::CLONE_SET, trim_kruise_workload),
@@ -184,6 +195,7 @@ pub async fn run(
             clone_sets: optional_store(Resource::CLONE_SET),
             advanced_stateful_sets: optional_store(Resource::ADVANCED_STATEFUL_SET),
             advanced_daemon_sets: optional_store(Resource::ADVANCED_DAEMON_SET),
+            configuration: configurations.clone(),
         },
         recorder: Recorder::new(
             client,
@@ -227,6 +239,18 @@ pub async fn run(
         })
         .watches_stream(ingress_events, move |i: Ingress| {
             rollouts_of_object(&r5, "Ingress", &i)
+        })
+        .watches_stream(configuration_events, {
+            // A changed script may route (or fail) differently: every Rollout with traffic.
+            let rollouts = rollouts.clone();
+            move |_: ConfigMap| {
+                rollouts
+                    .state()
+                    .iter()
+                    .filter(|r| crate::traffic::routing(r).is_some())
+                    .map(|r| ObjectRef::from_obj(r.as_ref()))
+                    .collect::<Vec<_>>()
+            }
         });
     let mut optional_stores = Vec::new();
     for optional in optional.into_iter().flatten() {
@@ -249,6 +273,7 @@ pub async fn run(
             ingresses.wait_until_ready(),
         );
         let daemon_sets_listed = daemon_sets.wait_until_ready().await.is_ok();
+        let configuration_listed = configurations.wait_until_ready().await.is_ok();
         let optional_listed =
             futures::future::join_all(optional_stores.iter().map(|store| store.wait_until_ready()))
                 .await
@@ -261,6 +286,7 @@ pub async fn run(
             && listed.4.is_ok()
             && listed.5.is_ok()
             && daemon_sets_listed
+            && configuration_listed
             && optional_listed;
         if all_listed {
             synced.store(true, Ordering::SeqCst);

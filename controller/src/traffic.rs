@@ -1,9 +1,8 @@
 //! A Rollout's traffic objects: Services, Ingresses and HTTPRoutes from the caches; objects
-//! routed by Lua scripts (customNetworkRefs) read live, with the users' scripts from the
+//! routed by Lua scripts (customNetworkRefs) read live; the users' scripts from the cached
 //! `kruise-rollout-configuration` ConfigMap.
 
 use crate::context::{Context, Stores};
-use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -35,33 +34,14 @@ where
     serde_json::to_value(object.as_ref()).ok()
 }
 
-/// Whether `reference` may need a Lua script: custom objects, or an Ingress class other than
-/// the two routed natively. (A ConfigMap script for `nginx` or `mse` itself, which upstream
-/// would prefer, is not looked for.)
-fn needs_scripts(reference: &TrafficRoutingRef) -> bool {
-    let class = reference
-        .ingress
-        .as_ref()
-        .and_then(|i| i.class_type.as_deref())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    reference
-        .custom_network_refs
-        .as_ref()
-        .is_some_and(|r| !r.is_empty())
-        || !matches!(class.as_str(), "" | "nginx" | "mse")
-}
-
-/// The data of the scripts ConfigMap (empty when there is none).
-async fn configuration(ctx: &Context) -> Result<BTreeMap<String, String>, String> {
-    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.settings.namespace);
-    match api.get_opt(CONFIGURATION).await {
-        Ok(found) => Ok(found.and_then(|c| c.data).unwrap_or_default()),
-        Err(error) => Err(format!(
-            "could not read the ConfigMap {}/{CONFIGURATION}: {error}",
-            ctx.settings.namespace
-        )),
-    }
+/// The data of the scripts ConfigMap, from its cache (empty when there is none).
+fn configuration(ctx: &Context) -> BTreeMap<String, String> {
+    let key = ObjectRef::new(CONFIGURATION).within(&ctx.settings.namespace);
+    ctx.stores
+        .configuration
+        .get(&key)
+        .and_then(|c| c.data.clone())
+        .unwrap_or_default()
 }
 
 /// Resources of custom objects by (apiVersion, kind), as the API server serves them.
@@ -186,11 +166,7 @@ pub async fn observe_reference(
     reference: &TrafficRoutingRef,
     target: CanaryTarget,
 ) -> TrafficObjects {
-    let config = match needs_scripts(reference) {
-        true => configuration(ctx).await,
-        false => Ok(BTreeMap::new()),
-    };
-    let routes = match config.and_then(|config| Provider::all_of(reference, &config)) {
+    let routes = match Provider::all_of(reference, &configuration(ctx)) {
         Ok(providers) => routes_of(ctx, namespace, providers).await,
         Err(problem) => Err(problem),
     };

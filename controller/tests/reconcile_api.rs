@@ -66,6 +66,7 @@ fn context(api: &FakeApi) -> Arc<Context> {
     let (daemon_sets, _) = filled::<k8s_openapi::api::apps::v1::DaemonSet>(vec![]);
     let (services, _) = filled::<Service>(vec![]);
     let (ingresses, _) = filled::<Ingress>(vec![]);
+    let (configuration, _) = filled::<k8s_openapi::api::core::v1::ConfigMap>(vec![]);
     Arc::new(Context {
         client: client.clone(),
         stores: Stores {
@@ -82,6 +83,7 @@ fn context(api: &FakeApi) -> Arc<Context> {
             clone_sets: None,
             advanced_stateful_sets: None,
             advanced_daemon_sets: None,
+            configuration,
         },
         recorder: Recorder::new(
             client,

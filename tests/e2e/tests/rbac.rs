@@ -42,6 +42,9 @@ fn the_controller_may_do_what_releases_need_and_nothing_else() {
         ("delete", "pods"),
         ("patch", "rollouts.rollouts.kruise.io"),
         ("patch", "rollouts.rollouts.kruise.io/status"),
+        ("watch", "trafficroutings.rollouts.kruise.io"),
+        ("patch", "trafficroutings.rollouts.kruise.io"),
+        ("patch", "trafficroutings.rollouts.kruise.io/status"),
         ("create", "services"),
         ("patch", "ingresses.networking.k8s.io"),
         ("patch", "httproutes.gateway.networking.k8s.io"),
@@ -68,8 +71,12 @@ fn the_controller_may_do_what_releases_need_and_nothing_else() {
         ("watch", "secrets"),
         ("update", "secrets"),
         ("create", "secrets"),
+        // ConfigMaps: only the scripts ConfigMap, by name, in its own namespace.
         ("get", "configmaps"),
+        ("list", "configmaps"),
         ("delete", "rollouts.rollouts.kruise.io"),
+        ("delete", "trafficroutings.rollouts.kruise.io"),
+        ("create", "trafficroutings.rollouts.kruise.io"),
         ("create", "rollouts.rollouts.kruise.io"),
         ("create", "roles.rbac.authorization.k8s.io"),
         (
