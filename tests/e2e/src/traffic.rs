@@ -1,11 +1,14 @@
 //! What a release with traffic leaves on the cluster, read back: the canary Ingress's
-//! annotations, Service selectors, and their cleanup at the end.
+//! annotations, Service selectors, and their cleanup at the end; and users' Lua scripts set in
+//! the scripts ConfigMap.
 
+use crate::cluster::cluster;
 use crate::release::STEP_DEADLINE;
 use crate::wait::wait_for;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
+use serde_json::json;
 use std::collections::BTreeMap;
 
 /// The canary annotations of the Ingress `echoserver-canary`, `None` when it does not exist.
@@ -78,4 +81,29 @@ pub async fn assert_traffic_cleaned(client: &kube::Client, ns: &str) {
         stable,
         BTreeMap::from([("app".to_string(), "echoserver".to_string())])
     );
+}
+
+/// Sets `key` of the scripts ConfigMap (created if missing) in the controller's namespace.
+pub fn set_script(key: &str, source: &str) {
+    let _ = cluster().kubectl_with_input(
+        &[
+            "create",
+            "configmap",
+            "kruise-rollout-configuration",
+            "-n",
+            "kruise-rollout",
+        ],
+        "",
+    );
+    let patch = json!({"data": {key: source}}).to_string();
+    cluster().kubectl(&[
+        "patch",
+        "configmap",
+        "kruise-rollout-configuration",
+        "-n",
+        "kruise-rollout",
+        "--type=merge",
+        "-p",
+        &patch,
+    ]);
 }

@@ -181,31 +181,6 @@ async fn a_virtual_service_and_an_nginx_ingress_route_the_same_steps_each_as_it_
     assert_traffic_cleaned(&client, &ns).await;
 }
 
-/// Sets `key` of the scripts ConfigMap (created if missing) in the controller's namespace.
-fn set_script(key: &str, source: &str) {
-    let _ = cluster().kubectl_with_input(
-        &[
-            "create",
-            "configmap",
-            "kruise-rollout-configuration",
-            "-n",
-            "kruise-rollout",
-        ],
-        "",
-    );
-    let patch = json!({"data": {key: source}}).to_string();
-    cluster().kubectl(&[
-        "patch",
-        "configmap",
-        "kruise-rollout-configuration",
-        "-n",
-        "kruise-rollout",
-        "--type=merge",
-        "-p",
-        &patch,
-    ]);
-}
-
 #[tokio::test]
 async fn a_failing_ingress_script_is_named_with_its_line_and_routes_nothing_until_fixed() {
     let (client, ns) = release_namespace("lua-broken").await;
