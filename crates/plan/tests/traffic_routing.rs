@@ -115,6 +115,13 @@ fn hold(routing: &mut TrafficRouting, rollout: &str) {
         .push(progressing_finalizer(rollout));
 }
 
+fn delete(routing: &mut TrafficRouting) {
+    routing.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+        ));
+}
+
 #[test]
 fn a_new_trafficrouting_takes_its_finalizer_and_is_healthy_without_touching_routes() {
     let mut tr = routing();
@@ -311,9 +318,7 @@ fn a_deleted_trafficrouting_restores_its_routes_before_letting_go() {
     hold(&mut tr, "rollout-demo");
     let d = decide_routing(&tr, &objects);
     apply(&mut tr, &mut objects, &d);
-    tr.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-        k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
-    ));
+    delete(&mut tr);
     let d = decide_routing(&tr, &objects);
     assert_eq!(
         phase(&d),
@@ -357,9 +362,7 @@ fn unreadable_routes_are_not_taken_for_restored() {
         )
     );
     assert_eq!(d.requeue_after, Some(RECHECK));
-    tr.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-        k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
-    ));
+    delete(&mut tr);
     let d = decide_routing(&tr, &objects);
     assert!(d.remove_finalizer.is_none(), "{d:?}");
 }

@@ -98,6 +98,15 @@ async fn wait_spec(ns: &str, kind: &str, name: &str, spec: &Value) -> Value {
     .await
 }
 
+/// Upstream's expected VirtualService for the strategy: requests with `user-agent: pc` to the
+/// stable Service's canary subset.
+fn header_routed() -> Value {
+    json!({"gateways": ["nginx-gateway"], "hosts": ["*"], "http": [
+        {"match": [{"headers": {"user-agent": {"exact": "pc"}}}],
+         "route": [{"destination": {"host": "echoserver", "subset": "canary"}}]},
+        {"route": [{"destination": {"host": "echoserver"}}]}]})
+}
+
 fn spec_of(yaml: &str) -> Value {
     let object: Value = serde_yaml::from_str(yaml).unwrap();
     object["spec"].clone()
@@ -138,17 +147,7 @@ async fn a_linked_trafficrouting_routes_its_match_while_the_release_runs_and_res
         r#"["rollouts.kruise.io/trafficrouting","progressing.rollouts.kruise.io/rollouts-demo"]"#,
     )
     .await;
-    // Upstream's expected objects for this strategy.
-    let routed = wait_spec(
-        &ns,
-        "virtualservice",
-        "vs-demo",
-        &json!({"gateways": ["nginx-gateway"], "hosts": ["*"], "http": [
-            {"match": [{"headers": {"user-agent": {"exact": "pc"}}}],
-             "route": [{"destination": {"host": "echoserver", "subset": "canary"}}]},
-            {"route": [{"destination": {"host": "echoserver"}}]}]}),
-    )
-    .await;
+    let routed = wait_spec(&ns, "virtualservice", "vs-demo", &header_routed()).await;
     assert!(routed["metadata"]["annotations"][ORIGINAL_SPEC].is_string());
     let rule = wait_spec(
         &ns,
@@ -230,16 +229,7 @@ async fn a_trafficrouting_names_what_it_misses_and_a_deleted_one_restores_before
         r#"[{"op": "add", "path": "/metadata/finalizers/-", "value": "progressing.rollouts.kruise.io/e2e"}]"#,
     ]);
     wait_routing(&ns, ".status.phase", "Progressing").await;
-    wait_spec(
-        &ns,
-        "virtualservice",
-        "vs-demo",
-        &json!({"gateways": ["nginx-gateway"], "hosts": ["*"], "http": [
-            {"match": [{"headers": {"user-agent": {"exact": "pc"}}}],
-             "route": [{"destination": {"host": "echoserver", "subset": "canary"}}]},
-            {"route": [{"destination": {"host": "echoserver"}}]}]}),
-    )
-    .await;
+    wait_spec(&ns, "virtualservice", "vs-demo", &header_routed()).await;
     cluster().kubectl(&[
         "delete",
         "trafficrouting",
