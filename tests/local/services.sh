@@ -137,10 +137,11 @@ case "$ACTION" in
     log "building rollouts-webhook"
     (cd "$ROOT" && cargo build --quiet --locked -p rollouts-webhook)
     "$KUBECTL" apply -f "$ROOT/manifests/namespace.yaml" >/dev/null
-    CRD="$ROOT/manifests/crds/rollouts.kruise.io_rollouts.yaml"
-    # replace, not apply: the webhook points the conversion at a URL, which an apply would keep
-    # next to the Service reference.
-    "$KUBECTL" replace -f "$CRD" >/dev/null 2>&1 || "$KUBECTL" create -f "$CRD" >/dev/null
+    # replace, not apply: the webhook points the Rollout CRD's conversion at a URL, which an
+    # apply would keep next to the Service reference.
+    for CRD in "$ROOT"/manifests/crds/*.yaml; do
+      "$KUBECTL" replace -f "$CRD" >/dev/null 2>&1 || "$KUBECTL" create -f "$CRD" >/dev/null
+    done
     "$KUBECTL" apply -f "$ROOT/manifests/webhook/mutating.yaml" -f "$ROOT/manifests/webhook/validating.yaml" >/dev/null
     mkdir -p "$D/logs"
     WEBHOOK_KUBECONFIG="$(service_kubeconfig rollouts-webhook)"
