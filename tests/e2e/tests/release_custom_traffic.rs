@@ -1,8 +1,8 @@
 //! Releases routed by Lua scripts: an Istio VirtualService through the built-in script (a step
 //! of header, query and path matches, then a weight, then the object put back exactly, at the
 //! end and on a rollback), the same VirtualService next to an Nginx Ingress, a VirtualService
-//! with DestinationRule subsets and no canary Service, Aliyun ALB and Higress through their
-//! built-in scripts, and an Ingress class whose script, from the kruise-rollout-configuration
+//! with DestinationRule subsets and no canary Service, Aliyun ALB (a weight) and Higress (header
+//! and cookie matches) through their built-in scripts, and an Ingress class whose script, from the kruise-rollout-configuration
 //! ConfigMap, fails: the Rollout names the script and the line, no traffic changes, and the
 //! release goes on once the script is fixed.
 //! No mesh runs on the local cluster: minimal Istio CRDs are installed and the tests assert the
@@ -410,16 +410,22 @@ async fn a_rollback_puts_the_virtual_service_back_exactly_before_the_old_version
 }
 
 #[tokio::test]
-async fn a_higress_ingress_routes_a_header_match_through_the_built_in_script() {
+async fn a_higress_ingress_routes_header_and_cookie_matches_through_the_built_in_script() {
     let (client, ns) = release_namespace("higress").await;
     let ns = ns.name.clone();
+    // Step 1 also matches the cookie `demo` (a header named canary-by-cookie, as upstream).
     let rollout = example("rollout-ab.yaml")
         .replace(
             "        ingress:\n          name: echoserver",
             "        ingress:\n          classType: higress\n          name: echoserver",
         )
+        .replace(
+            "        pause: {}\n        replicas: 1\n",
+            "        - headers:\n          - name: canary-by-cookie\n            value: demo\n        pause: {}\n        replicas: 1\n",
+        )
         .replace("duration: 60", "duration: 3");
     assert!(rollout.contains("higress"), "the example names its class");
+    assert!(rollout.contains("canary-by-cookie"), "the example's step 1");
     release_through_the_example_ingress(&ns, &rollout).await;
     // Higress reads the Nginx keys.
     wait_canary_annotations(
@@ -432,6 +438,7 @@ async fn a_higress_ingress_routes_a_header_match_through_the_built_in_script() {
                 "nginx.ingress.kubernetes.io/canary-by-header-value",
                 "Android",
             ),
+            ("nginx.ingress.kubernetes.io/canary-by-cookie", "demo"),
         ],
     )
     .await;
