@@ -72,14 +72,16 @@ async fn kubectl(args: Vec<String>, input: String) -> Result<String, String> {
 }
 
 impl AppState {
-    /// The version a rollback goes back to: the one of the revision the running release started
-    /// from, as the Rollout reports it, when the soak saw that revision released; else the last
-    /// version it saw completed. A release the soak did not see complete (a newer version came
-    /// within its last pause) may still have become the workload's stable version.
-    pub fn rollback_target(&self, view: Option<&RolloutView>) -> u32 {
-        view.filter(|v| v.phase == "Progressing")
-            .and_then(|v| self.versions.get(&v.stable_revision))
-            .copied()
+    /// The version a rollback goes back to, while a release runs: the one the pods of the
+    /// Rollout's stable revision run (`stable_pods`, read from the cluster), else the one the
+    /// soak saw that revision released as; otherwise the last version it saw completed. A release
+    /// the soak did not see complete (a newer version came within its last pause) may still have
+    /// become the workload's stable version.
+    pub fn rollback_target(&self, view: Option<&RolloutView>, stable_pods: Option<u32>) -> u32 {
+        let releasing = view.filter(|v| v.phase == "Progressing");
+        releasing
+            .and(stable_pods)
+            .or_else(|| releasing.and_then(|v| self.versions.get(&v.stable_revision).copied()))
             .unwrap_or(self.stable)
     }
 
@@ -195,7 +197,15 @@ impl App {
         let view = observe::rollout(client, &self.namespace)
             .await
             .map_err(|e| e.to_string())?;
-        let stable = st.rollback_target(view.as_ref());
+        // Canary-style Deployments report their stable revision as a pod-template-hash, which is
+        // never a canary revision the soak saw: the stable pods themselves say their version.
+        let stable_pods = match &view {
+            Some(v) => {
+                observe::version_of_revision(client, &self.namespace, &v.stable_revision).await
+            }
+            None => None,
+        };
+        let stable = st.rollback_target(view.as_ref(), stable_pods);
         self.apply(stable, st.replicas, false).await?;
         ledger.action(&self.key, "rollback", true);
         ledger.history(&self.key, &format!("applied stable v{stable} again"));
@@ -464,11 +474,17 @@ mod tests {
         releasing_3.stable_revision = "rev-2".into();
         note_progress(&mut st, &releasing_3, true, &ledger);
         assert_eq!(st.stable, 1, "the soak never saw version 2 complete");
-        assert_eq!(st.rollback_target(Some(&releasing_3)), 2);
+        assert_eq!(st.rollback_target(Some(&releasing_3), None), 2);
         let mut unknown = releasing_3.clone();
         unknown.stable_revision = "rev-never-seen".into();
-        assert_eq!(st.rollback_target(Some(&unknown)), 1);
-        assert_eq!(st.rollback_target(None), 1);
+        assert_eq!(st.rollback_target(Some(&unknown), None), 1);
+        assert_eq!(
+            st.rollback_target(Some(&unknown), Some(2)),
+            2,
+            "the stable pods say their version even for a revision the soak never saw"
+        );
+        assert_eq!(st.rollback_target(None, Some(2)), 1, "no release runs");
+        assert_eq!(st.rollback_target(None, None), 1);
     }
 
     #[test]

@@ -82,6 +82,33 @@ pub async fn workload(
     Ok(object.map(|o| workload_view(kind, &serde_json::to_value(o).unwrap_or_default())))
 }
 
+/// The version (`NODE_NAME` `v<N>`) that the pods of `revision` (their `pod-template-hash` or
+/// `controller-revision-hash`) run in `namespace`, read from one of them; `None` when no pod
+/// runs it.
+pub async fn version_of_revision(client: &Client, namespace: &str, revision: &str) -> Option<u32> {
+    if revision.is_empty() {
+        return None;
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let listed = pods
+        .list(&ListParams::default().labels("app=echoserver"))
+        .await
+        .ok()?;
+    listed
+        .items
+        .iter()
+        .filter(|pod| {
+            let labels = pod.metadata.labels.as_ref();
+            [keys::POD_TEMPLATE_HASH, "controller-revision-hash"]
+                .iter()
+                .any(|key| labels.and_then(|l| l.get(*key)).map(String::as_str) == Some(revision))
+        })
+        .flat_map(|pod| pod.spec.iter().flat_map(|s| s.containers.iter()))
+        .flat_map(|container| container.env.iter().flatten())
+        .find(|env| env.name == "NODE_NAME")
+        .and_then(|env| env.value.as_deref()?.strip_prefix('v')?.parse().ok())
+}
+
 /// Whether a label or annotation key is one of ours that must not outlive the Rollout. The
 /// workload-type label stays, as upstream leaves it: it only routes the workload's updates to the
 /// webhook, which lets them through once no Rollout governs the workload.
