@@ -5,6 +5,8 @@
 pub const GROUP: &str = "rollouts.kruise.io";
 /// apiVersion of the stored Rollout version (`GROUP` / v1beta1).
 pub const ROLLOUT_API_VERSION: &str = "rollouts.kruise.io/v1beta1";
+/// apiVersion of TrafficRouting objects (`GROUP` / v1alpha1, their only version).
+pub const TRAFFIC_ROUTING_API_VERSION: &str = "rollouts.kruise.io/v1alpha1";
 
 // ---- On the Rollout -------------------------------------------------------------------------
 

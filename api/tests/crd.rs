@@ -63,6 +63,8 @@ fn the_stored_api_version_constant_is_the_stored_types_one() {
     let stored = rollouts_api::v1beta1::Rollout::api_version(&()).to_string();
     assert_eq!(rollouts_api::keys::ROLLOUT_API_VERSION, stored);
     assert!(stored.starts_with(rollouts_api::keys::GROUP));
+    let routing = rollouts_api::v1alpha1::TrafficRouting::api_version(&()).to_string();
+    assert_eq!(rollouts_api::keys::TRAFFIC_ROUTING_API_VERSION, routing);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Watch wiring: one kube-runtime Controller over Rollouts, woken also by every object a
 //! Rollout refers to (its workload, the workload's ReplicaSets and canary Deployments, its
-//! Services, Ingresses and HTTPRoute, and the scripts ConfigMap), and one over TrafficRoutings. Changes are mapped to Rollouts through the in-memory
-//! Rollout cache, never a LIST. Nothing polls: besides changes, a Rollout is only looked at
+//! Services, Ingresses and HTTPRoute, and the scripts ConfigMap), and one over TrafficRoutings.
+//! Changes are mapped to Rollouts through the in-memory Rollout cache, never a LIST. Nothing polls: besides changes, a Rollout is only looked at
 //! again when a pause, a grace period or a deadline ends, or after the long resync.
 
 use crate::cache::{

@@ -31,7 +31,7 @@ impl Resource {
     );
     /// rollouts.kruise.io/v1alpha1 TrafficRouting.
     pub const TRAFFIC_ROUTING: Self = Self::new(
-        "rollouts.kruise.io/v1alpha1",
+        rollouts_api::keys::TRAFFIC_ROUTING_API_VERSION,
         "TrafficRouting",
         "trafficroutings",
     );

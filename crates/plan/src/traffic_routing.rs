@@ -148,15 +148,6 @@ pub fn releasing(finalizers: &[String]) -> bool {
         .any(|f| f.starts_with(keys::PROGRESSING_FINALIZER_PREFIX))
 }
 
-/// Restoring the routes: the changes still needed, or `Err` while the routes cannot be read
-/// (they are not known to be back).
-fn restore(traffic: &TrafficObjects) -> Result<Vec<Effect>, String> {
-    match &traffic.routes {
-        Err(problem) => Err(problem.clone()),
-        Ok(_) => Ok(traffic.restore_routes()),
-    }
-}
-
 impl RoutingDecision {
     fn set(&mut self, phase: TrafficRoutingPhase, message: &str, problem: Option<&str>) {
         self.status.phase = Some(phase);
@@ -168,6 +159,26 @@ impl RoutingDecision {
 
     fn requeue(&mut self, after: Duration) {
         self.requeue_after = Some(self.requeue_after.map_or(after, |t| t.min(after)));
+    }
+
+    /// Puts the routes back while in `phase`: `true` once they are. Routes that cannot be read
+    /// are not known to be back: the problem is named and they are read again.
+    fn restore(
+        &mut self,
+        traffic: &TrafficObjects,
+        phase: TrafficRoutingPhase,
+        message: &str,
+    ) -> bool {
+        if let Err(problem) = &traffic.routes {
+            self.set(phase, message, Some(problem));
+            self.requeue(RECHECK);
+            return false;
+        }
+        self.set(phase, message, None);
+        let effects = traffic.restore_routes();
+        let done = effects.is_empty();
+        self.apply(effects, traffic.grace_seconds);
+        done
     }
 
     /// Route changes made now are checked again once the data plane had its grace period.
@@ -195,34 +206,15 @@ pub fn decide_routing(routing: &TrafficRouting, traffic: &TrafficObjects) -> Rou
     let key = routing_key(routing);
     let finalizers = routing.metadata.finalizers.as_deref().unwrap_or_default();
     if routing.metadata.deletion_timestamp.is_some() {
-        match restore(traffic) {
-            Ok(effects) if effects.is_empty() => {
-                d.set(
-                    TrafficRoutingPhase::Terminating,
-                    messages::TERMINATING,
-                    None,
-                );
-                d.remove_finalizer = finalizers_change(
-                    key,
-                    &routing.metadata,
-                    None,
-                    Some(keys::TRAFFIC_ROUTING_FINALIZER),
-                    "routes restored: the TrafficRouting may go",
-                );
-            }
-            Ok(effects) => {
-                d.set(
-                    TrafficRoutingPhase::Terminating,
-                    messages::TERMINATING,
-                    None,
-                );
-                d.apply(effects, traffic.grace_seconds);
-            }
-            Err(problem) => {
-                let message = messages::TERMINATING;
-                d.set(TrafficRoutingPhase::Terminating, message, Some(&problem));
-                d.requeue(RECHECK);
-            }
+        let (phase, message) = (TrafficRoutingPhase::Terminating, messages::TERMINATING);
+        if d.restore(traffic, phase, message) {
+            d.remove_finalizer = finalizers_change(
+                key,
+                &routing.metadata,
+                None,
+                Some(keys::TRAFFIC_ROUTING_FINALIZER),
+                "routes restored: the TrafficRouting may go",
+            );
         }
         return d;
     }
@@ -252,19 +244,11 @@ pub fn decide_routing(routing: &TrafficRouting, traffic: &TrafficObjects) -> Rou
     };
     match phase {
         TrafficRoutingPhase::Progressing => progress(routing, traffic, &mut d),
-        TrafficRoutingPhase::Finalizing => match restore(traffic) {
-            Ok(effects) if effects.is_empty() => {
+        TrafficRoutingPhase::Finalizing => {
+            if d.restore(traffic, phase, messages::FINALIZING) {
                 d.set(TrafficRoutingPhase::Healthy, messages::HEALTHY, None);
             }
-            Ok(effects) => {
-                d.set(phase, messages::FINALIZING, None);
-                d.apply(effects, traffic.grace_seconds);
-            }
-            Err(problem) => {
-                d.set(phase, messages::FINALIZING, Some(&problem));
-                d.requeue(RECHECK);
-            }
-        },
+        }
         _ => d.set(TrafficRoutingPhase::Healthy, messages::HEALTHY, None),
     }
     d
@@ -349,16 +333,12 @@ impl LinkedRouting {
             Some(&ours),
             "the release ended: the linked TrafficRouting restores its routes",
         );
-        let others_release = releasing(
-            &routing
-                .metadata
-                .finalizers
-                .iter()
-                .flatten()
-                .filter(|f| **f != ours)
-                .cloned()
-                .collect::<Vec<_>>(),
-        );
+        let others_release = routing
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| *f != ours && f.starts_with(keys::PROGRESSING_FINALIZER_PREFIX));
         let phase = routing.status.as_ref().and_then(|s| s.phase);
         let routed = matches!(
             phase,

@@ -110,9 +110,10 @@ impl TrafficObjects {
         }
     }
 
-    /// Whether a change that could make routing possible may come unannounced: objects and
-    /// scripts read live (custom objects, the scripts ConfigMap) wake no Rollout when they
-    /// change, so a Rollout waiting on them looks again now and then.
+    /// Whether a change that could make routing possible may come unannounced: custom objects
+    /// are read live and wake no Rollout when they change, so a Rollout waiting on them looks
+    /// again now and then. Scripted Ingress classes are looked at again too, though a change of
+    /// the (watched) scripts ConfigMap wakes them as well.
     pub fn reads_unwatched_objects(&self) -> bool {
         self.routes.as_ref().map_or(true, |routes| {
             routes.iter().any(|r| {
@@ -434,6 +435,24 @@ mod tests {
         assert!(o.problem().unwrap().starts_with(
             "disableGenerateCanaryService needs every traffic provider to be a custom"
         ));
+    }
+
+    #[test]
+    fn a_trafficrouting_object_routes_an_ingress_but_not_an_httproute() {
+        let mut o = observed();
+        o.canary_target = CanaryTarget::StableService;
+        assert_eq!(o.problem(), None);
+        o.routes.as_mut().unwrap()[0].provider = Provider::Gateway {
+            route: "echoserver".into(),
+        };
+        o.routes.as_mut().unwrap()[0].resource = Some(Resource::HTTP_ROUTE);
+        assert!(
+            o.problem()
+                .unwrap()
+                .starts_with("a TrafficRouting cannot route an HTTPRoute"),
+            "{:?}",
+            o.problem()
+        );
     }
 
     #[test]

@@ -28,19 +28,24 @@ spec:
     )
 }
 
-/// Installs the VirtualService and DestinationRule CRDs and waits until they are served.
+/// Installs the VirtualService and DestinationRule CRDs and waits until they are served, once
+/// per test process: tests running at once would race to create them (`kubectl apply` answers
+/// AlreadyExists to the loser on a fresh cluster).
 pub fn install_istio_crds() {
-    for kind in ["VirtualService", "DestinationRule"] {
-        cluster()
-            .kubectl_with_input(&["apply", "-f", "-"], &istio_crd(kind))
-            .expect("the Istio CRD installs");
-        cluster().kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            &format!("crd/{}s.networking.istio.io", kind.to_ascii_lowercase()),
-            "--timeout=60s",
-        ]);
-    }
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        for kind in ["VirtualService", "DestinationRule"] {
+            cluster()
+                .kubectl_with_input(&["apply", "-f", "-"], &istio_crd(kind))
+                .expect("the Istio CRD installs");
+            cluster().kubectl(&[
+                "wait",
+                "--for=condition=Established",
+                &format!("crd/{}s.networking.istio.io", kind.to_ascii_lowercase()),
+                "--timeout=60s",
+            ]);
+        }
+    });
 }
 
 /// The object `kind`/`name` in `ns`, as JSON.

@@ -86,6 +86,21 @@ async fn wait_routing(ns: &str, field: &str, expected: &str) {
     .await;
 }
 
+/// Patches TrafficRouting tr-demo with a `kind` (`json` or `merge`) patch.
+fn patch_routing(ns: &str, kind: &str, patch: &str) {
+    let kind = format!("--type={kind}");
+    cluster().kubectl(&[
+        "patch",
+        "trafficrouting",
+        "tr-demo",
+        "-n",
+        ns,
+        &kind,
+        "-p",
+        patch,
+    ]);
+}
+
 /// Waits until `kind`/`name`'s spec is `spec`; returns the object.
 async fn wait_spec(ns: &str, kind: &str, name: &str, spec: &Value) -> Value {
     wait_for(&format!("{kind} {name}'s spec"), STEP_DEADLINE, || async {
@@ -206,28 +221,18 @@ async fn a_trafficrouting_names_what_it_misses_and_a_deleted_one_restores_before
     .await;
 
     // Fixed, then routing for a Rollout that holds it; deleted while it routes.
-    cluster().kubectl(&[
-        "patch",
-        "trafficrouting",
-        "tr-demo",
-        "-n",
+    patch_routing(
         &ns,
-        "--type=json",
-        "-p",
+        "json",
         r#"[{"op": "replace", "path": "/spec/objectRef/0/service", "value": "echoserver"}]"#,
-    ]);
+    );
     apply(&ns, &echoserver("version1", 1));
     wait_routing(&ns, ".status.phase", "Healthy").await;
-    cluster().kubectl(&[
-        "patch",
-        "trafficrouting",
-        "tr-demo",
-        "-n",
+    patch_routing(
         &ns,
-        "--type=json",
-        "-p",
+        "json",
         r#"[{"op": "add", "path": "/metadata/finalizers/-", "value": "progressing.rollouts.kruise.io/e2e"}]"#,
-    ]);
+    );
     wait_routing(&ns, ".status.phase", "Progressing").await;
     wait_spec(&ns, "virtualservice", "vs-demo", &header_routed()).await;
     cluster().kubectl(&[
@@ -246,16 +251,7 @@ async fn a_trafficrouting_names_what_it_misses_and_a_deleted_one_restores_before
         r#"["progressing.rollouts.kruise.io/e2e"]"#,
     )
     .await;
-    cluster().kubectl(&[
-        "patch",
-        "trafficrouting",
-        "tr-demo",
-        "-n",
-        &ns,
-        "--type=merge",
-        "-p",
-        r#"{"metadata": {"finalizers": null}}"#,
-    ]);
+    patch_routing(&ns, "merge", r#"{"metadata": {"finalizers": null}}"#);
     wait_for("the TrafficRouting gone", STEP_DEADLINE, || async {
         let left = cluster().kubectl(&["get", "trafficrouting", "-n", &ns, "-o", "name"]);
         match left.trim().is_empty() {
